@@ -1,0 +1,61 @@
+package v1alpha1
+
+// Condition types. Ready summarises the others; Reconciling and Stalled are the kstatus
+// abnormal-true conditions, so generic tools (kubectl wait, Argo CD, Flux) understand the object.
+const (
+	ConditionReady             = "Ready"
+	ConditionReconciling       = "Reconciling"
+	ConditionStalled           = "Stalled"
+	ConditionDNSReady          = "DNSReady"
+	ConditionCertificateReady  = "CertificateReady"
+	ConditionBucketReady       = "BucketReady"
+	ConditionDistributionReady = "DistributionReady"
+)
+
+// Condition reasons: CamelCase, stable, safe to match on. Details go into the message.
+const (
+	ReasonReconciled    = "Reconciled"
+	ReasonProgressing   = "Progressing"
+	ReasonNotConfigured = "NotConfigured"
+	ReasonSuspended     = "Suspended"
+	ReasonDeleting      = "Deleting"
+	ReasonInvalidSpec   = "InvalidSpec"
+	ReasonAWSError      = "AWSError"
+	ReasonNotSupported  = "NotSupportedYet"
+
+	// DNS
+	ReasonZoneNotFound   = "ZoneNotFound"
+	ReasonRecordConflict = "RecordConflict"
+	ReasonRecordsPending = "RecordsPending"
+	ReasonRecordsInSync  = "RecordsInSync"
+
+	// Certificate
+	ReasonIssuing          = "Issuing"
+	ReasonIssued           = "Issued"
+	ReasonIssuanceFailed   = "IssuanceFailed"
+	ReasonBackingOff       = "BackingOff"
+	ReasonSecretConflict   = "SecretConflict"
+	ReasonWaitingForDNS    = "WaitingForDNS"
+	ReasonImportingToACM   = "ImportingToACM"
+	ReasonRenewalScheduled = "RenewalScheduled"
+
+	// Bucket and distribution
+	ReasonBucketOwnedElsewhere = "BucketOwnedElsewhere"
+	ReasonMigrating            = "Migrating"
+	ReasonDeploying            = "Deploying"
+	ReasonDeployed             = "Deployed"
+	ReasonWaitingForCert       = "WaitingForCertificate"
+)
+
+// Finalizer holds a SecureSite until what it created in AWS is cleaned up.
+const Finalizer = "securesite.io/cleanup"
+
+// Labels and annotations the controller sets on what it owns.
+const (
+	// LabelManagedBy marks Secrets the controller manages; the manager's cache only holds Secrets
+	// with this label, so unrelated Secrets in the cluster cost no memory.
+	LabelManagedBy      = "app.kubernetes.io/managed-by"
+	LabelManagedByValue = "securesite"
+	// LabelSiteName names the owning SecureSite on a managed Secret.
+	LabelSiteName = "securesite.io/site"
+)

@@ -1,0 +1,47 @@
+// Package testworld starts the offline test world on loopback ports for tests: the Kubernetes API
+// server and etcd (through envtest), kumo (the AWS emulator), pebble (the ACME CA) and a DNS server
+// answering from kumo's Route53. The binaries come from bin/, built by hack/build-world.sh.
+package testworld
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// BinDir returns the project's bin/ directory, where hack/build-world.sh puts the test world.
+// SECURESITE_BIN overrides it.
+func BinDir() string {
+	if d := os.Getenv("SECURESITE_BIN"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "bin")
+}
+
+// ProjectRoot returns the repository root.
+func ProjectRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Binary returns the path of a test-world binary, or an error that says how to build it.
+func Binary(name string) (string, error) {
+	p := filepath.Join(BinDir(), name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("test world binary %s missing: run `make test-world` (hack/build-world.sh) first", p)
+	}
+	return p, nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
