@@ -8,6 +8,7 @@ const (
 	ConditionStalled           = "Stalled"
 	ConditionDNSReady          = "DNSReady"
 	ConditionCertificateReady  = "CertificateReady"
+	ConditionExportReady       = "ExportReady"
 	ConditionBucketReady       = "BucketReady"
 	ConditionDistributionReady = "DistributionReady"
 )

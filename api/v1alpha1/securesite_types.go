@@ -142,6 +142,36 @@ type CertificateSpec struct {
 	// PrivateKey selects the key algorithm and size. Default ECDSA P-256.
 	// +optional
 	PrivateKey PrivateKeySpec `json:"privateKey,omitempty"`
+
+	// Export also delivers the certificate outside the cluster, e.g. to a backend on EC2 that
+	// fetches it with securesite-agent.
+	// +optional
+	Export *CertificateExport `json:"export,omitempty"`
+}
+
+// CertificateExport lists where the certificate is copied besides the Secret.
+type CertificateExport struct {
+	// SecretsManager writes the chain and key to an AWS Secrets Manager secret as one JSON document
+	// ({certificate, chain, privateKey, notAfter, serial}); each renewal is a new version.
+	// +optional
+	SecretsManager *SecretsManagerExport `json:"secretsManager,omitempty"`
+}
+
+// SecretsManagerExport names the Secrets Manager secret.
+type SecretsManagerExport struct {
+	// Name of the secret (e.g. securesite/infra.duckhoo.site).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9/_+=.@-]+$`
+	Name string `json:"name"`
+	// Region of the secret. Default: the controller's --aws-region.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region,omitempty"`
+	// KMSKeyID encrypts the secret with a customer managed key instead of aws/secretsmanager.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	KMSKeyID string `json:"kmsKeyID,omitempty"`
 }
 
 // ACMEIssuer names the ACME server and account.
@@ -249,6 +279,11 @@ type CertificateStatus struct {
 	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
 	// ACMCertificateARN is the certificate imported into ACM in us-east-1 for CloudFront.
 	ACMCertificateARN string `json:"acmCertificateARN,omitempty"`
+	// ACMImportedSerial is the serial of the certificate last imported into ACM; a renewal
+	// re-imports to the same ARN.
+	ACMImportedSerial string `json:"acmImportedSerial,omitempty"`
+	// Issuer says which issuer made the certificate (acme directory URL or selfSigned).
+	Issuer string `json:"issuer,omitempty"`
 	// FailedAttempts counts consecutive failed issuance attempts; it drives the backoff.
 	FailedAttempts int32 `json:"failedAttempts,omitempty"`
 	// LastFailureTime is when the last attempt failed.
@@ -257,6 +292,16 @@ type CertificateStatus struct {
 	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
 	// LastFailureMessage says why the last attempt failed.
 	LastFailureMessage string `json:"lastFailureMessage,omitempty"`
+	// Export is where the certificate was last exported.
+	Export *ExportStatus `json:"export,omitempty"`
+}
+
+// ExportStatus describes the exported copy of the certificate.
+type ExportStatus struct {
+	SecretsManagerARN string `json:"secretsManagerARN,omitempty"`
+	VersionID         string `json:"versionID,omitempty"`
+	// Serial is the certificate serial in the exported version.
+	Serial string `json:"serial,omitempty"`
 }
 
 // BucketStatus describes the S3 bucket.
@@ -275,10 +320,16 @@ type MigrationStatus struct {
 	TotalObjects  int64  `json:"totalObjects,omitempty"`
 	// Phase is Copying, Switching or Done.
 	Phase string `json:"phase,omitempty"`
+	// LastKey is the last object key copied, so a restarted controller resumes after it.
+	LastKey string `json:"lastKey,omitempty"`
 }
 
 // DistributionStatus describes the CloudFront distribution.
 type DistributionStatus struct {
+	// OriginAccessControlID is the OAC through which CloudFront reads the bucket.
+	OriginAccessControlID string `json:"originAccessControlID,omitempty"`
+	// Origin is the bucket the distribution serves from.
+	Origin     string `json:"origin,omitempty"`
 	ID         string `json:"id,omitempty"`
 	ARN        string `json:"arn,omitempty"`
 	DomainName string `json:"domainName,omitempty"`
@@ -290,6 +341,8 @@ type DistributionStatus struct {
 type DNSStatus struct {
 	HostedZoneID string         `json:"hostedZoneID,omitempty"`
 	Records      []RecordStatus `json:"records,omitempty"`
+	// PendingChangeID is the Route53 change the controller waits on until it is INSYNC.
+	PendingChangeID string `json:"pendingChangeID,omitempty"`
 }
 
 // RecordStatus is one owned record.

@@ -1,0 +1,10 @@
+// Package argocd holds the Argo CD health check for SecureSite (health.lua) and the argocd-cm
+// snippet that installs it; the package's test runs the script the way Argo CD does.
+package argocd
+
+import _ "embed"
+
+// HealthLua is the health check script, for tools that install it programmatically.
+//
+//go:embed health.lua
+var HealthLua string

@@ -1,0 +1,296 @@
+package argocd
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite argocd-cm.yaml from health.lua")
+
+const (
+	configMapFile = "argocd-cm.yaml"
+	healthKey     = "resource.customizations.health.securesite.io_SecureSite"
+)
+
+// healthStatus is what Argo CD reads back from the script's returned table.
+type healthStatus struct {
+	Status  string
+	Message string
+}
+
+// runHealth runs script the way Argo CD's util/lua VM does for a custom (non built-in) check:
+// standard libraries skipped except package, base and table, a 1 s deadline, the object as a
+// global `obj` decoded from an unstructured object (integers as int64 → Lua numbers), and the
+// last value on the stack taken as the result. Argo CD also loads a restricted os library; the
+// script does not use it, so its absence here would make any use of it fail the test.
+func runHealth(t *testing.T, script string, obj *unstructured.Unstructured) healthStatus {
+	t.Helper()
+	l := lua.NewState(lua.Options{SkipOpenLibs: true})
+	defer l.Close()
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{
+		{lua.LoadLibName, lua.OpenPackage},
+		{lua.BaseLibName, lua.OpenBase},
+		{lua.TabLibName, lua.OpenTable},
+	} {
+		if err := l.CallByParam(lua.P{Fn: l.NewFunction(lib.open), NRet: 0, Protect: true}, lua.LString(lib.name)); err != nil {
+			t.Fatalf("open %s: %v", lib.name, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	l.SetContext(ctx)
+	l.SetGlobal("obj", toLua(l, obj.Object))
+	if err := l.DoString(script); err != nil {
+		t.Fatalf("script failed: %v", err)
+	}
+	ret, ok := l.Get(-1).(*lua.LTable)
+	if !ok {
+		t.Fatalf("script returned %s, Argo CD expects a table", l.Get(-1).Type())
+	}
+	var hs healthStatus
+	for field, dst := range map[string]*string{"status": &hs.Status, "message": &hs.Message} {
+		switch v := ret.RawGetString(field).(type) {
+		case lua.LString:
+			*dst = string(v)
+		case *lua.LNilType:
+		default:
+			t.Fatalf("%s is a %s, Argo CD expects a string", field, v.Type())
+		}
+	}
+	return hs
+}
+
+// toLua mirrors Argo CD's decodeValue.
+func toLua(l *lua.LState, value any) lua.LValue {
+	switch v := value.(type) {
+	case bool:
+		return lua.LBool(v)
+	case float64:
+		return lua.LNumber(v)
+	case int64:
+		return lua.LNumber(v)
+	case int32:
+		return lua.LNumber(v)
+	case int:
+		return lua.LNumber(v)
+	case string:
+		return lua.LString(v)
+	case json.Number:
+		return lua.LString(v)
+	case []any:
+		arr := l.CreateTable(len(v), 0)
+		for _, item := range v {
+			arr.Append(toLua(l, item))
+		}
+		return arr
+	case map[string]any:
+		tbl := l.CreateTable(0, len(v))
+		for key, item := range v {
+			tbl.RawSetH(lua.LString(key), toLua(l, item))
+		}
+		return tbl
+	}
+	return lua.LNil
+}
+
+// unstructuredSite serialises a typed SecureSite and reads it back the way Argo CD holds live
+// objects, so field names come from the real JSON tags.
+func unstructuredSite(t *testing.T, site *v1alpha1.SecureSite) *unstructured.Unstructured {
+	t.Helper()
+	site.APIVersion = v1alpha1.GroupVersion.String()
+	site.Kind = "SecureSite"
+	data, err := json.Marshal(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(data); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func cond(conditionType string, status metav1.ConditionStatus, reason, message string) metav1.Condition {
+	return metav1.Condition{Type: conditionType, Status: status, Reason: reason, Message: message,
+		LastTransitionTime: metav1.NewTime(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))}
+}
+
+func atGeneration(c metav1.Condition, generation int64) metav1.Condition {
+	c.ObservedGeneration = generation
+	return c
+}
+
+func site(generation, observed int64, suspend bool, conditions ...metav1.Condition) *v1alpha1.SecureSite {
+	s := &v1alpha1.SecureSite{
+		ObjectMeta: metav1.ObjectMeta{Name: "duckhoo", Namespace: "web", Generation: generation},
+		Spec: v1alpha1.SecureSiteSpec{
+			Domain:  "duckhoo.site",
+			Backend: &v1alpha1.BackendSpec{Hostname: "infra.duckhoo.site", Address: "203.0.113.10"},
+			Suspend: suspend,
+		},
+	}
+	s.Status.ObservedGeneration = observed
+	s.Status.Conditions = conditions
+	return s
+}
+
+const (
+	healthy     = "Healthy"
+	progressing = "Progressing"
+	degraded    = "Degraded"
+	suspended   = "Suspended"
+)
+
+var (
+	notStalled = cond(v1alpha1.ConditionStalled, metav1.ConditionFalse, v1alpha1.ReasonReconciled, "")
+	readyTrue  = cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReconciled,
+		"served over HTTPS with a valid certificate: site https://duckhoo.site and API https://infra.duckhoo.site")
+)
+
+func TestHealth(t *testing.T) {
+	notReady := func(reason, message string) metav1.Condition {
+		return cond(v1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
+	}
+	withDistribution := func(s *v1alpha1.SecureSite, status string) *v1alpha1.SecureSite {
+		s.Status.Distribution = &v1alpha1.DistributionStatus{ID: "E2QWRUHAPOMQZL", Status: status}
+		return s
+	}
+	noStatus := &v1alpha1.SecureSite{
+		ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "web", Generation: 1},
+		Spec:       v1alpha1.SecureSiteSpec{Domain: "duckhoo.site"},
+	}
+
+	tests := []struct {
+		name        string
+		site        *v1alpha1.SecureSite
+		wantStatus  string
+		wantMessage string // substring
+	}{
+		{"ready at the current generation", site(3, 3, false, readyTrue, notStalled), healthy, "served over HTTPS"},
+		{"ready with per-condition generations", site(3, 3, false, atGeneration(readyTrue, 3), atGeneration(notStalled, 3)), healthy, "https://duckhoo.site"},
+
+		{"no status yet", noStatus, progressing, "Waiting for controller"},
+		{"status without conditions", site(1, 0, false), progressing, "Waiting for controller"},
+		{"only Stalled=False, no Ready yet", site(1, 0, false, notStalled), progressing, "Waiting for controller"},
+		{"ready but spec changed since (stale observedGeneration)", site(4, 3, false, readyTrue, notStalled), progressing, "latest spec"},
+		{"ready but never observed", site(1, 0, false, readyTrue), progressing, "latest spec"},
+		{"certificate issuing", site(1, 0, false,
+			notReady(v1alpha1.ReasonIssuing, "not secure yet: API https://infra.duckhoo.site (backend). CertificateReady: ACME order for duckhoo.site pending"),
+			notStalled), progressing, "ACME order for duckhoo.site pending"},
+		{"distribution InProgress (Deploying)", withDistribution(site(2, 1, false,
+			notReady(v1alpha1.ReasonDeploying, "DistributionReady: CloudFront distribution E2QWRUHAPOMQZL is InProgress"),
+			notStalled), "InProgress"), progressing, "is InProgress"},
+		{"transient failure backs off, not degraded", site(1, 0, false,
+			notReady(v1alpha1.ReasonBackingOff, "CertificateReady: attempt 2 failed, next at 12:05"), notStalled), progressing, "attempt 2 failed"},
+		{"Ready Unknown", site(1, 0, false, cond(v1alpha1.ConditionReady, metav1.ConditionUnknown, v1alpha1.ReasonProgressing, "")), progressing, v1alpha1.ReasonProgressing},
+
+		{"record conflict", site(2, 1, false,
+			notReady(v1alpha1.ReasonRecordConflict, "DNSReady: not written, to avoid overwriting a record we do not own: infra.duckhoo.site A exists and is not managed by SecureSite"),
+			notStalled), degraded, "infra.duckhoo.site A exists"},
+		{"secret conflict", site(1, 0, false, notReady(v1alpha1.ReasonSecretConflict, "Secret web/duckhoo-tls is not ours")), degraded, "is not ours"},
+		{"bucket owned elsewhere", site(1, 0, false, notReady(v1alpha1.ReasonBucketOwnedElsewhere, "bucket duckhoo-site belongs to another account")), degraded, "another account"},
+		{"invalid spec on Ready only", site(1, 0, false, notReady(v1alpha1.ReasonInvalidSpec, "hostedZoneID Z1 is not a public zone")), degraded, "not a public zone"},
+		{"stalled", site(1, 0, false,
+			notReady(v1alpha1.ReasonZoneNotFound, "DNSReady: no hosted zone for duckhoo.site"),
+			cond(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonZoneNotFound, "no public hosted zone matches duckhoo.site")), degraded, "no public hosted zone"},
+		{"conflict reported for an older generation", site(3, 1, false,
+			atGeneration(notReady(v1alpha1.ReasonRecordConflict, "infra.duckhoo.site A exists"), 2)), progressing, "infra.duckhoo.site A exists"},
+		{"stalled for an older generation", site(3, 1, false,
+			atGeneration(notReady(v1alpha1.ReasonIssuing, "CertificateReady: ordering"), 3),
+			atGeneration(cond(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidSpec, "bad"), 2)), progressing, "ordering"},
+
+		{"suspended", site(2, 2, true, notReady(v1alpha1.ReasonSuspended, "suspended: observing only"), notStalled), suspended, "Suspended"},
+		{"suspended wins over stalled", site(2, 1, true,
+			cond(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidSpec, "bad")), suspended, "changes nothing in AWS"},
+		{"suspended before the controller saw it", site(1, 0, true), suspended, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runHealth(t, HealthLua, unstructuredSite(t, tt.site))
+			if got.Status != tt.wantStatus {
+				t.Errorf("status = %q (message %q), want %q", got.Status, got.Message, tt.wantStatus)
+			}
+			if !strings.Contains(got.Message, tt.wantMessage) {
+				t.Errorf("message = %q, want it to contain %q", got.Message, tt.wantMessage)
+			}
+		})
+	}
+}
+
+// The ConfigMap snippet users paste carries its own copy of the script; it must be health.lua.
+func TestConfigMapEmbedsHealthLua(t *testing.T) {
+	if *update {
+		if err := os.WriteFile(configMapFile, []byte(renderConfigMap(HealthLua)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(configMapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string            `json:"name"`
+			Namespace string            `json:"namespace"`
+			Labels    map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Data map[string]string `json:"data"`
+	}
+	if err := yaml.UnmarshalStrict(data, &cm); err != nil {
+		t.Fatalf("%s: %v", configMapFile, err)
+	}
+	if cm.Kind != "ConfigMap" || cm.Metadata.Name != "argocd-cm" {
+		t.Errorf("%s is %s %s, want ConfigMap argocd-cm", configMapFile, cm.Kind, cm.Metadata.Name)
+	}
+	if got := cm.Data[healthKey]; got != HealthLua {
+		t.Errorf("%s data[%s] differs from health.lua; run: go test ./config/argocd/ -run TestConfigMapEmbedsHealthLua -update", configMapFile, healthKey)
+	}
+	// The copy in the ConfigMap must behave like the file, not just look like it.
+	got := runHealth(t, cm.Data[healthKey], unstructuredSite(t, site(3, 3, false, readyTrue, notStalled)))
+	if got.Status != healthy {
+		t.Errorf("ConfigMap script says %q for a ready site, want Healthy", got.Status)
+	}
+}
+
+func renderConfigMap(script string) string {
+	var b strings.Builder
+	b.WriteString(`# Argo CD health check for SecureSite. Merge into the argocd-cm ConfigMap, e.g.
+#   kubectl -n argocd patch configmap argocd-cm --type merge --patch-file config/argocd/argocd-cm.yaml
+# Generated from health.lua by: go test ./config/argocd/ -run TestConfigMapEmbedsHealthLua -update
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: argocd-cm
+  namespace: argocd
+  labels:
+    app.kubernetes.io/name: argocd-cm
+    app.kubernetes.io/part-of: argocd
+data:
+  ` + healthKey + `: |
+`)
+	for _, line := range strings.SplitAfter(script, "\n") {
+		if strings.TrimSpace(line) == "" {
+			b.WriteString(strings.TrimLeft(line, " \t"))
+			continue
+		}
+		b.WriteString("    " + line)
+	}
+	return b.String()
+}

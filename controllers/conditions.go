@@ -1,0 +1,171 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+)
+
+// The functions in this file are pure: they turn what a pass observed into conditions.
+
+func condition(t string, ok bool, reason, message string) metav1.Condition {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	return metav1.Condition{Type: t, Status: status, Reason: reason, Message: message}
+}
+
+func dnsReadyCondition(site *v1alpha1.SecureSite, o dnsObservation) metav1.Condition {
+	c := func(ok bool, reason, msg string) metav1.Condition {
+		return condition(v1alpha1.ConditionDNSReady, ok, reason, msg)
+	}
+	switch {
+	case o.skipped:
+		return c(true, v1alpha1.ReasonNotConfigured, "no backend or static site: no DNS records to manage")
+	case o.zoneProblem != "":
+		return c(false, v1alpha1.ReasonZoneNotFound, o.zoneProblem)
+	case len(o.conflicts) > 0:
+		var parts []string
+		for _, cf := range o.conflicts {
+			who := "exists and is not managed by SecureSite"
+			if cf.Owner != "" {
+				who = "is owned by SecureSite " + cf.Owner
+			}
+			parts = append(parts, fmt.Sprintf("%s %s %s", cf.Record.Name, cf.Record.Type, who))
+		}
+		return c(false, v1alpha1.ReasonRecordConflict, "not written, to avoid overwriting a record we do not own: "+strings.Join(parts, "; "))
+	case site.Spec.Suspend && len(o.wouldChange) > 0:
+		return c(false, v1alpha1.ReasonSuspended, "suspended; would change: "+strings.Join(o.wouldChange, ", "))
+	case o.pending:
+		return c(false, v1alpha1.ReasonRecordsPending, fmt.Sprintf("changes sent to zone %s, waiting for Route53 to report INSYNC", o.zone.Name))
+	default:
+		return c(true, v1alpha1.ReasonRecordsInSync, fmt.Sprintf("%d record(s) in sync in zone %s", len(o.records), o.zone.Name))
+	}
+}
+
+func certificateReadyCondition(o certObservation) metav1.Condition {
+	c := func(ok bool, reason string) metav1.Condition {
+		return condition(v1alpha1.ConditionCertificateReady, ok, reason, o.message)
+	}
+	switch o.state {
+	case certValid:
+		return c(true, v1alpha1.ReasonIssued)
+	case certIssuing:
+		return c(false, v1alpha1.ReasonIssuing)
+	case certBackingOff:
+		return c(false, v1alpha1.ReasonBackingOff)
+	case certConflict:
+		return c(false, v1alpha1.ReasonSecretConflict)
+	case certSuspended:
+		return c(false, v1alpha1.ReasonSuspended)
+	case certWaitingZone:
+		return c(false, v1alpha1.ReasonWaitingForDNS)
+	default:
+		return metav1.Condition{Type: v1alpha1.ConditionCertificateReady, Status: metav1.ConditionUnknown,
+			Reason: v1alpha1.ReasonProgressing, Message: "certificate not observed yet"}
+	}
+}
+
+func exportReadyCondition(o exportObservation) metav1.Condition {
+	if o.skipped {
+		return condition(v1alpha1.ConditionExportReady, true, v1alpha1.ReasonNotConfigured, "no export configured")
+	}
+	return phaseCondition(v1alpha1.ConditionExportReady, o.ready, o.reason, o.message)
+}
+
+func bucketReadyCondition(o bucketObservation) metav1.Condition {
+	if o.skipped {
+		return condition(v1alpha1.ConditionBucketReady, true, v1alpha1.ReasonNotConfigured, "no static site configured")
+	}
+	return phaseCondition(v1alpha1.ConditionBucketReady, o.ready, o.reason, o.message)
+}
+
+func distributionReadyCondition(o distributionObservation) metav1.Condition {
+	if o.skipped {
+		return condition(v1alpha1.ConditionDistributionReady, true, v1alpha1.ReasonNotConfigured, "no static site configured")
+	}
+	return phaseCondition(v1alpha1.ConditionDistributionReady, o.ready, o.reason, o.message)
+}
+
+func phaseCondition(t string, ready bool, reason, message string) metav1.Condition {
+	if reason == "" {
+		return metav1.Condition{Type: t, Status: metav1.ConditionUnknown, Reason: v1alpha1.ReasonProgressing, Message: "not observed yet"}
+	}
+	return condition(t, ready, reason, message)
+}
+
+// readyCondition summarises the phase conditions. Its message names the endpoints that are not
+// served securely yet, so `kubectl describe` explains a browser's "Not Secure" or mixed-content
+// warning.
+func readyCondition(site *v1alpha1.SecureSite, phases []metav1.Condition, stalled *stalledError, urls v1alpha1.URLsStatus) metav1.Condition {
+	if site.Spec.Suspend {
+		return condition(v1alpha1.ConditionReady, false, v1alpha1.ReasonSuspended, "suspended: observing only, no changes are made in AWS")
+	}
+	if stalled != nil {
+		return condition(v1alpha1.ConditionReady, false, stalled.reason, stalled.message)
+	}
+	var notReady []string
+	reason := ""
+	for _, c := range phases {
+		if c.Status == metav1.ConditionTrue {
+			continue
+		}
+		if reason == "" {
+			reason = c.Reason
+		}
+		notReady = append(notReady, fmt.Sprintf("%s: %s", c.Type, c.Message))
+	}
+	insecure := insecureEndpoints(site, urls)
+	if len(notReady) == 0 {
+		return condition(v1alpha1.ConditionReady, true, v1alpha1.ReasonReconciled, secureSummary(site))
+	}
+	msg := strings.Join(notReady, "; ")
+	if len(insecure) > 0 {
+		msg = "not secure yet: " + strings.Join(insecure, ", ") + ". " + msg
+	}
+	return condition(v1alpha1.ConditionReady, false, reason, msg)
+}
+
+func insecureEndpoints(site *v1alpha1.SecureSite, urls v1alpha1.URLsStatus) []string {
+	var out []string
+	if site.Spec.StaticSite != nil && urls.Site == "" {
+		out = append(out, "site https://"+site.Spec.Domain+" (CloudFront)")
+	}
+	if site.Spec.Backend != nil && urls.API == "" {
+		out = append(out, "API https://"+site.Spec.Backend.Hostname+" (backend)")
+	}
+	return out
+}
+
+func secureSummary(site *v1alpha1.SecureSite) string {
+	var parts []string
+	if site.Spec.StaticSite != nil {
+		parts = append(parts, "site https://"+site.Spec.Domain)
+	}
+	if site.Spec.Backend != nil {
+		parts = append(parts, "API https://"+site.Spec.Backend.Hostname)
+	}
+	if len(parts) == 0 {
+		return "certificate for " + site.Spec.Domain + " is valid"
+	}
+	return "served over HTTPS with a valid certificate: " + strings.Join(parts, " and ")
+}
+
+// kstatus: Reconciling is True while work is under way; Stalled while only the user can help.
+func reconcilingCondition(ready metav1.Condition, stalled *stalledError) metav1.Condition {
+	if ready.Status == metav1.ConditionTrue || stalled != nil {
+		return condition(v1alpha1.ConditionReconciling, false, v1alpha1.ReasonReconciled, "")
+	}
+	return condition(v1alpha1.ConditionReconciling, true, ready.Reason, ready.Message)
+}
+
+func stalledCondition(stalled *stalledError) metav1.Condition {
+	if stalled == nil {
+		return condition(v1alpha1.ConditionStalled, false, v1alpha1.ReasonReconciled, "")
+	}
+	return condition(v1alpha1.ConditionStalled, true, stalled.reason, stalled.message)
+}

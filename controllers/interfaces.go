@@ -1,0 +1,67 @@
+package controllers
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/cloudfront"
+	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/s3bucket"
+	"github.com/securesite-io/securesite/internal/smexport"
+)
+
+// The AWS and ACME services the reconciler needs, defined here where they are used; the SDK-backed
+// implementations live in internal/<service> and are tested against the emulator.
+
+type dnsService interface {
+	FindZone(ctx context.Context, domain, zoneID string) (route53.Zone, error)
+	Ensure(ctx context.Context, zone route53.Zone, owner string, desired []route53.Record) (route53.EnsureResult, error)
+	Plan(ctx context.Context, zone route53.Zone, owner string, desired []route53.Record) (route53.Plan, error)
+	Release(ctx context.Context, zone route53.Zone, owner string) (route53.EnsureResult, error)
+	ChangeInSync(ctx context.Context, changeID string) (bool, error)
+}
+
+type certificateIssuer interface {
+	Submit(req acme.Request) bool
+	Result(site types.NamespacedName) (*acme.Result, bool)
+	InFlight(site types.NamespacedName) bool
+	// Restore puts back a result the reconciler took but could not store, so no new order is needed.
+	Restore(res *acme.Result)
+}
+
+type acmService interface {
+	Import(ctx context.Context, arn string, certPEM, keyPEM, chainPEM []byte, tags map[string]string) (string, error)
+	Delete(ctx context.Context, arn string) error
+}
+
+type bucketService interface {
+	Ensure(ctx context.Context, name, region string, tags map[string]string) (s3bucket.Bucket, bool, error)
+	EnsurePolicy(ctx context.Context, b s3bucket.Bucket, distributionARN string) error
+	CopyPage(ctx context.Context, from, to s3bucket.Bucket, startAfter string, pageSize int32) (int, string, bool, error)
+	CountObjects(ctx context.Context, b s3bucket.Bucket) (int64, error)
+	EmptyAndDelete(ctx context.Context, b s3bucket.Bucket) error
+}
+
+type distributionService interface {
+	EnsureOAC(ctx context.Context, name string) (string, error)
+	Ensure(ctx context.Context, id string, d cloudfront.Desired) (cloudfront.Distribution, []string, error)
+	Get(ctx context.Context, id string) (cloudfront.Distribution, error)
+	Disable(ctx context.Context, id string) (cloudfront.Distribution, error)
+	Delete(ctx context.Context, id, etag string) error
+}
+
+type certificateExporter interface {
+	Export(ctx context.Context, region, name, kmsKeyID string, doc smexport.Document, tags map[string]string) (arn, versionID string, changed bool, err error)
+	Delete(ctx context.Context, region, name, owner string) error
+}
+
+// CloudFront adapts the CloudFront client to the reconciler's narrower view.
+type CloudFront struct{ *cloudfront.Client }
+
+// Get returns the distribution without its config.
+func (c CloudFront) Get(ctx context.Context, id string) (cloudfront.Distribution, error) {
+	d, _, err := c.Client.Get(ctx, id)
+	return d, err
+}

@@ -1,0 +1,316 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/certs"
+	"github.com/securesite-io/securesite/internal/naming"
+)
+
+const (
+	// selfSignedValidity is short on purpose: dev certificates should exercise renewal.
+	selfSignedValidity = 30 * 24 * time.Hour
+	// issuingRecheck is a safety net in case a wake-up from the issuance pool is lost.
+	issuingRecheck = time.Minute
+	// maxValidWait caps the requeue of a valid certificate, so renewal is re-checked at least daily.
+	maxValidWait = 24 * time.Hour
+)
+
+// certificateNames are the names on the certificate: domain first (the subject), then the backend
+// and the additional names, without duplicates.
+func certificateNames(site *v1alpha1.SecureSite) []string {
+	names := []string{site.Spec.Domain}
+	add := func(n string) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if site.Spec.Backend != nil {
+		add(site.Spec.Backend.Hostname)
+	}
+	for _, n := range site.Spec.Certificate.AdditionalDNSNames {
+		add(n)
+	}
+	return names
+}
+
+// keySpec applies the defaults: ECDSA P-256, RSA 2048.
+func keySpec(site *v1alpha1.SecureSite) certs.KeySpec {
+	k := site.Spec.Certificate.PrivateKey
+	alg := string(k.Algorithm)
+	if alg == "" {
+		alg = string(v1alpha1.KeyAlgorithmECDSA)
+	}
+	size := int(k.Size)
+	if size == 0 {
+		size = 256
+		if alg == string(v1alpha1.KeyAlgorithmRSA) {
+			size = 2048
+		}
+	}
+	return certs.KeySpec{Algorithm: alg, Size: size}
+}
+
+func secretName(site *v1alpha1.SecureSite) string {
+	if n := site.Spec.Certificate.SecretName; n != "" {
+		return n
+	}
+	return naming.DefaultSecretName(site.Name)
+}
+
+func (r *SecureSiteReconciler) acmeServer(site *v1alpha1.SecureSite) (server, email string) {
+	server, email = r.Defaults.ACMEServer, r.Defaults.ACMEEmail
+	if a := site.Spec.Certificate.ACME; a != nil {
+		if a.Server != "" {
+			server = a.Server
+		}
+		if a.Email != "" {
+			email = a.Email
+		}
+	}
+	return server, email
+}
+
+func issuerOf(site *v1alpha1.SecureSite) v1alpha1.IssuerType {
+	if site.Spec.Certificate.Issuer == "" {
+		return v1alpha1.IssuerACME
+	}
+	return site.Spec.Certificate.Issuer
+}
+
+// reconcileCertificate keeps a valid certificate for the site's names in its TLS Secret. Issuance
+// runs in the pool; this phase only submits, collects results and writes the Secret.
+func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scope) error {
+	site := s.site
+	key := types.NamespacedName{Namespace: site.Namespace, Name: site.Name}
+	st := site.Status.Certificate
+	if st == nil {
+		st = &v1alpha1.CertificateStatus{}
+		site.Status.Certificate = st
+	}
+	st.SecretName = secretName(site)
+
+	secret, parsed, err := r.observeSecret(ctx, site, st.SecretName)
+	// Later phases (ACM) need the PEMs of whatever certificate the Secret holds at the end.
+	defer func() {
+		if secret != nil && s.cert.parsed != nil {
+			s.cert.certPEM, s.cert.keyPEM = secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
+		}
+	}()
+	if err != nil {
+		if se, ok := asStalled(err); ok {
+			s.cert = certObservation{state: certConflict, message: se.message}
+			s.waitFor(dnsConflictWait)
+			return nil
+		}
+		return err
+	}
+
+	// Collect a finished order first: its outcome decides everything below.
+	if res, ok := r.Issuer.Result(key); ok {
+		if res.Err != nil {
+			st.FailedAttempts++
+			st.LastFailureTime = &metav1.Time{Time: res.Finished}
+			st.NextAttemptTime = &metav1.Time{Time: certs.NextAttempt(st.FailedAttempts, res.Finished)}
+			st.LastFailureMessage = res.Err.Error()
+			r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
+				"attempt %d failed, next attempt after %s: %v", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), res.Err)
+		} else {
+			server, _ := r.acmeServer(site)
+			written, newParsed, err := r.writeSecret(ctx, site, secret, res.CertPEM, res.KeyPEM, res.CAPEM, server)
+			if err != nil {
+				// The order succeeded but the Secret write failed: keep the result for the next pass
+				// rather than ordering again.
+				r.Issuer.Restore(res)
+				return err
+			}
+			secret, parsed = written, newParsed
+			r.recordIssued(site, st, parsed, server, res.ARI, s.now)
+		}
+	}
+
+	names := certificateNames(site)
+	ks := keySpec(site)
+	need, why := true, "no certificate yet"
+	if parsed != nil {
+		need, why = certs.NeedsReissue(parsed, names, ks)
+		if !need {
+			if st.SerialNumber != parsed.SerialHex || st.RenewalTime == nil {
+				// Status lost or written by an older version: recompute from the certificate.
+				r.recordIssued(site, st, parsed, st.Issuer, nil, s.now)
+			}
+			if !s.now.Before(st.RenewalTime.Time) {
+				need, why = true, "renewal time reached"
+			}
+		}
+	}
+	valid := parsed != nil && s.now.Before(parsed.NotAfter) && !needsNewNames(why)
+
+	if parsed != nil {
+		s.cert.parsed = parsed
+	}
+	if !need {
+		s.cert = certObservation{parsed: parsed, state: certValid, message: fmt.Sprintf("certificate for %d name(s) valid until %s; renewal at %s",
+			len(parsed.DNSNames), parsed.NotAfter.UTC().Format(time.RFC3339), st.RenewalTime.UTC().Format(time.RFC3339))}
+		s.waitFor(min(st.RenewalTime.Sub(s.now), maxValidWait))
+		return nil
+	}
+
+	// From here a (re)issue is wanted.
+	observe := func(state certState, msg string) {
+		if valid {
+			s.cert = certObservation{parsed: parsed, state: certValid, renewing: true, message: fmt.Sprintf("certificate valid until %s; %s", parsed.NotAfter.UTC().Format(time.RFC3339), msg)}
+			return
+		}
+		s.cert = certObservation{state: state, message: msg}
+	}
+	switch {
+	case site.Spec.Suspend:
+		observe(certSuspended, "suspended; would issue: "+why)
+		return nil
+	case r.Issuer.InFlight(key):
+		observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", why, names))
+		s.waitFor(issuingRecheck)
+		return nil
+	case st.FailedAttempts > 0 && st.NextAttemptTime != nil && s.now.Before(st.NextAttemptTime.Time):
+		observe(certBackingOff, fmt.Sprintf("%d failed attempt(s), last: %s; next attempt after %s",
+			st.FailedAttempts, st.LastFailureMessage, st.NextAttemptTime.UTC().Format(time.RFC3339)))
+		s.waitFor(st.NextAttemptTime.Sub(s.now))
+		return nil
+	}
+
+	if issuerOf(site) == v1alpha1.IssuerSelfSigned {
+		certPEM, keyPEM, err := certs.SelfSigned(names, ks, selfSignedValidity, s.now)
+		if err != nil {
+			return fmt.Errorf("making self-signed certificate: %w", err)
+		}
+		written, parsed, err := r.writeSecret(ctx, site, secret, certPEM, keyPEM, certPEM, string(v1alpha1.IssuerSelfSigned))
+		if err != nil {
+			return err
+		}
+		secret = written
+		r.recordIssued(site, st, parsed, string(v1alpha1.IssuerSelfSigned), nil, s.now)
+		s.cert = certObservation{parsed: parsed, state: certValid, message: fmt.Sprintf("self-signed certificate valid until %s (not trusted by browsers; use issuer acme in production)",
+			parsed.NotAfter.UTC().Format(time.RFC3339))}
+		s.waitFor(st.RenewalTime.Sub(s.now))
+		return nil
+	}
+
+	if s.dns.zone.ID == "" {
+		observe(certWaitingZone, "waiting for a hosted zone to answer the DNS-01 challenge: "+s.dns.zoneProblem)
+		return nil
+	}
+	server, email := r.acmeServer(site)
+	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email}
+	if parsed != nil {
+		req.Replaces = parsed.Leaf
+	}
+	if r.Issuer.Submit(req) {
+		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonIssuing, "Issue", "ordering a certificate from %s for %v (%s)", server, names, why)
+	}
+	observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", why, names))
+	s.waitFor(issuingRecheck)
+	return nil
+}
+
+func needsNewNames(why string) bool { return why != "renewal time reached" && why != "" }
+
+// observeSecret reads the site's TLS Secret. A Secret under that name that we do not own is a
+// conflict: it is never overwritten.
+func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1.SecureSite, name string) (*corev1.Secret, *certs.Parsed, error) {
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, secret)
+	if apierrors.IsNotFound(err) {
+		// The cache only holds our labelled Secrets; ask the API server whether someone else's is there.
+		other := &metav1.PartialObjectMetadata{}
+		other.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, other); err == nil {
+			return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s exists and is not managed by SecureSite; not overwritten (delete it or set certificate.secretName)", site.Namespace, name)
+		} else if !apierrors.IsNotFound(err) {
+			return nil, nil, err
+		}
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !metav1.IsControlledBy(secret, site) {
+		return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
+	}
+	parsed, err := certs.ParseTLSSecret(secret.Data)
+	if err != nil {
+		// Ours but unreadable (edited by hand?): reissue.
+		return secret, nil, nil
+	}
+	return secret, parsed, nil
+}
+
+// writeSecret stores a certificate in the site's Secret, creating it if needed.
+func (r *SecureSiteReconciler) writeSecret(ctx context.Context, site *v1alpha1.SecureSite, existing *corev1.Secret, certPEM, keyPEM, caPEM []byte, issuer string) (*corev1.Secret, *certs.Parsed, error) {
+	data := certs.SecretData(certPEM, keyPEM, caPEM)
+	parsed, err := certs.ParseTLSSecret(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issued certificate does not parse: %w", err)
+	}
+	secret := existing
+	if secret == nil {
+		secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: site.Namespace, Name: secretName(site)}}
+	}
+	secret.Type = corev1.SecretTypeTLS
+	secret.Data = data
+	if secret.Labels == nil {
+		secret.Labels = map[string]string{}
+	}
+	secret.Labels[v1alpha1.LabelManagedBy] = v1alpha1.LabelManagedByValue
+	secret.Labels[v1alpha1.LabelSiteName] = site.Name
+	if secret.Annotations == nil {
+		secret.Annotations = map[string]string{}
+	}
+	for k, v := range certs.Annotations(parsed, issuer) {
+		secret.Annotations[k] = v
+	}
+	if err := controllerutil.SetControllerReference(site, secret, r.Scheme()); err != nil {
+		return nil, nil, err
+	}
+	if existing == nil {
+		err = r.Create(ctx, secret)
+		if apierrors.IsAlreadyExists(err) {
+			return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s appeared while issuing and is not managed by SecureSite; not overwritten", site.Namespace, secret.Name)
+		}
+	} else {
+		err = r.Update(ctx, secret)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("writing Secret %s: %w", secret.Name, err)
+	}
+	r.Recorder.Eventf(site, secret, corev1.EventTypeNormal, v1alpha1.ReasonIssued, "WriteSecret",
+		"certificate %s for %v stored in Secret %s, valid until %s", parsed.SerialHex, parsed.DNSNames, secret.Name, parsed.NotAfter.UTC().Format(time.RFC3339))
+	return secret, parsed, nil
+}
+
+// recordIssued puts a certificate's facts into status and resets the failure backoff.
+func (r *SecureSiteReconciler) recordIssued(site *v1alpha1.SecureSite, st *v1alpha1.CertificateStatus, p *certs.Parsed, issuer string, ari *certs.Window, now time.Time) {
+	st.SerialNumber = p.SerialHex
+	st.DNSNames = p.DNSNames
+	st.NotBefore = &metav1.Time{Time: p.NotBefore}
+	st.NotAfter = &metav1.Time{Time: p.NotAfter}
+	st.RenewalTime = &metav1.Time{Time: certs.RenewalTime(p, ari, now)}
+	st.Issuer = issuer
+	st.FailedAttempts = 0
+	st.LastFailureTime = nil
+	st.NextAttemptTime = nil
+	st.LastFailureMessage = ""
+	certExpiry.WithLabelValues(site.Namespace, site.Name).Set(float64(p.NotAfter.Unix()))
+}

@@ -1,0 +1,161 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/route53"
+)
+
+// cloudFrontHostedZoneID is the fixed Route53 zone of every CloudFront distribution, the target
+// zone of alias records (AWS documents it as Z2FDTNDATAQYW2 in all partitions' commercial regions).
+const cloudFrontHostedZoneID = "Z2FDTNDATAQYW2"
+
+// How long to wait before looking again.
+const (
+	dnsPendingWait  = 5 * time.Second
+	dnsConflictWait = 5 * time.Minute
+)
+
+// desiredRecords is the record set a site owns, computed from its spec and what the distribution
+// phase last recorded in status.
+func desiredRecords(site *v1alpha1.SecureSite) []route53.Record {
+	var out []route53.Record
+	if b := site.Spec.Backend; b != nil {
+		ttl := b.TTL
+		if ttl == 0 {
+			ttl = 300
+		}
+		out = append(out, route53.DesiredBackendRecord(b.Hostname, b.Address, ttl))
+	}
+	if site.Spec.StaticSite != nil && site.Status.Distribution != nil && site.Status.Distribution.DomainName != "" {
+		for _, name := range siteAliases(site) {
+			for _, typ := range []string{"A", "AAAA"} {
+				out = append(out, route53.Record{Name: name, Type: typ, Alias: &route53.AliasTarget{
+					HostedZoneID: cloudFrontHostedZoneID, DNSName: site.Status.Distribution.DomainName}})
+			}
+		}
+	}
+	return out
+}
+
+// siteAliases are the names CloudFront serves: the domain and the additional names that are not
+// wildcards (a wildcard cannot be an alias record).
+func siteAliases(site *v1alpha1.SecureSite) []string {
+	names := []string{site.Spec.Domain}
+	for _, n := range site.Spec.Certificate.AdditionalDNSNames {
+		if !strings.HasPrefix(n, "*.") {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// inZone reports whether name is the zone apex or below it.
+func inZone(name, zone string) bool {
+	return name == zone || strings.HasSuffix(name, "."+zone)
+}
+
+func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error {
+	site := s.site
+	desired := desiredRecords(site)
+	zone, err := r.DNS.FindZone(ctx, site.Spec.Domain, site.Spec.HostedZoneID)
+	if errors.Is(err, route53.ErrZoneNotFound) {
+		s.dns.zoneProblem = fmt.Sprintf("no Route53 hosted zone found for %s", site.Spec.Domain)
+		if site.Spec.HostedZoneID != "" {
+			s.dns.zoneProblem = fmt.Sprintf("hosted zone %s does not exist", site.Spec.HostedZoneID)
+		}
+		// A zone may be created later; look again, slowly.
+		s.waitFor(dnsConflictWait)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("finding hosted zone for %s: %w", site.Spec.Domain, err)
+	}
+	s.dns.zone = zone
+	if site.Status.DNS == nil {
+		site.Status.DNS = &v1alpha1.DNSStatus{}
+	}
+	site.Status.DNS.HostedZoneID = zone.ID
+	for _, rec := range desired {
+		if !inZone(rec.Name, zone.Name) {
+			return stalled(v1alpha1.ReasonInvalidSpec, "%s is not inside hosted zone %s (%s); use a name in the zone or set hostedZoneID", rec.Name, zone.Name, zone.ID)
+		}
+	}
+	if len(desired) == 0 && len(site.Status.DNS.Records) == 0 {
+		s.dns.skipped = site.Spec.Backend == nil && site.Spec.StaticSite == nil
+	}
+
+	if site.Spec.Suspend {
+		plan, err := r.DNS.Plan(ctx, zone, s.owner, desired)
+		if err != nil {
+			return fmt.Errorf("observing zone %s: %w", zone.Name, err)
+		}
+		s.dns.conflicts = plan.Conflicts
+		s.dns.wouldChange = plan.Summary()
+		s.dns.records = desired
+		return nil
+	}
+
+	if id := site.Status.DNS.PendingChangeID; id != "" {
+		done, err := r.DNS.ChangeInSync(ctx, id)
+		if err != nil {
+			return fmt.Errorf("checking Route53 change %s: %w", id, err)
+		}
+		if done {
+			site.Status.DNS.PendingChangeID = ""
+		}
+	}
+
+	res, err := r.DNS.Ensure(ctx, zone, s.owner, desired)
+	if err != nil {
+		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonAWSError, "ChangeRecords", "Route53 zone %s: %v", zone.Name, err)
+		return fmt.Errorf("writing records to zone %s: %w", zone.Name, err)
+	}
+	for _, ch := range res.Changed {
+		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "RecordChanged", "ChangeRecords", "%s", ch.String())
+	}
+	if len(res.Conflicts) > 0 {
+		s.dns.conflicts = res.Conflicts
+		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonRecordConflict, "ChangeRecords", "%s", dnsReadyCondition(site, s.dns).Message)
+		s.waitFor(dnsConflictWait)
+	}
+	if !res.InSync && res.ChangeID != "" {
+		site.Status.DNS.PendingChangeID = res.ChangeID
+	}
+	s.dns.pending = site.Status.DNS.PendingChangeID != ""
+	if s.dns.pending {
+		s.waitFor(dnsPendingWait)
+	}
+	s.dns.records = desired
+	site.Status.DNS.Records = recordStatuses(desired, res.Conflicts)
+	return nil
+}
+
+// recordStatuses lists the records the site owns (the desired ones minus conflicts).
+func recordStatuses(desired []route53.Record, conflicts []route53.Conflict) []v1alpha1.RecordStatus {
+	var out []v1alpha1.RecordStatus
+	for _, rec := range desired {
+		conflicting := false
+		for _, c := range conflicts {
+			if c.Record.Name == rec.Name && c.Record.Type == rec.Type {
+				conflicting = true
+			}
+		}
+		if conflicting {
+			continue
+		}
+		value := strings.Join(rec.Values, ",")
+		if rec.Alias != nil {
+			value = "alias:" + rec.Alias.DNSName
+		}
+		out = append(out, v1alpha1.RecordStatus{Name: rec.Name, Type: rec.Type, Value: value})
+	}
+	return out
+}

@@ -1,0 +1,114 @@
+package controllers
+
+import (
+	"time"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/certs"
+	"github.com/securesite-io/securesite/internal/naming"
+	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/s3bucket"
+)
+
+// scope is what one reconcile pass observed and decided. Phases fill it; the pure functions in
+// conditions.go turn it into status conditions.
+type scope struct {
+	site  *v1alpha1.SecureSite
+	now   time.Time
+	owner string
+
+	// requeueAfter is the shortest wait any phase asked for (0 = none).
+	requeueAfter time.Duration
+	// stalled is set when a phase hit a problem only the user can fix.
+	stalled *stalledError
+
+	dns          dnsObservation
+	cert         certObservation
+	export       exportObservation
+	acm          acmObservation
+	bucket       bucketObservation
+	distribution distributionObservation
+}
+
+func newScope(site *v1alpha1.SecureSite, now time.Time) *scope {
+	return &scope{site: site, now: now, owner: naming.Owner(site.Namespace, site.Name)}
+}
+
+// waitFor asks for the object to be reconciled again after d (the smallest request wins).
+func (s *scope) waitFor(d time.Duration) {
+	if d <= 0 {
+		d = time.Second
+	}
+	if s.requeueAfter == 0 || d < s.requeueAfter {
+		s.requeueAfter = d
+	}
+}
+
+// dnsObservation is what the DNS phase saw in Route53.
+type dnsObservation struct {
+	// skipped: no record to manage (no backend, no static site).
+	skipped bool
+	// zoneProblem says why no zone could be used ("" when the zone was found).
+	zoneProblem string
+	zone        route53.Zone
+	conflicts   []route53.Conflict
+	// pending: a change was sent and Route53 has not reported INSYNC yet.
+	pending bool
+	// wouldChange lists what a suspended site would have written.
+	wouldChange []string
+	records     []route53.Record
+}
+
+// certState is where the certificate stands.
+type certState string
+
+const (
+	certUnknown     certState = ""
+	certValid       certState = "Valid"
+	certIssuing     certState = "Issuing"
+	certBackingOff  certState = "BackingOff"
+	certConflict    certState = "SecretConflict"
+	certSuspended   certState = "Suspended"
+	certWaitingZone certState = "WaitingForDNS"
+)
+
+// certObservation is what the certificate phase saw in the Secret and the issuance pool.
+type certObservation struct {
+	// parsed is the certificate in the Secret (with its key), when there is one.
+	parsed          *certs.Parsed
+	certPEM, keyPEM []byte
+	state           certState
+	message         string
+	// renewing is true when a valid certificate exists and a renewal is under way.
+	renewing bool
+}
+
+type exportObservation struct {
+	skipped bool
+	ready   bool
+	reason  string
+	message string
+}
+
+type acmObservation struct {
+	skipped  bool
+	imported bool
+	message  string
+}
+
+type bucketObservation struct {
+	// migrationTarget is the renamed bucket while objects move to it.
+	migrationTarget *s3bucket.Bucket
+	skipped         bool
+	ready           bool
+	reason          string
+	message         string
+}
+
+type distributionObservation struct {
+	skipped  bool
+	ready    bool
+	reason   string
+	message  string
+	deployed bool
+}

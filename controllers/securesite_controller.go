@@ -1,0 +1,201 @@
+// Package controllers holds the SecureSite reconciler: a thin Reconcile that runs an ordered list
+// of phases (DNS, certificate, ACM, bucket, distribution), each observing AWS into a scope and
+// acting on the difference, then computes conditions from the scope and patches status once.
+package controllers
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+)
+
+// Defaults are the controller-wide values a SecureSite may leave out.
+type Defaults struct {
+	ACMEServer string
+	ACMEEmail  string
+	Region     string
+}
+
+// SecureSiteReconciler reconciles SecureSite objects.
+type SecureSiteReconciler struct {
+	client.Client
+	// APIReader reads around the cache: the cache only holds Secrets we labelled, so a Secret that
+	// someone else created under our name is seen here.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	Clock     clock.PassiveClock
+	Defaults  Defaults
+
+	DNS           dnsService
+	Issuer        certificateIssuer
+	ACM           acmService
+	Buckets       bucketService
+	Distributions distributionService
+	// Exporter copies certificates to AWS Secrets Manager (nil: export unsupported).
+	Exporter certificateExporter
+
+	// ResyncPeriod re-checks a Ready site for drift. Default 10 minutes.
+	ResyncPeriod time.Duration
+	// Wake receives a site's key when an issuance finishes, so the reconciler picks up the result
+	// without polling.
+	Wake chan event.GenericEvent
+	// MaxConcurrentReconciles bounds the reconcile workers.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=securesite.io,resources=securesites,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=securesite.io,resources=securesites/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=securesite.io,resources=securesites/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// phase is one step of a reconcile pass. It observes, acts when needed, and records what it saw
+// in the scope. It returns a stalledError for problems only the user can fix and any other error
+// for transient failures (the rate limiter backs off).
+type phase struct {
+	name string
+	run  func(ctx context.Context, s *scope) error
+}
+
+func (r *SecureSiteReconciler) phases() []phase {
+	return []phase{
+		{"dns", r.reconcileDNS},
+		{"certificate", r.reconcileCertificate},
+		{"export", r.reconcileExport},
+		{"acm", r.reconcileACM},
+		{"bucket", r.reconcileBucket},
+		{"distribution", r.reconcileDistribution},
+	}
+}
+
+// Reconcile is plumbing: fetch, finalizer, phases, status.
+func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
+	site := &v1alpha1.SecureSite{}
+	if err := r.Get(ctx, req.NamespacedName, site); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !site.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, site)
+	}
+	// The finalizer goes on in its own small patch before anything is created in AWS, so a
+	// deletion can never leave AWS objects behind.
+	if !controllerutil.ContainsFinalizer(site, v1alpha1.Finalizer) {
+		base := site.DeepCopy()
+		controllerutil.AddFinalizer(site, v1alpha1.Finalizer)
+		if err := r.Patch(ctx, site, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	base := site.DeepCopy()
+	s := newScope(site, r.Clock.Now())
+	var phaseErr error
+	for _, p := range r.phases() {
+		if phaseErr = p.run(ctx, s); phaseErr != nil {
+			if st, ok := asStalled(phaseErr); ok {
+				s.stalled = st
+				r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, st.reason, "Reconcile", st.message)
+				phaseErr = nil
+			} else {
+				log.FromContext(ctx).Error(phaseErr, "phase failed", "phase", p.name)
+				r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, "PhaseFailed", "Reconcile", "%s: %v", p.name, phaseErr)
+			}
+			break
+		}
+	}
+
+	r.setConditions(site, s)
+	if phaseErr == nil && s.stalled == nil {
+		site.Status.ObservedGeneration = site.Generation
+	}
+	if err := r.Status().Patch(ctx, site, client.MergeFrom(base)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		if phaseErr == nil {
+			phaseErr = err
+		}
+	}
+	if phaseErr != nil {
+		return ctrl.Result{}, phaseErr
+	}
+	if s.stalled != nil {
+		return ctrl.Result{}, nil
+	}
+	if s.requeueAfter > 0 {
+		return ctrl.Result{RequeueAfter: jitter(s.requeueAfter)}, nil
+	}
+	return ctrl.Result{RequeueAfter: jitter(r.resyncPeriod())}, nil
+}
+
+func (r *SecureSiteReconciler) resyncPeriod() time.Duration {
+	if r.ResyncPeriod > 0 {
+		return r.ResyncPeriod
+	}
+	return 10 * time.Minute
+}
+
+func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
+	phases := []metav1.Condition{
+		dnsReadyCondition(site, s.dns),
+		certificateReadyCondition(s.cert),
+		exportReadyCondition(s.export),
+		bucketReadyCondition(s.bucket),
+		distributionReadyCondition(s.distribution),
+	}
+	urls := endpointURLs(site, s)
+	site.Status.URLs = &urls
+	ready := readyCondition(site, phases, s.stalled, urls)
+	all := append(phases, ready, reconcilingCondition(ready, s.stalled), stalledCondition(s.stalled))
+	for _, c := range all {
+		c.ObservedGeneration = site.Generation
+		meta.SetStatusCondition(&site.Status.Conditions, c)
+	}
+}
+
+// endpointURLs lists the endpoints served over HTTPS with a valid certificate right now.
+func endpointURLs(site *v1alpha1.SecureSite, s *scope) v1alpha1.URLsStatus {
+	var u v1alpha1.URLsStatus
+	certOK := s.cert.state == certValid
+	if site.Spec.Backend != nil && certOK && s.dns.zoneProblem == "" && len(s.dns.conflicts) == 0 && !s.dns.pending {
+		u.API = "https://" + site.Spec.Backend.Hostname
+	}
+	if site.Spec.StaticSite != nil && certOK && s.acm.imported && s.distribution.ready {
+		u.Site = "https://" + site.Spec.Domain
+	}
+	return u
+}
+
+// SetupWithManager registers the controller: SecureSites, the Secrets they own, and wake-ups from
+// the issuance pool.
+func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.SecureSite{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
+	if r.Wake != nil {
+		b = b.WatchesRawSource(source.Channel(r.Wake, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
+}

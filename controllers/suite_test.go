@@ -1,0 +1,370 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/controllers"
+	"github.com/securesite-io/securesite/internal/acm"
+	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/cloudfront"
+	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/s3bucket"
+	"github.com/securesite-io/securesite/internal/smexport"
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+// The controller tests run the real reconciler in a manager against the real test world: the
+// Kubernetes API server (envtest), kumo for AWS, pebble for ACME and the DNS server that answers
+// pebble from kumo's Route53. Nothing is faked.
+
+const controllerNamespace = "securesite-system"
+
+// offsetClock is real time plus an offset tests can move forward (renewal, backoff).
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) Now() time.Time                  { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c *offsetClock) Advance(d time.Duration)         { c.offset.Add(int64(d)) }
+
+// env is one test world plus a running manager.
+type env struct {
+	t      *testing.T
+	w      *testworld.World
+	k8s    client.Client
+	scheme *runtime.Scheme
+	aws    awsclient.Config
+	clock  *offsetClock
+	// r53 is a raw, uncounted client for hand edits and checks, as a human with the console would.
+	r53 *route53.Client
+
+	mu      sync.Mutex
+	mgr     ctrl.Manager
+	cache   cache.Cache
+	stop    context.CancelFunc
+	stopped chan struct{}
+	pool    *acme.Pool
+}
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = v1alpha1.AddToScheme(s)
+	return s
+}
+
+// startEnv starts the world and a manager; both stop when the test ends.
+func startEnv(t *testing.T, opts ...testworld.WorldOption) *env {
+	t.Helper()
+	ctrl.SetLogger(zap.New(zap.WriteTo(testLogWriter()), zap.UseDevMode(true)))
+	w := testworld.Start(t, opts...)
+	e := &env{t: t, w: w, scheme: newScheme(), clock: &offsetClock{}}
+	var err error
+	if e.k8s, err = client.New(w.RESTConfig, client.Options{Scheme: e.scheme}); err != nil {
+		t.Fatal(err)
+	}
+	e.aws = w.AWSConfig(context.Background())
+	e.r53 = route53.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
+		BaseEndpoint: aws.String(w.Kumo.URL),
+	})
+	if err := e.k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	e.startManager()
+	t.Cleanup(e.stopManager)
+	return e
+}
+
+// testLogWriter sends controller logs to a file when SECURESITE_TEST_LOGS is set, else nowhere
+// (the events and status the tests assert on say what happened).
+func testLogWriter() *os.File {
+	if dir := os.Getenv("SECURESITE_TEST_LOGS"); dir != "" {
+		_ = os.MkdirAll(dir, 0o755)
+		if f, err := os.OpenFile(dir+"/controller.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			return f
+		}
+	}
+	f, _ := os.Open(os.DevNull)
+	return f
+}
+
+// startManager runs the controller as main.go wires it, with the test world's endpoints.
+func (e *env) startManager() {
+	t := e.t
+	t.Helper()
+	caBundle, err := os.ReadFile(e.w.Pebble.CABundlePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
+	mgr, err := ctrl.NewManager(e.w.RESTConfig, ctrl.Options{
+		Scheme:                 e.scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
+		// A restarted manager registers the same controller name again in this process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := r53layer.New(e.aws.AWS, r53layer.Options{SnapshotTTL: time.Second})
+	wake := make(chan event.GenericEvent, 1024)
+	pool := acme.NewPool(acme.Options{
+		Workers:                  8,
+		CABundle:                 caBundle,
+		Nameservers:              []string{e.w.DNS.Addr()},
+		SkipAuthoritativeNSCheck: true,
+		PropagationTimeout:       30 * time.Second,
+		PollInterval:             200 * time.Millisecond,
+		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), controllerNamespace),
+		DNS:                      controllers.NewChallengeDNS(dns),
+		Now:                      e.clock.Now,
+		Notify: func(site types.NamespacedName) {
+			obj := &v1alpha1.SecureSite{}
+			obj.Namespace, obj.Name = site.Namespace, site.Name
+			wake <- event.GenericEvent{Object: obj}
+		},
+	})
+	if err := mgr.Add(pool); err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.SecureSiteReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("securesite-controller"),
+		Clock:         e.clock,
+		Defaults:      controllers.Defaults{ACMEServer: e.w.Pebble.DirectoryURL, ACMEEmail: "ops@example.test", Region: "us-east-1"},
+		DNS:           dns,
+		Issuer:        pool,
+		ACM:           acm.New(e.aws.AWS),
+		Buckets:       s3bucket.New(e.aws),
+		Distributions: controllers.CloudFront{Client: cloudfront.New(e.aws.AWS)},
+		Exporter:      smexport.New(e.aws),
+		ResyncPeriod:  time.Minute,
+		Wake:          wake,
+
+		MaxConcurrentReconciles: 8,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("cache did not sync")
+	}
+	e.mu.Lock()
+	e.mgr, e.cache, e.stop, e.stopped, e.pool = mgr, mgr.GetCache(), cancel, stopped, pool
+	e.mu.Unlock()
+}
+
+func (e *env) stopManager() {
+	e.mu.Lock()
+	stop, stopped := e.stop, e.stopped
+	e.stop = nil
+	e.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-stopped
+	}
+}
+
+// restartManager simulates a controller restart: everything in memory is lost.
+func (e *env) restartManager() {
+	e.stopManager()
+	e.startManager()
+}
+
+var nsCounter atomic.Int32
+
+// namespace creates a fresh namespace for one test.
+func (e *env) namespace(prefix string) string {
+	e.t.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, nsCounter.Add(1))
+	if err := e.k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		e.t.Fatal(err)
+	}
+	return name
+}
+
+func (e *env) create(site *v1alpha1.SecureSite) {
+	e.t.Helper()
+	if err := e.k8s.Create(context.Background(), site); err != nil {
+		e.t.Fatalf("creating SecureSite: %v", err)
+	}
+}
+
+func (e *env) get(ns, name string) *v1alpha1.SecureSite {
+	e.t.Helper()
+	s := &v1alpha1.SecureSite{}
+	if err := e.k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+		e.t.Fatalf("getting SecureSite %s/%s: %v", ns, name, err)
+	}
+	return s
+}
+
+// update re-reads the site and applies mutate, retrying on conflicts.
+func (e *env) update(ns, name string, mutate func(*v1alpha1.SecureSite)) {
+	e.t.Helper()
+	for range 10 {
+		s := e.get(ns, name)
+		mutate(s)
+		err := e.k8s.Update(context.Background(), s)
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "modified") {
+			e.t.Fatalf("updating SecureSite: %v", err)
+		}
+	}
+	e.t.Fatal("updating SecureSite: too many conflicts")
+}
+
+// poke asks for a reconcile the way a user would: an annotation change.
+func (e *env) poke(ns, name string) {
+	e.update(ns, name, func(s *v1alpha1.SecureSite) {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations["test.securesite.io/poke"] = time.Now().Format(time.RFC3339Nano)
+	})
+}
+
+// eventually polls check until it returns "" (success) or the timeout passes; the last failure
+// message is reported.
+func (e *env) eventually(timeout time.Duration, what string, check func() string) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = check(); last == "" {
+			return
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	e.t.Fatalf("%s: not after %s: %s", what, timeout, last)
+}
+
+func condition(s *v1alpha1.SecureSite, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(s.Status.Conditions, typ)
+}
+
+// waitCondition waits until the site's condition has the status (and reason, when given).
+func (e *env) waitCondition(ns, name, typ string, status metav1.ConditionStatus, reason string, timeout time.Duration) *v1alpha1.SecureSite {
+	e.t.Helper()
+	var site *v1alpha1.SecureSite
+	e.eventually(timeout, fmt.Sprintf("%s/%s %s=%s %s", ns, name, typ, status, reason), func() string {
+		site = e.get(ns, name)
+		c := condition(site, typ)
+		if c == nil {
+			return "condition missing"
+		}
+		if c.Status != status || (reason != "" && c.Reason != reason) {
+			return fmt.Sprintf("%s=%s reason %s: %s", c.Type, c.Status, c.Reason, c.Message)
+		}
+		return ""
+	})
+	return site
+}
+
+// records lists a zone's record sets from kumo directly, keyed "TYPE name".
+func (e *env) records(zoneID string) map[string]r53types.ResourceRecordSet {
+	e.t.Helper()
+	out, err := e.r53.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID)})
+	if err != nil {
+		e.t.Fatalf("listing zone %s: %v", zoneID, err)
+	}
+	m := map[string]r53types.ResourceRecordSet{}
+	for _, rs := range out.ResourceRecordSets {
+		name := strings.ToLower(strings.TrimSuffix(aws.ToString(rs.Name), "."))
+		m[string(rs.Type)+" "+name] = rs
+	}
+	return m
+}
+
+func values(rs r53types.ResourceRecordSet) []string {
+	var v []string
+	for _, r := range rs.ResourceRecords {
+		v = append(v, aws.ToString(r.Value))
+	}
+	return v
+}
+
+// handWrite changes a record the way someone in the console would.
+func (e *env) handWrite(zoneID string, action r53types.ChangeAction, name, typ, value string) {
+	e.t.Helper()
+	_, err := e.r53.ChangeResourceRecordSets(context.Background(), &route53.ChangeResourceRecordSetsInput{
+		HostedZoneId: aws.String(zoneID),
+		ChangeBatch: &r53types.ChangeBatch{Changes: []r53types.Change{{Action: action, ResourceRecordSet: &r53types.ResourceRecordSet{
+			Name: aws.String(name), Type: r53types.RRType(typ), TTL: aws.Int64(300),
+			ResourceRecords: []r53types.ResourceRecord{{Value: aws.String(value)}},
+		}}}},
+	})
+	if err != nil {
+		e.t.Fatalf("hand %s %s %s: %v", action, typ, name, err)
+	}
+}
+
+// events returns the messages of the events about a site.
+func (e *env) events(ns, name string) []string {
+	e.t.Helper()
+	list := &corev1.EventList{}
+	if err := e.k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range list.Items {
+		// The recorder writes events.k8s.io/v1 Events; the core/v1 view maps regarding → involvedObject.
+		if ev.InvolvedObject.Name == name {
+			out = append(out, ev.Reason+": "+ev.Message)
+		}
+	}
+	return out
+}
+
+func site(ns, name, domain string, mutate func(*v1alpha1.SecureSite)) *v1alpha1.SecureSite {
+	s := &v1alpha1.SecureSite{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       v1alpha1.SecureSiteSpec{Domain: domain},
+	}
+	if mutate != nil {
+		mutate(s)
+	}
+	return s
+}

@@ -1,0 +1,112 @@
+// Package acm imports the site's ACME certificate into AWS Certificate Manager in us-east-1,
+// the only region whose certificates CloudFront accepts.
+package acm
+
+import (
+	"bytes"
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/acm/types"
+
+	"github.com/securesite-io/securesite/internal/awsclient"
+)
+
+// Region is where CloudFront looks for viewer certificates.
+const Region = "us-east-1"
+
+// Client imports, re-imports and deletes certificates.
+type Client struct {
+	api *acm.Client
+}
+
+// New returns a client. The region is pinned to us-east-1 whatever cfg says: a certificate
+// imported anywhere else cannot be attached to a distribution.
+func New(cfg aws.Config) *Client {
+	return &Client{api: acm.NewFromConfig(cfg, func(o *acm.Options) { o.Region = Region })}
+}
+
+// Import imports the certificate. With arn "" a new ACM certificate is created and tagged;
+// with an ARN the certificate is re-imported in place, so the distribution keeps pointing at
+// the same ARN after a renewal. Tags are sent only on the first import: AWS rejects Tags on a
+// re-import. certPEM may hold the leaf followed by its chain (a kubernetes.io/tls tls.crt);
+// ACM wants them apart, so the chain is split off when chainPEM is empty.
+func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainPEM []byte, tags map[string]string) (string, error) {
+	leaf, rest := splitLeaf(certPEM)
+	if leaf == nil {
+		return "", errors.New("importing certificate to ACM: no PEM certificate in the certificate data")
+	}
+	if len(chainPEM) == 0 {
+		chainPEM = rest
+	}
+	in := &acm.ImportCertificateInput{Certificate: leaf, PrivateKey: keyPEM}
+	if len(chainPEM) > 0 {
+		in.CertificateChain = chainPEM
+	}
+	if arn != "" {
+		in.CertificateArn = aws.String(arn)
+	} else {
+		in.Tags = acmTags(tags)
+	}
+	out, err := c.api.ImportCertificate(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("importing certificate to ACM: %w", err)
+	}
+	return aws.ToString(out.CertificateArn), nil
+}
+
+// Delete deletes the certificate; one already gone is not an error. AWS refuses
+// (ResourceInUseException) while a distribution still uses it, so the caller deletes the
+// distribution first.
+func (c *Client) Delete(ctx context.Context, arn string) error {
+	_, err := c.api.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(arn)})
+	if err != nil && awsclient.ErrorCode(err) != "ResourceNotFoundException" {
+		return fmt.Errorf("deleting ACM certificate %s: %w", arn, err)
+	}
+	return nil
+}
+
+// IsNotFound reports whether err means the certificate does not exist (for example a
+// re-import to an ARN someone deleted by hand; the caller then imports anew).
+func IsNotFound(err error) bool {
+	return awsclient.ErrorCode(err) == "ResourceNotFoundException"
+}
+
+// splitLeaf returns the first CERTIFICATE block and the PEM of the certificates after it.
+func splitLeaf(data []byte) (leaf, chain []byte) {
+	var rest bytes.Buffer
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if leaf == nil {
+			leaf = pem.EncodeToMemory(block)
+			continue
+		}
+		_ = pem.Encode(&rest, block)
+	}
+	return leaf, rest.Bytes()
+}
+
+func acmTags(m map[string]string) []types.Tag {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]types.Tag, 0, len(m))
+	for _, k := range keys {
+		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return out
+}

@@ -1,0 +1,212 @@
+package acme
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	legoacme "github.com/go-acme/lego/v5/acme"
+	"github.com/go-acme/lego/v5/acme/api"
+	"github.com/go-acme/lego/v5/challenge/dns01"
+	"github.com/go-acme/lego/v5/lego"
+	"github.com/go-acme/lego/v5/registration"
+)
+
+const userAgent = "securesite"
+
+// user is lego's view of an ACME account.
+type user struct {
+	email string
+	key   crypto.Signer
+	reg   *legoacme.ExtendedAccount
+}
+
+func (u *user) GetEmail() string                           { return u.email }
+func (u *user) GetRegistration() *legoacme.ExtendedAccount { return u.reg }
+func (u *user) GetPrivateKey() crypto.Signer               { return u.key }
+
+// clientEntry is one lego client per server+email, built once; concurrent first orders wait on
+// ready instead of each registering an account.
+type clientEntry struct {
+	ready  chan struct{}
+	client *lego.Client
+	err    error
+}
+
+type accountKey struct{ server, email string }
+
+// clientFor returns the cached lego client of server+email, registering the account on first use.
+func (p *Pool) clientFor(ctx context.Context, server, email string) (*lego.Client, error) {
+	k := accountKey{server, email}
+	p.mu.Lock()
+	e, ok := p.clients[k]
+	if !ok {
+		e = &clientEntry{ready: make(chan struct{})}
+		p.clients[k] = e
+	}
+	p.mu.Unlock()
+	if !ok {
+		e.client, e.err = p.newAccountClient(ctx, server, email)
+		if e.err != nil {
+			// Not cached: the next order retries (the store or the CA may be back by then).
+			p.mu.Lock()
+			delete(p.clients, k)
+			p.mu.Unlock()
+		}
+		close(e.ready)
+	}
+	select {
+	case <-e.ready:
+		return e.client, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// forgetClient drops a cached client, e.g. when the CA no longer knows its account.
+func (p *Pool) forgetClient(server, email string) {
+	p.mu.Lock()
+	delete(p.clients, accountKey{server, email})
+	p.mu.Unlock()
+}
+
+func (p *Pool) newAccountClient(ctx context.Context, server, email string) (*lego.Client, error) {
+	key, uri, found, err := p.accounts.Load(ctx, server, email)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, err
+		}
+	}
+	u := &user{email: email, key: key}
+	if found && uri != "" {
+		u.reg = &legoacme.ExtendedAccount{Location: uri}
+	}
+	cfg := lego.NewConfig(u)
+	cfg.CADirURL = server
+	cfg.HTTPClient = p.httpClient
+	cfg.UserAgent = userAgent
+	c, err := lego.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ACME directory %s: %w", server, err)
+	}
+	if u.reg != nil {
+		_, err := c.Registration.QueryRegistration(ctx)
+		if err == nil {
+			return p.withDNSProvider(c)
+		}
+		if !isProblem(err, legoacme.AccountDoesNotExistErrorType) {
+			return nil, fmt.Errorf("ACME account %s: %w", uri, err)
+		}
+		// The CA forgot the account (a test CA restarted, or the account was deactivated by
+		// hand): register again with the stored key rather than failing every order.
+	}
+	acc, err := c.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
+	if err != nil {
+		return nil, fmt.Errorf("registering ACME account for %q at %s: %w", email, server, err)
+	}
+	AccountRegistrations.Inc()
+	u.reg = acc
+	if err := p.accounts.Save(ctx, server, email, key, acc.Location); err != nil {
+		return nil, err
+	}
+	return p.withDNSProvider(c)
+}
+
+func (p *Pool) withDNSProvider(c *lego.Client) (*lego.Client, error) {
+	provider := &dnsProvider{dns: p.opts.DNS, timeout: p.opts.PropagationTimeout, interval: p.opts.PollInterval}
+	err := c.Challenge.SetDNS01Provider(provider,
+		dns01.CondOptions(p.opts.SkipAuthoritativeNSCheck, dns01.DisableAuthoritativeNssPropagationRequirement()))
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func isProblem(err error, problemType string) bool {
+	var pd *legoacme.ProblemDetails
+	return errors.As(err, &pd) && pd.Type == problemType
+}
+
+// directoryFor returns an unauthenticated ACME core for server, for renewal information, which
+// needs no account (RFC 9773 §4.1: a plain GET).
+func (p *Pool) directoryFor(server string) (*api.Core, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.directories[server]; ok {
+		return c, nil
+	}
+	// api.New wants a key to sign with; renewalInfo requests are never signed.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	c, err := api.New(p.httpClient, userAgent, server, "", key)
+	if err != nil {
+		return nil, fmt.Errorf("ACME directory %s: %w", server, err)
+	}
+	p.directories[server] = c
+	return c, nil
+}
+
+func newHTTPClient(caBundle []byte) (*http.Client, error) {
+	var roots *x509.CertPool
+	if len(caBundle) > 0 {
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(caBundle) {
+			return nil, errors.New("ACME CA bundle holds no PEM certificate")
+		}
+	}
+	return &http.Client{
+		Timeout: 2 * time.Minute,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   30 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			MaxIdleConnsPerHost:   16,
+			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		},
+	}, nil
+}
+
+// memoryAccounts keeps accounts for the life of the process only; used when Options.Accounts is
+// nil (tests of other packages, one-shot tools).
+type memoryAccounts struct {
+	mu sync.Mutex
+	m  map[accountKey]memoryAccount
+}
+
+type memoryAccount struct {
+	key crypto.Signer
+	uri string
+}
+
+func (m *memoryAccounts) Load(_ context.Context, server, email string) (crypto.Signer, string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.m[accountKey{server, email}]
+	return a.key, a.uri, ok, nil
+}
+
+func (m *memoryAccounts) Save(_ context.Context, server, email string, key crypto.Signer, uri string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[accountKey]memoryAccount{}
+	}
+	m.m[accountKey{server, email}] = memoryAccount{key, uri}
+	return nil
+}

@@ -1,0 +1,252 @@
+package acme
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-acme/lego/v5/acme/api"
+	"github.com/go-acme/lego/v5/challenge/dns01"
+	legolog "github.com/go-acme/lego/v5/log"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/securesite-io/securesite/internal/certs"
+)
+
+// Request is one certificate order for a SecureSite.
+type Request struct {
+	Site     types.NamespacedName // one order in flight per site
+	Names    []string             // the first is the common name; all are SANs
+	Key      certs.KeySpec
+	Server   string            // ACME directory URL
+	Email    string            // account email
+	Replaces *x509.Certificate // the certificate being renewed, for ARI "replaces" (optional)
+}
+
+// Result is a finished order.
+type Result struct {
+	Site    types.NamespacedName
+	CertPEM []byte // leaf then chain, as ACME returned it
+	KeyPEM  []byte
+	// CAPEM is the root of the chain when the CA sent it (the top of the chain is self-signed);
+	// ACME normally stops below the root, and then CAPEM is empty rather than guessed.
+	CAPEM    []byte
+	ARI      *certs.Window // the new certificate's renewal window, when the CA offers ARI
+	Err      error
+	Finished time.Time
+}
+
+// Options configure a Pool.
+type Options struct {
+	Workers  int    // concurrent orders; default 4
+	CABundle []byte // PEM to trust the ACME server; nil uses the system roots
+	// Nameservers answer lego's DNS-01 propagation check ("host:port"); empty uses resolv.conf.
+	// lego keeps them in a package-wide client, so they apply to the whole process.
+	Nameservers []string
+	// SkipAuthoritativeNSCheck trusts the recursive nameservers alone. lego also asks each
+	// authoritative nameserver of the zone, always on port 53; set this when those are not
+	// reachable there (the test world's DNS server listens on a random loopback port).
+	SkipAuthoritativeNSCheck bool
+	PropagationTimeout       time.Duration // how long to wait for the TXT record; default 2m
+	PollInterval             time.Duration // propagation poll interval; default 2s
+	OrderTimeout             time.Duration // a whole order, registration to certificate; default 10m
+	Accounts                 AccountStore  // nil keeps accounts in memory only
+	DNS                      ChallengeDNS
+	Notify                   func(types.NamespacedName) // a result is ready; wakes the reconciler (called on a worker: must not block)
+	// Logger receives lego's log. lego logs through a package-wide logger, so this applies to the
+	// whole process; nil leaves lego's default (text to stdout).
+	Logger *slog.Logger
+	// Now is the clock for Result.Finished; default time.Now.
+	Now func() time.Time
+}
+
+// Pool runs ACME orders on a bounded set of workers so that reconcile workers never wait for DNS
+// propagation or CA validation: the reconciler submits, returns, and is woken by Notify.
+type Pool struct {
+	opts       Options
+	accounts   AccountStore
+	httpClient *http.Client
+	configErr  error
+
+	mu          sync.Mutex
+	queue       []Request
+	pending     map[types.NamespacedName]bool // queued or in flight
+	results     map[types.NamespacedName]*Result
+	clients     map[accountKey]*clientEntry
+	directories map[string]*api.Core
+	wake        chan struct{}
+}
+
+// NewPool builds a pool; it runs orders once Start is called (the manager does, as a Runnable).
+// A bad CA bundle or a missing ChallengeDNS is reported by Start and by every Result.
+func NewPool(o Options) *Pool {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.PropagationTimeout <= 0 {
+		o.PropagationTimeout = 2 * time.Minute
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = dns01.DefaultPollingInterval
+	}
+	if o.OrderTimeout <= 0 {
+		o.OrderTimeout = 10 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	p := &Pool{
+		opts:        o,
+		accounts:    o.Accounts,
+		pending:     map[types.NamespacedName]bool{},
+		results:     map[types.NamespacedName]*Result{},
+		clients:     map[accountKey]*clientEntry{},
+		directories: map[string]*api.Core{},
+		wake:        make(chan struct{}, 1),
+	}
+	if p.accounts == nil {
+		p.accounts = &memoryAccounts{}
+	}
+	p.httpClient, p.configErr = newHTTPClient(o.CABundle)
+	if p.configErr == nil && o.DNS == nil {
+		p.configErr = errors.New("ACME pool needs a ChallengeDNS for DNS-01")
+	}
+	if len(o.Nameservers) > 0 {
+		dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: o.Nameservers}))
+	}
+	if o.Logger != nil {
+		legolog.SetDefault(o.Logger)
+	}
+	return p
+}
+
+// Start runs the workers until ctx is done; orders in flight are cancelled with it.
+func (p *Pool) Start(ctx context.Context) error {
+	if p.configErr != nil {
+		return p.configErr
+	}
+	var wg sync.WaitGroup
+	for range p.opts.Workers {
+		wg.Go(func() { p.work(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// NeedLeaderElection: only the leader issues, or two replicas would order the same certificate.
+func (p *Pool) NeedLeaderElection() bool { return true }
+
+// Submit queues an order and returns at once. It returns false, and queues nothing, while an
+// order for the same site is queued or in flight, or its result has not been taken yet: the
+// caller takes the result first, so a finished certificate is never thrown away for a new order.
+func (p *Pool) Submit(req Request) bool {
+	p.mu.Lock()
+	if p.pending[req.Site] || p.results[req.Site] != nil {
+		p.mu.Unlock()
+		return false
+	}
+	p.pending[req.Site] = true
+	p.queue = append(p.queue, req)
+	p.mu.Unlock()
+	p.signal()
+	return true
+}
+
+func (p *Pool) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Result takes the finished result of site's order, if there is one.
+func (p *Pool) Result(site types.NamespacedName) (*Result, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.results[site]
+	delete(p.results, site)
+	return r, ok
+}
+
+// Restore puts back a result taken with Result that the caller could not store (e.g. the Secret
+// write failed), so the next reconcile uses it instead of ordering again.
+func (p *Pool) Restore(res *Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, newer := p.results[res.Site]; !newer {
+		p.results[res.Site] = res
+	}
+}
+
+// InFlight reports whether an order for site is queued or running.
+func (p *Pool) InFlight(site types.NamespacedName) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending[site]
+}
+
+// Forget drops a finished result nobody will take (the site was deleted). A queued or running
+// order still finishes and leaves its result; call Forget again after Notify if needed.
+func (p *Pool) Forget(site types.NamespacedName) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.results, site)
+}
+
+func (p *Pool) work(ctx context.Context) {
+	for {
+		req, ok := p.next()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.wake:
+				continue
+			}
+		}
+		res := p.run(ctx, req)
+		p.mu.Lock()
+		delete(p.pending, req.Site)
+		p.results[req.Site] = res
+		p.mu.Unlock()
+		if p.opts.Notify != nil {
+			p.opts.Notify(req.Site)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+func (p *Pool) next() (Request, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 {
+		return Request{}, false
+	}
+	req := p.queue[0]
+	p.queue = p.queue[1:]
+	if len(p.queue) > 0 {
+		// Submit's wake token woke only this worker; wake another for the rest of the queue.
+		p.signal()
+	}
+	return req, true
+}
+
+func (p *Pool) run(ctx context.Context, req Request) *Result {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.OrderTimeout)
+	defer cancel()
+	res := p.issue(WithSite(ctx, req.Site), req)
+	res.Site = req.Site
+	res.Finished = p.opts.Now()
+	if res.Err != nil {
+		Orders.WithLabelValues(ResultFailed).Inc()
+	} else {
+		Orders.WithLabelValues(ResultIssued).Inc()
+	}
+	return res
+}

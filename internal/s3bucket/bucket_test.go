@@ -1,0 +1,308 @@
+package s3bucket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+var (
+	cfg awsclient.Config
+	// raw is a plain SDK client for arranging and inspecting buckets behind the package's back.
+	raw *s3.Client
+)
+
+func TestMain(m *testing.M) {
+	k, err := testworld.StartKumo("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cfg, err = k.AWSConfig(context.Background())
+	if err != nil {
+		k.Stop()
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	raw = s3.NewFromConfig(cfg.AWS, func(o *s3.Options) { o.UsePathStyle = true })
+	code := m.Run()
+	k.Stop()
+	os.Exit(code)
+}
+
+// counter snapshots S3 call counts so a test can assert how many calls an action made.
+type counter map[string]float64
+
+func countS3(ops ...string) counter {
+	c := counter{}
+	for _, op := range ops {
+		c[op] = awsclient.CallCount("S3", op)
+	}
+	return c
+}
+
+func (c counter) delta(op string) int {
+	return int(awsclient.CallCount("S3", op) - c[op])
+}
+
+var writeOps = []string{"CreateBucket", "PutPublicAccessBlock", "PutBucketTagging", "PutBucketPolicy"}
+
+func ownerTags(owner string) map[string]string {
+	return map[string]string{OwnerTag: owner, "app": "securesite"}
+}
+
+func TestEnsureCreatesClosedTaggedBucketAndIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	c := New(cfg)
+	// kumo ignores LocationConstraint (DESIGN.md); the request still carries it for AWS.
+	b, created, err := c.Ensure(ctx, "site-create", "ap-northeast-2", ownerTags("web/duckhoo"))
+	if err != nil || !created {
+		t.Fatalf("Ensure = created %v, err %v; want created", created, err)
+	}
+	if b.RegionalDomainName != "site-create.s3.ap-northeast-2.amazonaws.com" {
+		t.Errorf("RegionalDomainName = %q", b.RegionalDomainName)
+	}
+	pab, err := raw.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String("site-create")})
+	if err != nil || !allBlocked(pab.PublicAccessBlockConfiguration) {
+		t.Errorf("public access block = %+v, %v; want all four true", pab, err)
+	}
+	owner, exists, err := c.Owner(ctx, "site-create", "ap-northeast-2")
+	if err != nil || !exists || owner != "web/duckhoo" {
+		t.Errorf("Owner = %q %v %v", owner, exists, err)
+	}
+
+	before := countS3(append(writeOps, "HeadBucket", "GetBucketTagging", "GetPublicAccessBlock")...)
+	if _, created, err := c.Ensure(ctx, "site-create", "ap-northeast-2", ownerTags("web/duckhoo")); err != nil || created {
+		t.Fatalf("second Ensure = created %v, err %v", created, err)
+	}
+	for _, op := range writeOps {
+		if n := before.delta(op); n != 0 {
+			t.Errorf("second Ensure made %d %s calls, want 0", n, op)
+		}
+	}
+	reads := before.delta("HeadBucket") + before.delta("GetBucketTagging") + before.delta("GetPublicAccessBlock")
+	if reads != 3 {
+		t.Errorf("second Ensure made %d reads, want 3", reads)
+	}
+	t.Logf("steady-state Ensure: %d reads, 0 writes", reads)
+}
+
+func TestEnsureAdoptsOwnBucketKeepingOtherTags(t *testing.T) {
+	ctx := context.Background()
+	mustCreate(t, "site-adopt", map[string]string{OwnerTag: "web/duckhoo", "team": "blog"})
+	b, created, err := New(cfg).Ensure(ctx, "site-adopt", "us-east-1", ownerTags("web/duckhoo"))
+	if err != nil || created {
+		t.Fatalf("Ensure = created %v, err %v; want adopted", created, err)
+	}
+	tags := bucketTags(t, b.Name)
+	if tags["team"] != "blog" || tags["app"] != "securesite" || tags[OwnerTag] != "web/duckhoo" {
+		t.Errorf("tags after adoption = %v; want ours added, team kept", tags)
+	}
+	pab, err := raw.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(b.Name)})
+	if err != nil || !allBlocked(pab.PublicAccessBlockConfiguration) {
+		t.Errorf("adopted bucket not closed: %+v %v", pab, err)
+	}
+}
+
+func TestEnsureRefusesBucketOwnedElsewhereWithoutWriting(t *testing.T) {
+	ctx := context.Background()
+	mustCreate(t, "site-theirs", map[string]string{OwnerTag: "other/site"})
+	mustCreate(t, "site-untagged", nil)
+	for _, name := range []string{"site-theirs", "site-untagged"} {
+		before := countS3(writeOps...)
+		_, _, err := New(cfg).Ensure(ctx, name, "us-east-1", ownerTags("web/duckhoo"))
+		if !errors.Is(err, ErrOwnedElsewhere) {
+			t.Errorf("%s: err = %v, want ErrOwnedElsewhere", name, err)
+		}
+		for _, op := range writeOps {
+			if n := before.delta(op); n != 0 {
+				t.Errorf("%s: %d %s calls on a foreign bucket", name, n, op)
+			}
+		}
+	}
+	if tags := bucketTags(t, "site-theirs"); tags[OwnerTag] != "other/site" || len(tags) != 1 {
+		t.Errorf("foreign bucket tags changed: %v", tags)
+	}
+}
+
+func TestEnsurePolicyWritesOnlyWhenDifferent(t *testing.T) {
+	ctx := context.Background()
+	c := New(cfg)
+	b, _, err := c.Ensure(ctx, "site-policy", "us-east-1", ownerTags("web/duckhoo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A statement someone else added must survive our edits.
+	foreign := `{"Version":"2012-10-17","Statement":{"Sid":"Logs","Effect":"Allow","Principal":{"Service":"logging.s3.amazonaws.com"},"Action":["s3:PutObject"],"Resource":"arn:aws:s3:::site-policy/logs/*"}}`
+	if _, err := raw.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(b.Name), Policy: aws.String(foreign)}); err != nil {
+		t.Fatal(err)
+	}
+	const arn1 = "arn:aws:cloudfront::000000000000:distribution/E1111111111111"
+	const arn2 = "arn:aws:cloudfront::000000000000:distribution/E2222222222222"
+	steps := []struct {
+		arn       string
+		wantPuts  int
+		wantInDoc string
+	}{
+		{arn1, 1, arn1},
+		{arn1, 0, arn1}, // unchanged: no write
+		{arn2, 1, arn2}, // distribution replaced: our statement follows it
+		{arn2, 0, arn2},
+	}
+	for i, s := range steps {
+		before := countS3("PutBucketPolicy")
+		if err := c.EnsurePolicy(ctx, b, s.arn); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if n := before.delta("PutBucketPolicy"); n != s.wantPuts {
+			t.Errorf("step %d: %d PutBucketPolicy calls, want %d", i, n, s.wantPuts)
+		}
+		out, err := raw.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(b.Name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := aws.ToString(out.Policy)
+		if !strings.Contains(doc, s.wantInDoc) || !strings.Contains(doc, `"Logs"`) || strings.Count(doc, policySid) != 1 {
+			t.Errorf("step %d: policy = %s", i, doc)
+		}
+	}
+}
+
+func TestCopyPageResumesWithoutRecopying(t *testing.T) {
+	ctx := context.Background()
+	c := New(cfg)
+	from, _, err := c.Ensure(ctx, "site-old", "us-east-1", ownerTags("web/duckhoo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, _, err := c.Ensure(ctx, "site-new", "us-east-1", ownerTags("web/duckhoo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 1500
+	putObjects(t, from.Name, total)
+	if n, err := c.CountObjects(ctx, from); err != nil || n != total {
+		t.Fatalf("CountObjects = %d, %v; want %d", n, err, total)
+	}
+
+	before := countS3("CopyObject")
+	copied, next, done, err := c.CopyPage(ctx, from, to, "", 1000)
+	if err != nil || copied != 1000 || done {
+		t.Fatalf("page 1: copied %d done %v err %v", copied, done, err)
+	}
+	// A restart that lost the recorded position starts over: nothing is copied twice.
+	again, next2, _, err := c.CopyPage(ctx, from, to, "", 1000)
+	if err != nil || again != 0 || next2 != next {
+		t.Fatalf("replayed page 1: copied %d next %q (want 0, %q), err %v", again, next2, next, err)
+	}
+	copied2, _, done, err := c.CopyPage(ctx, from, to, next, 1000)
+	if err != nil || copied2 != total-1000 || !done {
+		t.Fatalf("page 2: copied %d done %v err %v", copied2, done, err)
+	}
+	if n := before.delta("CopyObject"); n != total {
+		t.Errorf("CopyObject calls = %d, want %d (one per object)", n, total)
+	}
+	if n, _ := c.CountObjects(ctx, to); n != total {
+		t.Errorf("destination has %d objects, want %d", n, total)
+	}
+
+	// An object changed in the old bucket after it was copied is copied again, alone.
+	if _, err := raw.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(from.Name), Key: aws.String(objectKey(7)), Body: strings.NewReader("changed content")}); err != nil {
+		t.Fatal(err)
+	}
+	before = countS3("CopyObject")
+	n, _, _, err := c.CopyPage(ctx, from, to, "", 1000)
+	if err != nil || n != 1 || before.delta("CopyObject") != 1 {
+		t.Errorf("after one change: copied %d (CopyObject %d), err %v; want 1", n, before.delta("CopyObject"), err)
+	}
+	t.Logf("copy of %d objects, page 1000: %d CopyObject calls, replay of a page: 0", total, total)
+}
+
+func TestEmptyAndDelete(t *testing.T) {
+	ctx := context.Background()
+	c := New(cfg)
+	b, _, err := c.Ensure(ctx, "site-doomed", "us-east-1", ownerTags("web/duckhoo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putObjects(t, b.Name, 1200)
+	before := countS3("DeleteObjects", "DeleteBucket")
+	if err := c.EmptyAndDelete(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := before.delta("DeleteObjects"); n != 2 {
+		t.Errorf("DeleteObjects calls = %d, want 2 for 1,200 objects", n)
+	}
+	if _, exists, err := c.Owner(ctx, b.Name, b.Region); err != nil || exists {
+		t.Errorf("bucket still exists (%v, %v)", exists, err)
+	}
+	if err := c.EmptyAndDelete(ctx, b); err != nil {
+		t.Errorf("second EmptyAndDelete = %v, want nil for a missing bucket", err)
+	}
+}
+
+func mustCreate(t *testing.T, name string, tags map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := raw.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) > 0 {
+		if _, err := raw.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String(name), Tagging: &types.Tagging{TagSet: s3Tags(tags)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func bucketTags(t *testing.T, name string) map[string]string {
+	t.Helper()
+	tags, err := New(cfg).tags(context.Background(), raw, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tags
+}
+
+func objectKey(i int) string { return fmt.Sprintf("assets/%05d.js", i) }
+
+// putObjects uploads n small objects with a few workers (kumo handles them concurrently).
+func putObjects(t *testing.T, bucket string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	work := make(chan int)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				_, err := raw.PutObject(context.Background(), &s3.PutObjectInput{
+					Bucket: aws.String(bucket), Key: aws.String(objectKey(i)), Body: strings.NewReader(fmt.Sprintf("console.log(%d)", i)),
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,190 @@
+package testworld
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/testworld/dnsserver"
+)
+
+// World is the whole offline test world for one test.
+type World struct {
+	Kumo   *Kumo
+	DNS    *dnsserver.Server
+	Pebble *Pebble
+	// APIServer, RESTConfig and Kubeconfig are nil/empty with WithoutAPIServer.
+	APIServer  *envtest.Environment
+	RESTConfig *rest.Config // a system:masters user
+	Kubeconfig string       // file for kubectl, same user
+	// LogDir holds kumo.log, pebble.log, etcd.log, kube-apiserver.log.
+	LogDir string
+
+	t testing.TB
+}
+
+// WorldOption changes what Start starts.
+type WorldOption func(*worldOptions)
+
+type worldOptions struct {
+	pebble    PebbleOptions
+	apiServer bool
+}
+
+// WithPebbleOptions starts pebble with these options (fault tests).
+func WithPebbleOptions(o PebbleOptions) WorldOption {
+	return func(w *worldOptions) { w.pebble = o }
+}
+
+// WithoutAPIServer skips etcd and kube-apiserver (≈5 s) for tests that need only AWS and ACME.
+func WithoutAPIServer() WorldOption {
+	return func(w *worldOptions) { w.apiServer = false }
+}
+
+// Start starts kumo, the DNS server, pebble and (unless WithoutAPIServer) the API server with the
+// project's CRDs, and stops them all in t.Cleanup. A missing binary fails the test rather than
+// skipping it: CI must build the world (`make test-world`) first, and a silent skip would hide that.
+// Logs go to $SECURESITE_TEST_LOGS/<test name>/ when that is set, else to a temporary directory
+// whose log tails are printed if the test fails.
+func Start(t testing.TB, opts ...WorldOption) *World {
+	t.Helper()
+	o := worldOptions{apiServer: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	w := &World{t: t, LogDir: worldLogDir(t)}
+
+	var api struct {
+		env *envtest.Environment
+		cfg *rest.Config
+		err error
+	}
+	apiReady := make(chan struct{})
+	if o.apiServer {
+		// The API server takes seconds, the rest a fraction of one: start it alongside.
+		go func() {
+			defer close(apiReady)
+			api.env, api.cfg, api.err = StartAPIServerLogs(w.LogDir)
+		}()
+		t.Cleanup(func() {
+			<-apiReady
+			if api.env != nil {
+				_ = api.env.Stop()
+			}
+		})
+	}
+	var err error
+	if w.Kumo, err = StartKumo(w.LogDir); err != nil {
+		t.Fatalf("test world: %v", err)
+	}
+	t.Cleanup(w.Kumo.Stop)
+	if w.DNS, err = dnsserver.Start(w.Kumo.URL); err != nil {
+		t.Fatalf("test world: %v", err)
+	}
+	t.Cleanup(w.DNS.Stop)
+	if w.Pebble, err = StartPebbleWith(w.DNS.Addr(), w.LogDir, o.pebble); err != nil {
+		t.Fatalf("test world: %v", err)
+	}
+	t.Cleanup(w.Pebble.Stop)
+	if o.apiServer {
+		<-apiReady
+		if api.err != nil {
+			t.Fatalf("test world: %v", api.err)
+		}
+		w.APIServer, w.RESTConfig = api.env, api.cfg
+		w.Kubeconfig = filepath.Join(w.LogDir, "kubeconfig")
+		if err := WriteKubeconfig(api.cfg, w.Kubeconfig); err != nil {
+			t.Fatalf("test world: %v", err)
+		}
+	}
+	return w
+}
+
+// AWSConfig is kumo's SDK configuration, as the controller would load it.
+func (w *World) AWSConfig(ctx context.Context) awsclient.Config {
+	w.t.Helper()
+	cfg, err := w.Kumo.AWSConfig(ctx)
+	if err != nil {
+		w.t.Fatalf("test world: %v", err)
+	}
+	return cfg
+}
+
+// CreateHostedZone creates a public hosted zone in kumo's Route53 and returns its id
+// ("/hostedzone/<id>", as Route53 returns it).
+func (w *World) CreateHostedZone(ctx context.Context, name string) string {
+	w.t.Helper()
+	// Its own client, not awsclient's counted one, so call-count assertions see only the code
+	// under test.
+	r53 := route53.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return EmulatorCredentials, nil }),
+		BaseEndpoint: aws.String(w.Kumo.URL),
+	})
+	out, err := r53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{
+		Name:            aws.String(name),
+		CallerReference: aws.String(name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)),
+	})
+	if err != nil {
+		w.t.Fatalf("creating hosted zone %s: %v", name, err)
+	}
+	return aws.ToString(out.HostedZone.Id)
+}
+
+var unsafePathChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func worldLogDir(t testing.TB) string {
+	base := os.Getenv("SECURESITE_TEST_LOGS")
+	if base == "" {
+		dir := t.TempDir()
+		t.Cleanup(func() {
+			if t.Failed() {
+				printLogTails(t, dir)
+			}
+		})
+		return dir
+	}
+	dir := filepath.Join(base, unsafePathChars.ReplaceAllString(t.Name(), "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("test world logs: %v", err)
+	}
+	t.Logf("test world logs in %s", dir)
+	return dir
+}
+
+// printLogTails shows the end of each process log of a failed test, whose temporary directory is
+// about to be removed.
+func printLogTails(t testing.TB, dir string) {
+	const lines = 15
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, path := range logs {
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		var tail []string
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			tail = append(tail, sc.Text())
+			if len(tail) > lines {
+				tail = tail[1:]
+			}
+		}
+		f.Close()
+		t.Logf("--- last %d lines of %s (set SECURESITE_TEST_LOGS=dir to keep all logs):\n%s",
+			lines, filepath.Base(path), strings.Join(tail, "\n"))
+	}
+}
