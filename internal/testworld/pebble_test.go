@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -76,5 +77,18 @@ func TestPebbleOptionsReachPebble(t *testing.T) {
 	}
 	if len(roots) != 2 {
 		t.Errorf("roots with PEBBLE_ALTERNATE_ROOTS=1: got %d, want 2", len(roots))
+	}
+}
+
+// A world binary that is missing fails with the command that builds it; Start turns this into
+// t.Fatal, never a skip, so CI cannot pass without the world.
+func TestMissingBinarySaysHowToBuildIt(t *testing.T) {
+	t.Setenv("SECURESITE_BIN", t.TempDir())
+	_, err := StartPebble("127.0.0.1:1", "")
+	if err == nil || !strings.Contains(err.Error(), "make test-world") {
+		t.Errorf("got %v, want an error naming `make test-world`", err)
+	}
+	if _, _, err := StartAPIServer(); os.Getenv("KUBEBUILDER_ASSETS") == "" && (err == nil || !strings.Contains(err.Error(), "make test-world")) {
+		t.Errorf("API server: got %v, want an error naming `make test-world`", err)
 	}
 }
