@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -57,6 +59,7 @@ func newServices(ctx context.Context, mgr ctrl.Manager, o options, wake chan<- e
 		SkipAuthoritativeNSCheck: o.dns01SkipAuthoritative,
 		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), o.namespace),
 		DNS:                      controllers.NewChallengeDNS(dns),
+		Logger:                   slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme"))),
 		Notify: func(site types.NamespacedName) {
 			obj := &v1alpha1.SecureSite{}
 			obj.Namespace, obj.Name = site.Namespace, site.Name

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -149,6 +150,7 @@ func (e *env) startManager() {
 		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), controllerNamespace),
 		DNS:                      controllers.NewChallengeDNS(dns),
 		Now:                      e.clock.Now,
+		Logger:                   slog.New(slog.NewTextHandler(testLogWriter(), nil)),
 		Notify: func(site types.NamespacedName) {
 			obj := &v1alpha1.SecureSite{}
 			obj.Namespace, obj.Name = site.Namespace, site.Name
