@@ -53,7 +53,7 @@ vet: ## go vet and a gofmt check.
 
 .PHONY: lint
 lint: vet ## go vet, gofmt and golangci-lint (built from the module proxy on first use).
-	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2
+	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 	$(BIN)/golangci-lint run ./...
 
 .PHONY: build

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -60,7 +61,11 @@ func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alph
 func (r *SecureSiteReconciler) releaseFinalizer(ctx context.Context, site *v1alpha1.SecureSite) error {
 	base := site.DeepCopy()
 	controllerutil.RemoveFinalizer(site, v1alpha1.Finalizer)
-	return client.IgnoreNotFound(r.Patch(ctx, site, client.MergeFrom(base)))
+	if err := r.Patch(ctx, site, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	forgetSiteMetrics(site)
+	return nil
 }
 
 // deleteAWSObjects returns a wait when CloudFront must deploy first, or an error.
@@ -74,11 +79,19 @@ func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alp
 			return 0, fmt.Errorf("reading distribution %s: %w", d.ID, err)
 		case dist.Enabled:
 			// AWS refuses to delete an enabled distribution; disabling takes a deployment.
-			if _, err := r.Distributions.Disable(ctx, d.ID); err != nil {
+			disabled, err := r.Distributions.Disable(ctx, d.ID)
+			if err != nil {
 				return 0, fmt.Errorf("disabling distribution %s: %w", d.ID, err)
 			}
 			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "DistributionDisabled", "Delete", "distribution %s disabled; deleting once deployed", d.ID)
-			return deployWait, nil
+			if disabled.Status != "Deployed" {
+				return deployWait, nil
+			}
+			// Already deployed (a fast emulator): no reason to wait a requeue before deleting.
+			if err := r.Distributions.Delete(ctx, d.ID, disabled.ETag); err != nil {
+				return 0, fmt.Errorf("deleting distribution %s: %w", d.ID, err)
+			}
+			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "DistributionDeleted", "Delete", "distribution %s deleted", d.ID)
 		case dist.Status != "Deployed":
 			return deployWait, nil
 		default:

@@ -14,11 +14,15 @@ import (
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
 
+// copyBudget bounds one pass of a bucket migration, so progress reaches status (and survives a
+// restart) regularly and a worker is not held for minutes. Variables only so that tests can
+// shrink a pass enough to restart the controller in the middle of a copy.
+var (
+	copyBudget         = 20 * time.Second
+	copyPageSize int32 = 1000
+)
+
 const (
-	// copyBudget bounds one pass of a bucket migration, so progress reaches status (and survives a
-	// restart) regularly and a worker is not held for minutes.
-	copyBudget              = 20 * time.Second
-	copyPageSize            = 1000
 	migrationPhaseCopying   = "Copying"
 	migrationPhaseSwitching = "Switching"
 	migrationPhaseDone      = "Done"
@@ -81,7 +85,11 @@ func (r *SecureSiteReconciler) reconcileBucket(ctx context.Context, s *scope) er
 	// First bucket, or the same one: nothing to move.
 	if st.Name == "" || st.Name == name {
 		st.Name, st.Region, st.RegionalDomainName = target.Name, target.Region, target.RegionalDomainName
-		st.Migration = nil
+		// A finished migration stays in status as the record of what was copied; one that was
+		// under way is abandoned (the spec went back to the bucket being served).
+		if st.Migration != nil && (st.Migration.Phase != migrationPhaseDone || st.Migration.To != name) {
+			st.Migration = nil
+		}
 		s.bucket.ready, s.bucket.reason, s.bucket.message = true, v1alpha1.ReasonReconciled, fmt.Sprintf("bucket %s in %s", name, target.Region)
 		return nil
 	}

@@ -148,8 +148,15 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		need, why = certs.NeedsReissue(parsed, names, ks)
 		if !need {
 			if st.SerialNumber != parsed.SerialHex || st.RenewalTime == nil {
-				// Status lost or written by an older version: recompute from the certificate.
-				r.recordIssued(site, st, parsed, st.Issuer, nil, s.now)
+				// The cache may not show yet the status the previous pass wrote with this
+				// certificate (the Secret write itself queues a pass); take that status rather than
+				// recompute it without the CA's ARI window.
+				if live := r.liveCertificateStatus(ctx, site); live != nil && live.SerialNumber == parsed.SerialHex && live.RenewalTime != nil {
+					*st = *live
+				} else {
+					// Status lost or written by an older version: recompute from the certificate.
+					r.recordIssued(site, st, parsed, st.Issuer, nil, s.now)
+				}
 			}
 			if !s.now.Before(st.RenewalTime.Time) {
 				need, why = true, "renewal time reached"
@@ -223,6 +230,19 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 	observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", why, names))
 	s.waitFor(issuingRecheck)
 	return nil
+}
+
+// liveCertificateStatus reads the site's certificate status from the API server, around the
+// cache: for the few decisions a stale read would make twice (nil when unavailable).
+func (r *SecureSiteReconciler) liveCertificateStatus(ctx context.Context, site *v1alpha1.SecureSite) *v1alpha1.CertificateStatus {
+	if r.APIReader == nil {
+		return nil
+	}
+	live := &v1alpha1.SecureSite{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(site), live); err != nil || live.UID != site.UID {
+		return nil
+	}
+	return live.Status.Certificate
 }
 
 func needsNewNames(why string) bool { return why != "renewal time reached" && why != "" }

@@ -111,7 +111,17 @@ func (r *SecureSiteReconciler) reconcileDistribution(ctx context.Context, s *sco
 	} else if len(changes) > 0 {
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "DistributionUpdated", "EnsureDistribution", "distribution %s updated in place: %s", dist.ID, strings.Join(changes, "; "))
 	}
+	prevDomain := st.DomainName
 	st.ID, st.ARN, st.DomainName, st.Status, st.ETag, st.Origin = dist.ID, dist.ARN, dist.DomainName, dist.Status, dist.ETag, origin.Name
+	if dist.DomainName != prevDomain {
+		// The DNS phase ran before this distribution name was known, so the alias records are
+		// written now, in the same pass: otherwise Ready would report a site whose name does not
+		// lead to its distribution until the next resync.
+		s.dns = dnsObservation{}
+		if err := r.reconcileDNS(ctx, s); err != nil {
+			return err
+		}
+	}
 
 	// Only this distribution may read the bucket (OAC: the policy names its ARN). During a
 	// migration the new bucket gets the same policy before the origin is switched to it.

@@ -169,6 +169,7 @@ func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope
 		c.ObservedGeneration = site.Generation
 		meta.SetStatusCondition(&site.Status.Conditions, c)
 	}
+	recordConditionMetrics(site)
 }
 
 // endpointURLs lists the endpoints served over HTTPS with a valid certificate right now.

@@ -5,8 +5,9 @@
 #
 # usage: hack/world.sh up|down|status
 #   up      start what is not running (idempotent); writes .world/kubeconfig and .world/env
-#   down    stop everything started by `up`; the cluster's etcd data goes too (kumo and pebble
-#           keep their state in memory, so a cluster kept across `down` would point at nothing)
+#   down    stop everything started by `up`, and the manager hack/demo.sh started (.world/manager.pid);
+#           the cluster's etcd data goes too (kumo and pebble keep their state in memory, so a
+#           cluster kept across `down` would point at nothing)
 #   status  show what runs where
 #
 # After `up`:  source .world/env   (KUBECONFIG, AWS_ENDPOINT_URL, ACME_DIRECTORY_URL, …)
@@ -248,6 +249,8 @@ cmd_up() {
 
 cmd_down() {
   local i
+  # The demo's manager first: it would otherwise log errors against a world going away.
+  stop_one manager
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_one "${COMPONENTS[i]}"; done
   rm -rf "$W/etcd-data" "$W/env" "$W/kubeconfig"
 }
@@ -262,6 +265,7 @@ cmd_status() {
       rc=3
     fi
   done
+  running manager && printf '%-15s running  pid %s (hack/demo.sh)\n' manager "$(pid_of manager)"
   [[ -f $W/env ]] && sed -n 's/^export //p' "$W/env"
   return $rc
 }

@@ -358,6 +358,9 @@ type URLsStatus struct {
 	API  string `json:"api,omitempty"`
 }
 
+// Cert-Expiry is a string column on purpose: a `date` column prints a timestamp's age, and kubectl
+// shows "<invalid>" for every time in the future, which a certificate's expiry always is.
+
 // SecureSite turns a domain, a backend host and a static-site bucket into a secure website on AWS.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -365,7 +368,7 @@ type URLsStatus struct {
 // +kubebuilder:printcolumn:name="Domain",type=string,JSONPath=`.spec.domain`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
-// +kubebuilder:printcolumn:name="Cert-Expiry",type=date,JSONPath=`.status.certificate.notAfter`
+// +kubebuilder:printcolumn:name="Cert-Expiry",type=string,JSONPath=`.status.certificate.notAfter`
 // +kubebuilder:printcolumn:name="Distribution",type=string,JSONPath=`.status.distribution.domainName`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -1,0 +1,337 @@
+// Package bench measures the controller against the design's targets: convergence time, Route53
+// calls per certificate and per steady-state resync, and the manager's memory with many unrelated
+// Secrets. It is a benchmark harness, not a timed test: it reports figures (and writes them to
+// docs/benchmarks.md) and fails only when it cannot take them.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+const (
+	zoneName  = "bench.test"
+	siteNS    = "bench"
+	resyncs   = 2
+	noiseN    = 10000
+	noiseSize = 32 << 10
+	noiseNS   = 10
+	// Route53 snapshots in the manager live 30s; waiting longer before each resync round makes the
+	// round pay for a fresh listing, as a resync ten minutes after the last one would.
+	snapshotExpiry = 35 * time.Second
+)
+
+func TestBenchmark(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SECURESITE_BENCH_N"))
+	if n <= 0 {
+		t.Skip("set SECURESITE_BENCH_N=100 to run the benchmark; see docs/benchmarks.md")
+	}
+	ctx := context.Background()
+	r := &report{n: n, started: time.Now(), load: loadAverage()}
+
+	w := testworld.Start(t)
+	k8s := benchClient(t, w)
+	for _, ns := range []string{"securesite-system", siteNS} {
+		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}
+	w.CreateHostedZone(ctx, zoneName)
+	m := startManager(t, w)
+
+	// Convergence: N sites applied at once.
+	before := m.scrape(t)
+	start := time.Now()
+	parallel(n, 16, func(i int) { mustCreate(t, k8s, benchSite(i)) })
+	applied := time.Since(start)
+	if t.Failed() {
+		t.FailNow()
+	}
+	sites := waitAllReady(t, k8s, n, start)
+	converged := time.Since(start)
+	after := m.scrape(t)
+
+	perSite := make([]time.Duration, 0, len(sites))
+	for _, s := range sites {
+		c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady)
+		perSite = append(perSite, c.LastTransitionTime.Sub(s.CreationTimestamp.Time))
+	}
+	r.add("sites (every 10th with S3 + CloudFront)", fmt.Sprintf("%d (%d static)", n, (n+9)/10), "")
+	r.add("time to apply all (client, 16 in parallel)", applied.Round(100*time.Millisecond).String(), "")
+	r.add("time to all Ready (wall)", converged.Round(time.Second).String(), "")
+	r.add("per-site time to Ready, median / max", fmt.Sprintf("%s / %s", median(perSite), slices.Max(perSite)), "")
+
+	issued := after.sum("securesite_acme_orders_total", map[string]string{"result": "issued"}) -
+		before.sum("securesite_acme_orders_total", map[string]string{"result": "issued"})
+	failed := after.sum("securesite_acme_orders_total", map[string]string{"result": "failed"}) -
+		before.sum("securesite_acme_orders_total", map[string]string{"result": "failed"})
+	r53 := diff(after.awsCallsByOp("Route 53"), before.awsCallsByOp("Route 53"))
+	perCert := math.NaN()
+	if issued > 0 {
+		perCert = total(r53) / issued
+	}
+	r.add("ACME orders issued / failed", fmt.Sprintf("%g / %g", issued, failed), "")
+	r.add("Route53 calls to converge, by operation", ops(r53), "")
+	r.add("Route53 calls to converge, total", fmt.Sprintf("%g", total(r53)), "")
+	r.add("Route53 calls per issued certificate (all record work included)", fmt.Sprintf("%.2f", perCert),
+		verdict("≤ 5", perCert <= 5))
+	for _, svc := range []string{"CloudFront", "S3", "ACM"} {
+		calls := diff(after.awsCallsByOp(svc), before.awsCallsByOp(svc))
+		r.add(svc+" calls to converge", fmt.Sprintf("%g: %s", total(calls), ops(calls)), "")
+	}
+	r.add("AWS error results while converging", errorResults(before, after), "")
+
+	// Steady state: every site reconciled again with nothing to change.
+	var reads, writes []float64
+	var resyncTimes []time.Duration
+	otherAWS := map[string][]float64{}
+	for round := range resyncs {
+		time.Sleep(snapshotExpiry)
+		b := m.scrape(t)
+		t0 := time.Now()
+		poke := strconv.Itoa(round)
+		parallel(n, 16, func(i int) { annotate(t, k8s, fmt.Sprintf("site-%04d", i), poke) })
+		a := waitSettled(t, m, b, n)
+		resyncTimes = append(resyncTimes, time.Since(t0))
+		rd, wr := readsWrites(diff(a.awsCallsByOp("Route 53"), b.awsCallsByOp("Route 53")))
+		reads, writes = append(reads, rd), append(writes, wr)
+		for _, svc := range []string{"CloudFront", "S3", "ACM"} {
+			otherAWS[svc] = append(otherAWS[svc], total(diff(a.awsCallsByOp(svc), b.awsCallsByOp(svc))))
+		}
+		t.Logf("resync %d: %g Route53 reads, %g writes, %s: %s", round+1, rd, wr, time.Since(t0).Round(time.Second),
+			ops(diff(a.awsCallsByOp("Route 53"), b.awsCallsByOp("Route 53"))))
+	}
+	rd, wr := median(reads), median(writes)
+	r.add(fmt.Sprintf("steady-state resync of all sites: wall time (median of %d)", resyncs), median(resyncTimes).Round(time.Second).String(), "")
+	r.add("… Route53 reads per resync (median)", fmt.Sprintf("%g (rounds: %v)", rd, reads), verdict("O(zones): 1 zone here", rd <= 5))
+	r.add("… Route53 writes per resync (median)", fmt.Sprintf("%g (rounds: %v)", wr, writes), verdict("0", wr == 0))
+	r.add("… Route53 reads per hour at --resync-period=10m (reads per resync × 6)", fmt.Sprintf("%g", rd*6), "")
+	for _, svc := range []string{"CloudFront", "S3", "ACM"} {
+		r.add(fmt.Sprintf("… %s calls per resync (median)", svc), fmt.Sprintf("%g", median(otherAWS[svc])), "")
+	}
+	r.note("Steady state: each round annotates every site (a reconcile with nothing to change) %s after the last "+
+		"AWS activity, so the manager's 30s Route53 snapshot has expired, as it has at a real resync. In a long-running "+
+		"manager resyncs are spread over the 10-minute period; each zone is then listed at most once per 30s snapshot, "+
+		"i.e. ≤ 120 reads per zone per hour whatever the number of sites.", snapshotExpiry)
+
+	// Memory: thousands of Secrets the manager has no business caching.
+	_, peak := m.memory(t)
+	r.add("manager peak RSS (VmHWM) after convergence and resyncs", mib(peak), "")
+	rssBefore := m.medianRSS(t, 5)
+	t0 := time.Now()
+	createNoise(t, k8s)
+	noiseTime := time.Since(t0)
+	time.Sleep(30 * time.Second)
+	rssAfter := m.medianRSS(t, 5)
+	_, peakAfter := m.memory(t)
+	growth := rssAfter - rssBefore
+	r.add("manager RSS before unrelated Secrets (median of 5)", mib(rssBefore), "")
+	r.add(fmt.Sprintf("manager RSS 30s after %d unrelated 32 KiB Secrets in %d namespaces (median of 5; created in %s)",
+		noiseN, noiseNS, noiseTime.Round(time.Second)), mib(rssAfter), "")
+	r.add("… growth", mib(growth), verdict("≤ 5 MiB", growth <= 5<<20))
+	r.add("manager peak RSS (VmHWM) at the end", mib(peakAfter), "")
+
+	r.loadEnd = loadAverage()
+	t.Logf("benchmark, N=%d:\n%s", n, r.table())
+	path, err := writeDoc(r)
+	if err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+	t.Logf("wrote %s", path)
+}
+
+func benchClient(t *testing.T, w *testworld.World) client.Client {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cfg := *w.RESTConfig
+	// The default 5 QPS would make the benchmark measure client-go's rate limiter.
+	cfg.QPS, cfg.Burst = 500, 1000
+	c, err := client.New(&cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// benchSite is site i: a backend record and an ACME certificate for both names; every 10th site
+// also serves a static client from S3 through CloudFront.
+func benchSite(i int) *v1alpha1.SecureSite {
+	domain := fmt.Sprintf("s%04d.%s", i, zoneName)
+	s := &v1alpha1.SecureSite{
+		ObjectMeta: metav1.ObjectMeta{Namespace: siteNS, Name: fmt.Sprintf("site-%04d", i)},
+		Spec: v1alpha1.SecureSiteSpec{
+			Domain:      domain,
+			Backend:     &v1alpha1.BackendSpec{Hostname: "api." + domain, Address: fmt.Sprintf("203.0.113.%d", i%250+1)},
+			Certificate: v1alpha1.CertificateSpec{Issuer: v1alpha1.IssuerACME},
+		},
+	}
+	if i%10 == 0 {
+		s.Spec.StaticSite = &v1alpha1.StaticSiteSpec{}
+	}
+	return s
+}
+
+// waitAllReady polls until every site is Ready for its current generation and returns them.
+func waitAllReady(t *testing.T, k8s client.Client, n int, start time.Time) []v1alpha1.SecureSite {
+	t.Helper()
+	deadline := time.Now().Add(50 * time.Minute)
+	if d, ok := t.Deadline(); ok {
+		// Leave time for the steady-state and memory phases.
+		deadline = d.Add(-8 * time.Minute)
+	}
+	lastLog := time.Now()
+	for {
+		var list v1alpha1.SecureSiteList
+		if err := k8s.List(context.Background(), &list, client.InNamespace(siteNS)); err != nil {
+			t.Fatal(err)
+		}
+		ready := 0
+		var notReady *v1alpha1.SecureSite
+		for i := range list.Items {
+			s := &list.Items[i]
+			if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil &&
+				c.Status == metav1.ConditionTrue && s.Status.ObservedGeneration == s.Generation {
+				ready++
+			} else if notReady == nil {
+				notReady = s
+			}
+		}
+		if ready == n {
+			return list.Items
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sites Ready after %s; e.g. %s/%s: %+v", ready, n, time.Since(start).Round(time.Second),
+				notReady.Namespace, notReady.Name, notReady.Status.Conditions)
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			t.Logf("%d of %d sites Ready after %s", ready, n, time.Since(start).Round(time.Second))
+			lastLog = time.Now()
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// waitSettled waits until the controller has reconciled at least n times since before and is
+// idle (empty queue, no busy worker) on two scrapes in a row, and returns the last scrape.
+func waitSettled(t *testing.T, m *manager, before scrape, n int) scrape {
+	t.Helper()
+	ctrl := map[string]string{"controller": "securesite"}
+	base := before.sum("controller_runtime_reconcile_total", ctrl)
+	deadline := time.Now().Add(15 * time.Minute)
+	idle := 0
+	for {
+		time.Sleep(time.Second)
+		s := m.scrape(t)
+		done := s.sum("controller_runtime_reconcile_total", ctrl)-base >= float64(n) &&
+			s.sum("workqueue_depth", map[string]string{"name": "securesite"}) == 0 &&
+			s.sum("controller_runtime_active_workers", ctrl) == 0
+		if done {
+			idle++
+		} else {
+			idle = 0
+		}
+		if idle == 2 {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("controller not idle 15 min after a resync of %d sites (%g reconciles)", n,
+				s.sum("controller_runtime_reconcile_total", ctrl)-base)
+		}
+	}
+}
+
+func annotate(t *testing.T, k8s client.Client, name, value string) {
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"bench.securesite.io/resync":%q}}}`, value))
+	s := &v1alpha1.SecureSite{ObjectMeta: metav1.ObjectMeta{Namespace: siteNS, Name: name}}
+	if err := k8s.Patch(context.Background(), s, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+		t.Errorf("annotating %s: %v", name, err)
+	}
+}
+
+// createNoise creates noiseN unlabelled Secrets spread over noiseNS namespaces.
+func createNoise(t *testing.T, k8s client.Client) {
+	t.Helper()
+	blob := make([]byte, noiseSize)
+	_, _ = rand.Read(blob)
+	for i := range noiseNS {
+		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("noise-%d", i)}})
+	}
+	var created atomic.Int64
+	parallel(noiseN, 32, func(i int) {
+		err := k8s.Create(context.Background(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("noise-%d", i%noiseNS), Name: fmt.Sprintf("unrelated-%05d", i)},
+			Data:       map[string][]byte{"blob": blob},
+		})
+		if err != nil {
+			t.Errorf("creating unrelated Secret %d: %v", i, err)
+			return
+		}
+		created.Add(1)
+	})
+	if created.Load() != noiseN {
+		t.Fatalf("created %d of %d unrelated Secrets", created.Load(), noiseN)
+	}
+}
+
+func mustCreate(t *testing.T, k8s client.Client, obj client.Object) {
+	if err := k8s.Create(context.Background(), obj); err != nil {
+		t.Errorf("creating %s: %v", obj.GetName(), err)
+	}
+}
+
+// parallel runs f(0..n-1) on the given number of goroutines.
+func parallel(n, workers int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// errorResults lists AWS calls that did not succeed (throttling, conflicts) between two scrapes.
+func errorResults(before, after scrape) string {
+	errs := map[string]float64{}
+	for _, x := range after {
+		if x.name != awsCalls || x.labels["result"] == "ok" {
+			continue
+		}
+		key := x.labels["service"] + " " + x.labels["operation"] + " " + x.labels["result"]
+		errs[key] += x.value - before.sum(awsCalls, x.labels)
+	}
+	for k, v := range errs {
+		if v == 0 {
+			delete(errs, k)
+		}
+	}
+	return ops(errs)
+}

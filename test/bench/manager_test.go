@@ -1,0 +1,284 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+// manager is the real manager binary running as its own process, so that its memory is its own
+// (an in-process manager would share the heap with the test's client and world).
+type manager struct {
+	cmd        *exec.Cmd
+	metricsURL string
+	exited     chan struct{}
+}
+
+// startManager builds the manager from the working tree and runs it against the world with the
+// flags hack/demo.sh uses, plus the worker counts the benchmark measures.
+func startManager(t *testing.T, w *testworld.World) *manager {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "manager")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = testworld.ProjectRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build manager: %v\n%s", err, out)
+	}
+	metricsPort, probePort := freePort(t), freePort(t)
+	logPath := filepath.Join(w.LogDir, "manager.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin,
+		"--aws-endpoint-url="+w.Kumo.URL,
+		"--aws-region=us-east-1",
+		"--acme-server="+w.Pebble.DirectoryURL,
+		"--acme-ca-bundle="+w.Pebble.CABundlePath,
+		"--acme-email=bench@bench.test",
+		"--dns01-nameservers="+w.DNS.Addr(),
+		"--dns01-skip-authoritative-check",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
+		"--max-concurrent-reconciles=8",
+		"--issuance-workers=16",
+		"--namespace=securesite-system",
+	)
+	cmd.Env = append(os.Environ(),
+		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "KUBECONFIG="+w.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m := &manager{cmd: cmd, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort), exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(m.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-m.exited
+		}
+	})
+
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-m.exited:
+			t.Fatalf("manager exited during start-up; log: %s", logPath)
+		default:
+		}
+		if resp, err := http.Get(readyz); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("manager not ready after 60s; log: %s", logPath)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("manager pid %d, metrics %s, log %s", cmd.Process.Pid, m.metricsURL, logPath)
+	return m
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	p, err := testworld.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// memory reads the manager's resident set (VmRSS) and its peak (VmHWM) in bytes.
+func (m *manager) memory(t *testing.T) (rss, peak int64) {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("reading manager memory: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (key != "VmRSS" && key != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
+		if err != nil {
+			t.Fatalf("parsing %s %q: %v", key, val, err)
+		}
+		if key == "VmRSS" {
+			rss = kb << 10
+		} else {
+			peak = kb << 10
+		}
+	}
+	return rss, peak
+}
+
+// medianRSS samples VmRSS n times, one second apart: a single reading catches the Go heap at an
+// arbitrary point of its GC cycle.
+func (m *manager) medianRSS(t *testing.T, n int) int64 {
+	t.Helper()
+	var samples []int64
+	for i := range n {
+		if i > 0 {
+			time.Sleep(time.Second)
+		}
+		rss, _ := m.memory(t)
+		samples = append(samples, rss)
+	}
+	return median(samples)
+}
+
+// series is one Prometheus sample: metric name and labels in their exposition order.
+type series struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+type scrape []series
+
+var sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)`)
+var labelPair = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
+
+// scrape reads the manager's metrics endpoint. The text format is parsed here rather than through
+// prometheus/common, which the module only has as an indirect dependency.
+func (m *manager) scrape(t *testing.T) scrape {
+	t.Helper()
+	resp, err := http.Get(m.metricsURL)
+	if err != nil {
+		t.Fatalf("scraping manager metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out scrape
+	for _, line := range strings.Split(string(body), "\n") {
+		sm := sampleLine.FindStringSubmatch(line)
+		if sm == nil || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(sm[3], 64)
+		if err != nil {
+			continue
+		}
+		s := series{name: sm[1], labels: map[string]string{}, value: v}
+		for _, lp := range labelPair.FindAllStringSubmatch(sm[2], -1) {
+			s.labels[lp[1]] = lp[2]
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// sum adds the samples of a metric whose labels include all of match.
+func (s scrape) sum(name string, match map[string]string) float64 {
+	var total float64
+	for _, x := range s {
+		if x.name != name {
+			continue
+		}
+		ok := true
+		for k, v := range match {
+			if x.labels[k] != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			total += x.value
+		}
+	}
+	return total
+}
+
+const awsCalls = "securesite_aws_api_calls_total"
+
+// awsCallsByOp returns AWS call attempts of one service by operation, all results together.
+func (s scrape) awsCallsByOp(service string) map[string]float64 {
+	out := map[string]float64{}
+	for _, x := range s {
+		if x.name == awsCalls && x.labels["service"] == service {
+			out[x.labels["operation"]] += x.value
+		}
+	}
+	return out
+}
+
+// diff returns after − before per key, dropping zeros.
+func diff(after, before map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func total(m map[string]float64) float64 {
+	var t float64
+	for _, v := range m {
+		t += v
+	}
+	return t
+}
+
+// isRoute53Write tells writes from reads by the operation's verb.
+func isRoute53Write(op string) bool {
+	for _, verb := range []string{"Change", "Create", "Delete", "Update", "Associate", "Disassociate"} {
+		if strings.HasPrefix(op, verb) {
+			return true
+		}
+	}
+	return false
+}
+
+func readsWrites(byOp map[string]float64) (reads, writes float64) {
+	for op, n := range byOp {
+		if isRoute53Write(op) {
+			writes += n
+		} else {
+			reads += n
+		}
+	}
+	return reads, writes
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
