@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 )
@@ -39,22 +38,6 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 	if site.Spec.Suspend {
 		s.acm.message = "suspended; would import certificate " + p.SerialHex + " into ACM"
 		return nil
-	}
-	if st.ACMCertificateARN == "" && r.APIReader != nil {
-		// ImportCertificate without an ARN always makes a new certificate. The cache may not yet
-		// hold the status patch of the pass that imported a moment ago (two wake-ups in a row),
-		// so the ARN is confirmed from the API server before creating one.
-		fresh := &v1alpha1.SecureSite{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(site), fresh); err != nil {
-			return fmt.Errorf("re-reading status before the ACM import: %w", err)
-		}
-		if fc := fresh.Status.Certificate; fc != nil && fc.ACMCertificateARN != "" {
-			st.ACMCertificateARN, st.ACMImportedSerial = fc.ACMCertificateARN, fc.ACMImportedSerial
-			if st.ACMImportedSerial == p.SerialHex {
-				s.acm.imported = true
-				return nil
-			}
-		}
 	}
 	leaf, chain := splitChain(s.cert.certPEM)
 	arn, err := r.ACM.Import(ctx, st.ACMCertificateARN, leaf, s.cert.keyPEM, chain, ownerTags(s))

@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,6 +60,12 @@ type SecureSiteReconciler struct {
 	Wake chan event.GenericEvent
 	// MaxConcurrentReconciles bounds the reconcile workers.
 	MaxConcurrentReconciles int
+
+	// written holds the resourceVersion of each site's last status patch (NamespacedName →
+	// string). The cache can lag behind our own write when wake-ups come in a row; a pass working
+	// from that stale copy would redo the last pass (import a second ACM certificate) or undo it
+	// (remove alias records it does not know about yet).
+	written sync.Map
 }
 
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites,verbs=get;list;watch;update;patch
@@ -90,7 +97,17 @@ func (r *SecureSiteReconciler) phases() []phase {
 func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
 	site := &v1alpha1.SecureSite{}
 	if err := r.Get(ctx, req.NamespacedName, site); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if rv, ok := r.written.Load(req.NamespacedName); ok && rv != site.ResourceVersion && r.APIReader != nil {
+		// Not the version we last wrote: either someone changed it or the cache is behind us.
+		// One read from the API server tells which.
+		if err := r.APIReader.Get(ctx, req.NamespacedName, site); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 	}
 	if !site.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, site)
@@ -133,6 +150,8 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if phaseErr == nil {
 			phaseErr = err
 		}
+	} else {
+		r.written.Store(req.NamespacedName, site.ResourceVersion)
 	}
 	if phaseErr != nil {
 		return ctrl.Result{}, phaseErr
