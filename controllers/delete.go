@@ -102,6 +102,12 @@ func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alp
 		}
 		d.ID = ""
 	}
+	if d := site.Status.Distribution; d != nil && d.OriginAccessControlID != "" {
+		if err := r.Distributions.DeleteOAC(ctx, d.OriginAccessControlID); err != nil {
+			return 0, err
+		}
+		d.OriginAccessControlID = ""
+	}
 
 	if err := r.releaseRecords(ctx, site); err != nil {
 		return 0, err

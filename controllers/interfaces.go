@@ -50,6 +50,7 @@ type distributionService interface {
 	Get(ctx context.Context, id string) (cloudfront.Distribution, error)
 	Disable(ctx context.Context, id string) (cloudfront.Distribution, error)
 	Delete(ctx context.Context, id, etag string) error
+	DeleteOAC(ctx context.Context, id string) error
 }
 
 type certificateExporter interface {

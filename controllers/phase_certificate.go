@@ -144,26 +144,24 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 	names := certificateNames(site)
 	ks := keySpec(site)
 	need, why := true, "no certificate yet"
+	// specChanged: the certificate no longer matches the spec (names, key), so it does not count
+	// as valid while its replacement is issued; a renewal keeps the current one valid meanwhile.
+	specChanged := false
 	if parsed != nil {
-		need, why = certs.NeedsReissue(parsed, names, ks)
-		if !need {
+		specChanged, why = certs.NeedsReissue(parsed, names, ks)
+		need = specChanged
+		if !specChanged {
 			if st.SerialNumber != parsed.SerialHex || st.RenewalTime == nil {
-				// The cache may not show yet the status the previous pass wrote with this
-				// certificate (the Secret write itself queues a pass); take that status rather than
-				// recompute it without the CA's ARI window.
-				if live := r.liveCertificateStatus(ctx, site); live != nil && live.SerialNumber == parsed.SerialHex && live.RenewalTime != nil {
-					*st = *live
-				} else {
-					// Status lost or written by an older version: recompute from the certificate.
-					r.recordIssued(site, st, parsed, st.Issuer, nil, s.now)
-				}
+				// Status lost or written by an older version: recompute from the certificate.
+				// (A cache lagging behind our own status write is handled in Reconcile.)
+				r.recordIssued(site, st, parsed, st.Issuer, nil, s.now)
 			}
 			if !s.now.Before(st.RenewalTime.Time) {
 				need, why = true, "renewal time reached"
 			}
 		}
 	}
-	valid := parsed != nil && s.now.Before(parsed.NotAfter) && !needsNewNames(why)
+	valid := parsed != nil && s.now.Before(parsed.NotAfter) && !specChanged
 
 	if parsed != nil {
 		s.cert.parsed = parsed
@@ -231,21 +229,6 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 	s.waitFor(issuingRecheck)
 	return nil
 }
-
-// liveCertificateStatus reads the site's certificate status from the API server, around the
-// cache: for the few decisions a stale read would make twice (nil when unavailable).
-func (r *SecureSiteReconciler) liveCertificateStatus(ctx context.Context, site *v1alpha1.SecureSite) *v1alpha1.CertificateStatus {
-	if r.APIReader == nil {
-		return nil
-	}
-	live := &v1alpha1.SecureSite{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(site), live); err != nil || live.UID != site.UID {
-		return nil
-	}
-	return live.Status.Certificate
-}
-
-func needsNewNames(why string) bool { return why != "renewal time reached" && why != "" }
 
 // observeSecret reads the site's TLS Secret. A Secret under that name that we do not own is a
 // conflict: it is never overwritten.

@@ -351,6 +351,9 @@ func TestStaticSite(t *testing.T) {
 		if !a.distributionGone(t, d.ID) {
 			t.Error("distribution still exists")
 		}
+		if _, err := a.cf.GetOriginAccessControl(ctx, &cf.GetOriginAccessControlInput{Id: aws.String(d.OriginAccessControlID)}); err == nil {
+			t.Error("origin access control left behind after delete")
+		}
 		e.eventually(10*time.Second, "DistributionDisabled and DistributionDeleted events", func() string {
 			if ev := strings.Join(e.events(ns, "web"), "\n"); !strings.Contains(ev, "DistributionDisabled") || !strings.Contains(ev, "DistributionDeleted") {
 				return ev

@@ -269,3 +269,20 @@ func cfTags(m map[string]string) *types.Tags {
 	}
 	return t
 }
+
+// DeleteOAC deletes an origin access control once no distribution uses it (AWS refuses with
+// OriginAccessControlInUse before that). One already gone is not an error.
+func (c *Client) DeleteOAC(ctx context.Context, id string) error {
+	got, err := c.api.GetOriginAccessControl(ctx, &cloudfront.GetOriginAccessControlInput{Id: aws.String(id)})
+	if awsclient.ErrorCode(err) == "NoSuchOriginAccessControl" {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading origin access control %s: %w", id, err)
+	}
+	_, err = c.api.DeleteOriginAccessControl(ctx, &cloudfront.DeleteOriginAccessControlInput{Id: aws.String(id), IfMatch: got.ETag})
+	if err != nil && awsclient.ErrorCode(err) != "NoSuchOriginAccessControl" {
+		return fmt.Errorf("deleting origin access control %s: %w", id, err)
+	}
+	return nil
+}
