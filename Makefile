@@ -5,6 +5,8 @@ SHELL := /usr/bin/env bash -o pipefail
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
 export KUBEBUILDER_ASSETS := $(BIN)
+# bin/ first: tests and the demo use the test world's kubectl, the same version as its API server.
+export PATH := $(BIN):$(PATH)
 export GOTOOLCHAIN := local
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
 PKGS ?= ./...
@@ -71,6 +73,10 @@ world-up: test-world build ## Start the test world for kubectl use (writes .worl
 .PHONY: world-down
 world-down: ## Stop the test world.
 	hack/world.sh down
+
+.PHONY: bench
+bench: test-world ## Benchmark 100 sites against the test world; writes docs/benchmarks.md (N=1000: see there).
+	SECURESITE_BENCH_N=100 go test -count=1 -timeout 60m -run TestBenchmark -v ./test/bench/
 
 .PHONY: build-installer
 build-installer: manifests ## Write dist/install.yaml from config/default.

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the offline test world from the Go module proxy into bin/:
-#   kube-apiserver, etcd, kumo (AWS emulator), pebble (ACME CA), controller-gen.
+#   kube-apiserver, kubectl, etcd, kumo (AWS emulator), pebble (ACME CA), controller-gen.
 # Each tool is built once per version into a cache outside the clone
 # (${SECURESITE_CACHE:-~/.cache/securesite}/world/<tool>-<version>/) and copied into bin/,
 # so a fresh clone on the same machine does not rebuild. Cold build on 2 cores: ~18 min
-# (kube-apiserver ~11, kumo ~5, etcd ~1, controller-gen ~1, pebble <1).
+# (kube-apiserver ~11, kumo ~5, kubectl ~3, etcd ~1, controller-gen ~1, pebble <1).
 #
 # usage: hack/build-world.sh [tool ...]   (default: all)
 set -euo pipefail
@@ -57,11 +57,12 @@ install_tool() {
   log "$name $version ready in bin/"
 }
 
-build_kube_apiserver() {
-  local version=$1 out=$2
-  go mod init securesite.local/world/kube-apiserver >/dev/null 2>&1
-  # k8s.io/kubernetes replaces its staging modules with ./staging/..., which a dependent module
-  # cannot follow; point each at its published release instead.
+# k8s_module prepares a module that requires k8s.io/kubernetes at $1. k8s.io/kubernetes replaces
+# its staging modules with ./staging/..., which a dependent module cannot follow; point each at its
+# published release instead.
+k8s_module() {
+  local version=$1 pkg=$2
+  go mod init securesite.local/world/k8s >/dev/null 2>&1
   go mod download -json "k8s.io/kubernetes@$version" >/dev/null
   local gomod
   gomod=$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$version.mod
@@ -70,21 +71,32 @@ build_kube_apiserver() {
   for mod in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod"); do
     go mod edit -replace="$mod=$mod@$KUBE_STAGING_VERSION"
   done
-  cat >main.go <<'GO'
-package main
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver/app"
-
-func main() {}
-GO
+  printf 'package main\n\nimport _ "%s"\n\nfunc main() {}\n' "$pkg" >main.go
   go mod tidy >/dev/null 2>&1 || go mod tidy
   rm main.go
-  local minor=${version#v1.}; minor=${minor%%.*}
+}
+
+# k8s_ldflags stamps the version, or kubectl cannot parse the server's (or its own) version.
+k8s_ldflags() {
+  local version=$1 minor=${1#v1.}; minor=${minor%%.*}
   local pkg=k8s.io/component-base/version
+  echo "-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+}
+
+build_kube_apiserver() {
+  local version=$1 out=$2
+  k8s_module "$version" k8s.io/kubernetes/cmd/kube-apiserver/app
   with_progress kube-apiserver "11 min" \
-    go build -trimpath -o "$out" \
-      -ldflags "-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
-      k8s.io/kubernetes/cmd/kube-apiserver
+    go build -trimpath -o "$out" -ldflags "$(k8s_ldflags "$version")" k8s.io/kubernetes/cmd/kube-apiserver
+}
+
+# kubectl of the same version as the API server: tests and the demo use it the way users do, and a
+# matching version avoids skew warnings.
+build_kubectl() {
+  local version=$1 out=$2
+  k8s_module "$version" k8s.io/kubernetes/cmd/kubectl
+  with_progress kubectl "4 min" \
+    go build -trimpath -o "$out" -ldflags "$(k8s_ldflags "$version")" k8s.io/kubernetes/cmd/kubectl
 }
 
 build_etcd() {
@@ -134,11 +146,12 @@ build_controller_gen() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(controller-gen pebble etcd kumo kube-apiserver)
+[[ ${#tools[@]} -gt 0 ]] || tools=(controller-gen pebble etcd kumo kube-apiserver kubectl)
 start=$SECONDS
 for t in "${tools[@]}"; do
   case $t in
     kube-apiserver) install_tool kube-apiserver "$KUBE_VERSION" build_kube_apiserver ;;
+    kubectl) install_tool kubectl "$KUBE_VERSION" build_kubectl ;;
     etcd) install_tool etcd "$ETCD_VERSION" build_etcd ;;
     kumo) install_tool kumo "$KUMO_VERSION" build_kumo ;;
     pebble) install_tool pebble "$PEBBLE_VERSION" build_pebble ;;

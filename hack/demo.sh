@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+export PATH=$ROOT/bin:$PATH  # the test world's kubectl, when built
 W=$ROOT/.world
 METRICS_PORT=${DEMO_METRICS_PORT:-18080}
 PROBE_PORT=${DEMO_PROBE_PORT:-18081}

@@ -17,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=${SECURESITE_BIN:-$ROOT/bin}
+export PATH=$BIN:$PATH  # the test world's kubectl, when built
 W=$ROOT/.world
 
 APISERVER_PORT=${WORLD_APISERVER_PORT:-16443}

@@ -64,7 +64,7 @@ func TestBenchmark(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	sites := waitAllReady(t, k8s, n, start)
+	sites := waitAllReady(t, k8s, m, n, start)
 	converged := time.Since(start)
 	after := m.scrape(t)
 
@@ -195,7 +195,7 @@ func benchSite(i int) *v1alpha1.SecureSite {
 }
 
 // waitAllReady polls until every site is Ready for its current generation and returns them.
-func waitAllReady(t *testing.T, k8s client.Client, n int, start time.Time) []v1alpha1.SecureSite {
+func waitAllReady(t *testing.T, k8s client.Client, m *manager, n int, start time.Time) []v1alpha1.SecureSite {
 	t.Helper()
 	deadline := time.Now().Add(50 * time.Minute)
 	if d, ok := t.Deadline(); ok {
@@ -227,7 +227,11 @@ func waitAllReady(t *testing.T, k8s client.Client, n int, start time.Time) []v1a
 				notReady.Namespace, notReady.Name, notReady.Status.Conditions)
 		}
 		if time.Since(lastLog) > 30*time.Second {
-			t.Logf("%d of %d sites Ready after %s", ready, n, time.Since(start).Round(time.Second))
+			// Failed orders back off exponentially, so a rising failure count explains a stall.
+			orders := m.scrape(t)
+			t.Logf("%d of %d sites Ready after %s; ACME orders issued %g, failed %g", ready, n, time.Since(start).Round(time.Second),
+				orders.sum("securesite_acme_orders_total", map[string]string{"result": "issued"}),
+				orders.sum("securesite_acme_orders_total", map[string]string{"result": "failed"}))
 			lastLog = time.Now()
 		}
 		time.Sleep(2 * time.Second)

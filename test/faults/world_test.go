@@ -1,0 +1,401 @@
+// Package faults runs the controller under AWS faults (throttling, 5xx, lost connections injected
+// by internal/testworld/faultproxy, ACME nonce rejects by pebble) and under repeated kill -9, and
+// checks the outcome a user relies on: every site converges, and nothing is created twice or left
+// behind.
+package faults
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	acmsdk "github.com/aws/aws-sdk-go-v2/service/acm"
+	cf "github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	r53 "github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/controllers"
+	"github.com/securesite-io/securesite/internal/acm"
+	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/cloudfront"
+	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/s3bucket"
+	"github.com/securesite-io/securesite/internal/smexport"
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+const controllerNamespace = "securesite-system"
+
+// rig is the test world, a Kubernetes client and uncounted AWS clients on kumo itself (the
+// checks must see kumo's truth, not the proxy's faults).
+type rig struct {
+	t      *testing.T
+	w      *testworld.World
+	k8s    client.Client
+	s3     *s3.Client
+	cf     *cf.Client
+	acm    *acmsdk.Client
+	r53    *r53.Client
+	zoneID string
+}
+
+func startRig(t *testing.T, zone string, opts ...testworld.WorldOption) *rig {
+	t.Helper()
+	w := testworld.Start(t, opts...)
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	rc := *w.RESTConfig
+	rc.QPS, rc.Burst = 200, 400
+	k8s, err := client.New(&rc, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := aws.Config{
+		Region:       "us-east-1",
+		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
+		BaseEndpoint: aws.String(w.Kumo.URL),
+	}
+	r := &rig{
+		t: t, w: w, k8s: k8s,
+		// kumo serves every bucket on one host:port, so virtual-hosted names cannot work.
+		s3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		cf:  cf.NewFromConfig(cfg),
+		acm: acmsdk.NewFromConfig(cfg),
+		r53: r53.NewFromConfig(cfg),
+	}
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	r.zoneID = w.CreateHostedZone(context.Background(), zone)
+	return r
+}
+
+func logWriter() *os.File {
+	if dir := os.Getenv("SECURESITE_TEST_LOGS"); dir != "" {
+		_ = os.MkdirAll(dir, 0o755)
+		if f, err := os.OpenFile(dir+"/controller.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			return f
+		}
+	}
+	f, _ := os.Open(os.DevNull)
+	return f
+}
+
+// startManager runs the controller in this process as main.go wires it (production Route53
+// batching and snapshot times, real clock), sending AWS calls to awsURL. It stops with the test.
+func (r *rig) startManager(awsURL string) {
+	t := r.t
+	t.Helper()
+	ctrl.SetLogger(zap.New(zap.WriteTo(logWriter()), zap.UseDevMode(true)))
+	ctx, cancel := context.WithCancel(context.Background())
+	awsCfg, err := awsclient.Load(ctx, awsclient.Options{
+		Region: "us-east-1", EndpointURL: awsURL, StaticCredentials: &testworld.EmulatorCredentials,
+		MaxAttempts: 10, MaxBackoff: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caBundle, err := os.ReadFile(r.w.Pebble.CABundlePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
+	mgr, err := ctrl.NewManager(r.w.RESTConfig, ctrl.Options{
+		Scheme:                 r.k8s.Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := r53layer.New(awsCfg.AWS, r53layer.Options{})
+	wake := make(chan event.GenericEvent, 1024)
+	pool := acme.NewPool(acme.Options{
+		Workers:                  16,
+		CABundle:                 caBundle,
+		Nameservers:              []string{r.w.DNS.Addr()},
+		SkipAuthoritativeNSCheck: true,
+		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), controllerNamespace),
+		DNS:                      controllers.NewChallengeDNS(dns),
+		Logger:                   slog.New(slog.NewTextHandler(logWriter(), nil)),
+		Notify: func(site types.NamespacedName) {
+			obj := &v1alpha1.SecureSite{}
+			obj.Namespace, obj.Name = site.Namespace, site.Name
+			select {
+			case wake <- event.GenericEvent{Object: obj}:
+			default:
+			}
+		},
+	})
+	if err := mgr.Add(pool); err != nil {
+		t.Fatal(err)
+	}
+	rec := &controllers.SecureSiteReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("securesite-controller"),
+		Clock:                   clock.RealClock{},
+		Defaults:                controllers.Defaults{ACMEServer: r.w.Pebble.DirectoryURL, ACMEEmail: "ops@faults.test", Region: "us-east-1"},
+		DNS:                     dns,
+		Issuer:                  pool,
+		ACM:                     acm.New(awsCfg.AWS),
+		Buckets:                 s3bucket.New(awsCfg),
+		Distributions:           controllers.CloudFront{Client: cloudfront.New(awsCfg.AWS)},
+		Exporter:                smexport.New(awsCfg),
+		ResyncPeriod:            10 * time.Minute,
+		Wake:                    wake,
+		MaxConcurrentReconciles: 8,
+	}
+	if err := rec.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-stopped })
+}
+
+// site is site i of the zone: a backend record and an ACME certificate; static sites also get a
+// bucket and a distribution.
+func site(ns, zone string, i int, static bool) *v1alpha1.SecureSite {
+	domain := fmt.Sprintf("s%03d.%s", i, zone)
+	s := &v1alpha1.SecureSite{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("site-%03d", i)},
+		Spec: v1alpha1.SecureSiteSpec{
+			Domain:      domain,
+			Backend:     &v1alpha1.BackendSpec{Hostname: "api." + domain, Address: fmt.Sprintf("203.0.113.%d", i%250+1)},
+			Certificate: v1alpha1.CertificateSpec{Issuer: v1alpha1.IssuerACME},
+		},
+	}
+	if static {
+		s.Spec.StaticSite = &v1alpha1.StaticSiteSpec{}
+	}
+	return s
+}
+
+func (r *rig) createNamespace(name string) {
+	r.t.Helper()
+	if err := r.k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) mustCreate(obj client.Object) {
+	r.t.Helper()
+	if err := r.k8s.Create(context.Background(), obj); err != nil {
+		r.t.Fatalf("creating %s: %v", obj.GetName(), err)
+	}
+}
+
+func ready(s *v1alpha1.SecureSite) bool {
+	c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && s.Status.ObservedGeneration == s.Generation
+}
+
+// waitConverged waits until the namespace holds exactly the sites in want, each Ready for its
+// current generation (deleted sites must be gone), and returns them by name.
+func (r *rig) waitConverged(ns string, want []string, timeout time.Duration) map[string]v1alpha1.SecureSite {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	lastLog := time.Now()
+	for {
+		var list v1alpha1.SecureSiteList
+		if err := r.k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			r.t.Fatal(err)
+		}
+		got := map[string]v1alpha1.SecureSite{}
+		var pending []string
+		for _, s := range list.Items {
+			got[s.Name] = s
+			if !ready(&s) {
+				pending = append(pending, s.Name)
+			}
+		}
+		for _, name := range want {
+			if _, ok := got[name]; !ok {
+				r.t.Fatalf("site %s disappeared", name)
+			}
+		}
+		if len(pending) == 0 && len(got) == len(want) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			var detail []string
+			for _, name := range pending {
+				s := got[name]
+				for _, c := range s.Status.Conditions {
+					if c.Status != metav1.ConditionTrue && c.Type != v1alpha1.ConditionReconciling && c.Type != v1alpha1.ConditionStalled {
+						detail = append(detail, fmt.Sprintf("%s %s=%s %s: %s", name, c.Type, c.Status, c.Reason, c.Message))
+					}
+				}
+				if s.DeletionTimestamp != nil {
+					detail = append(detail, name+" still deleting")
+				}
+			}
+			r.t.Fatalf("%d of %d sites not converged after %s:\n%s", len(pending)+len(got)-len(want), len(got), timeout, strings.Join(detail, "\n"))
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			r.t.Logf("%d sites, %d not Ready yet", len(got), len(pending))
+			lastLog = time.Now()
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func (r *rig) deleteSite(ns, name string) {
+	r.t.Helper()
+	err := r.k8s.Delete(context.Background(), &v1alpha1.SecureSite{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		r.t.Fatal(err)
+	}
+}
+
+// inventory is what kumo holds, read without the proxy.
+type inventory struct {
+	distributions map[string][]string // comment → ids
+	oacs          map[string][]string // name → ids
+	certs         map[string][]string // domain → ARNs
+	buckets       []string
+	records       []string // "TYPE name value", SOA and NS left out
+}
+
+func (r *rig) inventory() inventory {
+	r.t.Helper()
+	ctx := context.Background()
+	inv := inventory{distributions: map[string][]string{}, oacs: map[string][]string{}, certs: map[string][]string{}}
+	dp := cf.NewListDistributionsPaginator(r.cf, &cf.ListDistributionsInput{})
+	for dp.HasMorePages() {
+		page, err := dp.NextPage(ctx)
+		if err != nil {
+			r.t.Fatalf("ListDistributions: %v", err)
+		}
+		for _, d := range page.DistributionList.Items {
+			inv.distributions[aws.ToString(d.Comment)] = append(inv.distributions[aws.ToString(d.Comment)], aws.ToString(d.Id))
+		}
+	}
+	oacs, err := r.cf.ListOriginAccessControls(ctx, &cf.ListOriginAccessControlsInput{MaxItems: aws.Int32(1000)})
+	if err != nil {
+		r.t.Fatalf("ListOriginAccessControls: %v", err)
+	}
+	for _, o := range oacs.OriginAccessControlList.Items {
+		inv.oacs[aws.ToString(o.Name)] = append(inv.oacs[aws.ToString(o.Name)], aws.ToString(o.Id))
+	}
+	cp := acmsdk.NewListCertificatesPaginator(r.acm, &acmsdk.ListCertificatesInput{})
+	for cp.HasMorePages() {
+		page, err := cp.NextPage(ctx)
+		if err != nil {
+			r.t.Fatalf("ListCertificates: %v", err)
+		}
+		for _, c := range page.CertificateSummaryList {
+			inv.certs[aws.ToString(c.DomainName)] = append(inv.certs[aws.ToString(c.DomainName)], aws.ToString(c.CertificateArn))
+		}
+	}
+	buckets, err := r.s3.ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err != nil {
+		r.t.Fatalf("ListBuckets: %v", err)
+	}
+	for _, b := range buckets.Buckets {
+		inv.buckets = append(inv.buckets, aws.ToString(b.Name))
+	}
+	sort.Strings(inv.buckets)
+	rp := r53.NewListResourceRecordSetsPaginator(r.r53, &r53.ListResourceRecordSetsInput{HostedZoneId: aws.String(r.zoneID)})
+	for rp.HasMorePages() {
+		page, err := rp.NextPage(ctx)
+		if err != nil {
+			r.t.Fatalf("ListResourceRecordSets: %v", err)
+		}
+		for _, rs := range page.ResourceRecordSets {
+			if rs.Type == "SOA" || rs.Type == "NS" {
+				continue
+			}
+			name := strings.ToLower(strings.TrimSuffix(aws.ToString(rs.Name), "."))
+			var vals []string
+			for _, v := range rs.ResourceRecords {
+				vals = append(vals, aws.ToString(v.Value))
+			}
+			if rs.AliasTarget != nil {
+				vals = append(vals, "alias:"+aws.ToString(rs.AliasTarget.DNSName))
+			}
+			inv.records = append(inv.records, fmt.Sprintf("%s %s %s", rs.Type, name, strings.Join(vals, ",")))
+		}
+	}
+	return inv
+}
+
+func (r *rig) countObjects(bucket string) int {
+	r.t.Helper()
+	n := 0
+	p := s3.NewListObjectsV2Paginator(r.s3, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			r.t.Fatalf("listing %s: %v", bucket, err)
+		}
+		n += len(page.Contents)
+	}
+	return n
+}
+
+func (r *rig) putObjects(bucket, prefix string, n int) {
+	r.t.Helper()
+	parallel(n, 16, func(i int) {
+		key := fmt.Sprintf("%s/%04d.html", prefix, i)
+		_, err := r.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("<p>" + key)})
+		if err != nil {
+			r.t.Errorf("PutObject %s/%s: %v", bucket, key, err)
+		}
+	})
+	if r.t.Failed() {
+		r.t.FailNow()
+	}
+}
+
+// parallel runs f(0..n-1) on the given number of goroutines.
+func parallel(n, workers int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
