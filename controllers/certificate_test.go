@@ -138,7 +138,7 @@ func TestCertificateACME(t *testing.T) {
 		}
 		// Pebble offers ARI: a 48h window around two thirds of the lifetime, clamped to the lifetime.
 		ideal := p.NotAfter.Add(-p.NotAfter.Sub(p.NotBefore) / 3)
-		if st.RenewalTime == nil || st.RenewalTime.Time.Before(ideal.Add(-25*time.Hour)) || st.RenewalTime.Time.After(ideal.Add(25*time.Hour)) {
+		if st.RenewalTime == nil || st.RenewalTime.Time.Before(ideal.Add(-25*time.Hour)) || st.RenewalTime.Time.After(ideal.Add(25*time.Hour)) { //nolint:staticcheck // metav1.Time.Before takes a *metav1.Time
 			t.Errorf("renewalTime %v, want within the ARI window around %v", st.RenewalTime, ideal)
 		}
 		e.eventually(10*time.Second, "challenge records cleaned up", func() string {

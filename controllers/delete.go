@@ -152,19 +152,24 @@ func (r *SecureSiteReconciler) releaseRecords(ctx context.Context, site *v1alpha
 	if site.Status.DNS != nil && site.Status.DNS.HostedZoneID != "" {
 		zoneID = site.Status.DNS.HostedZoneID
 	}
-	zone, err := r.DNS.FindZone(ctx, site.Spec.Domain, zoneID)
+	zone, err := r.findZone(ctx, site.Spec.Domain, zoneID)
 	if errors.Is(err, route53.ErrZoneNotFound) {
 		return nil // nothing of ours can be in a zone that does not exist
 	}
 	if err != nil {
 		return fmt.Errorf("finding hosted zone: %w", err)
 	}
-	res, err := r.DNS.Release(ctx, zone, naming.Owner(site.Namespace, site.Name))
-	if err != nil {
-		return fmt.Errorf("removing records from zone %s: %w", zone.Name, err)
-	}
-	for _, ch := range res.Changed {
-		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "RecordDeleted", "Delete", "%s", ch.String())
+	// The site's own records, then DNS-01 challenge records an interrupted order left behind
+	// (a separate owner, so the DNS phase never deletes a challenge in flight).
+	owner := naming.Owner(site.Namespace, site.Name)
+	for _, o := range []string{owner, owner + challengeOwnerSuffix} {
+		res, err := r.DNS.Release(ctx, zone, o)
+		if err != nil {
+			return fmt.Errorf("removing records from zone %s: %w", zone.Name, err)
+		}
+		for _, ch := range res.Changed {
+			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "RecordDeleted", "Delete", "%s", ch.String())
+		}
 	}
 	return nil
 }

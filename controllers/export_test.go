@@ -82,7 +82,7 @@ func TestExportToSecretsManagerAndAgent(t *testing.T) {
 	agent := buildAgent(t)
 	dir := t.TempDir()
 	counter := filepath.Join(dir, "reloads")
-	runAgent := func() string {
+	runAgent := func() {
 		cmd := exec.Command(agent, "--secret-id", "securesite/infra.export.test", "--region", "us-east-1", "--endpoint-url", e.w.Kumo.URL,
 			"--cert-file", filepath.Join(dir, "fullchain.pem"), "--key-file", filepath.Join(dir, "privkey.pem"),
 			"--reload-command", "echo reload >> "+counter)
@@ -91,7 +91,6 @@ func TestExportToSecretsManagerAndAgent(t *testing.T) {
 		if err != nil {
 			t.Fatalf("agent failed: %v\n%s", err, out)
 		}
-		return string(out)
 	}
 	reloads := func() int {
 		b, _ := os.ReadFile(counter)

@@ -167,6 +167,9 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		s.cert.parsed = parsed
 	}
 	if !need {
+		if err := r.releaseStaleChallenges(ctx, s, key); err != nil {
+			return err
+		}
 		s.cert = certObservation{parsed: parsed, state: certValid, message: fmt.Sprintf("certificate for %d name(s) valid until %s; renewal at %s",
 			len(parsed.DNSNames), parsed.NotAfter.UTC().Format(time.RFC3339), st.RenewalTime.UTC().Format(time.RFC3339))}
 		s.waitFor(min(st.RenewalTime.Sub(s.now), maxValidWait))
@@ -252,10 +255,10 @@ func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1
 	if !metav1.IsControlledBy(secret, site) {
 		return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
 	}
-	parsed, err := certs.ParseTLSSecret(secret.Data)
-	if err != nil {
-		// Ours but unreadable (edited by hand?): reissue.
-		return secret, nil, nil
+	parsed, parseErr := certs.ParseTLSSecret(secret.Data)
+	if parseErr != nil {
+		// Ours but unreadable (edited by hand?): no certificate, so it is reissued.
+		parsed = nil
 	}
 	return secret, parsed, nil
 }
@@ -316,4 +319,19 @@ func (r *SecureSiteReconciler) recordIssued(site *v1alpha1.SecureSite, st *v1alp
 	st.NextAttemptTime = nil
 	st.LastFailureMessage = ""
 	certExpiry.WithLabelValues(site.Namespace, site.Name).Set(float64(p.NotAfter.Unix()))
+}
+
+// releaseStaleChallenges removes DNS-01 TXT values the site's orders left behind: lego cleans up
+// after itself, but a controller killed during an order never does, and after a restart nothing
+// remembers the order. With a valid certificate and no order in flight, any challenge record of
+// the site in its zone is stale. No Route53 call when there is none: the DNS phase's snapshot
+// answers.
+func (r *SecureSiteReconciler) releaseStaleChallenges(ctx context.Context, s *scope, key types.NamespacedName) error {
+	if s.dns.zone.ID == "" || s.site.Spec.Suspend || r.Issuer.InFlight(key) {
+		return nil
+	}
+	if _, err := r.DNS.Release(ctx, s.dns.zone, s.owner+challengeOwnerSuffix); err != nil {
+		return fmt.Errorf("removing stale DNS-01 records from zone %s: %w", s.dns.zone.Name, err)
+	}
+	return nil
 }

@@ -65,7 +65,7 @@ func inZone(name, zone string) bool {
 func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error {
 	site := s.site
 	desired := desiredRecords(site)
-	zone, err := r.DNS.FindZone(ctx, site.Spec.Domain, site.Spec.HostedZoneID)
+	zone, err := r.findZone(ctx, site.Spec.Domain, site.Spec.HostedZoneID)
 	if errors.Is(err, route53.ErrZoneNotFound) {
 		s.dns.zoneProblem = fmt.Sprintf("no Route53 hosted zone found for %s", site.Spec.Domain)
 		if site.Spec.HostedZoneID != "" {
@@ -136,6 +136,16 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	s.dns.records = desired
 	site.Status.DNS.Records = recordStatuses(desired, res.Conflicts)
 	return nil
+}
+
+// findZone looks an explicit zone up by its id alone. The CRD lets hostedZoneID hold records of a
+// zone the domain is not in (a backend in another zone), and each record is checked against the
+// zone: a record outside it is an invalid spec, not a missing zone.
+func (r *SecureSiteReconciler) findZone(ctx context.Context, domain, zoneID string) (route53.Zone, error) {
+	if zoneID != "" {
+		domain = ""
+	}
+	return r.DNS.FindZone(ctx, domain, zoneID)
 }
 
 // recordStatuses lists the records the site owns (the desired ones minus conflicts).

@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -157,7 +158,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, phaseErr
 	}
 	if s.stalled != nil {
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, nil //nolint:nilerr // only the user can fix it: reported as Stalled, not retried
 	}
 	if s.requeueAfter > 0 {
 		return ctrl.Result{RequeueAfter: jitter(s.requeueAfter)}, nil
@@ -183,7 +184,7 @@ func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope
 	urls := endpointURLs(site, s)
 	site.Status.URLs = &urls
 	ready := readyCondition(site, phases, s.stalled, urls)
-	all := append(phases, ready, reconcilingCondition(ready, s.stalled), stalledCondition(s.stalled))
+	all := append(slices.Clone(phases), ready, reconcilingCondition(ready, s.stalled), stalledCondition(s.stalled))
 	for _, c := range all {
 		c.ObservedGeneration = site.Generation
 		meta.SetStatusCondition(&site.Status.Conditions, c)

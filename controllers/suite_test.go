@@ -82,10 +82,10 @@ func newScheme() *runtime.Scheme {
 }
 
 // startEnv starts the world and a manager; both stop when the test ends.
-func startEnv(t *testing.T, opts ...testworld.WorldOption) *env {
+func startEnv(t *testing.T) *env {
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(testLogWriter()), zap.UseDevMode(true)))
-	w := testworld.Start(t, opts...)
+	w := testworld.Start(t)
 	e := &env{t: t, w: w, scheme: newScheme(), clock: &offsetClock{}}
 	var err error
 	if e.k8s, err = client.New(w.RESTConfig, client.Options{Scheme: e.scheme}); err != nil {

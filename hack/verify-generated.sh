@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Regenerates the CRD, RBAC and deepcopy and fails if they differ from the committed files, so a
-# change to the API markers can never land without its generated output.
+# Regenerates the CRD, RBAC and deepcopy and fails if they differ from the files in the tree, so a
+# change to the API markers can never land without its generated output. The comparison is with
+# the working tree (not HEAD), so it also works before committing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+generated=(config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go)
+before=$(mktemp -d)
+trap 'rm -rf "$before"' EXIT
+for f in "${generated[@]}"; do
+  mkdir -p "$before/$(dirname "$f")"
+  cp -r "$f" "$before/$f"
+done
 make -s manifests generate >/dev/null
-if ! git diff --exit-code --stat -- config/crd config/rbac api/ >/dev/null; then
-  echo "generated files are stale; run 'make manifests generate' and commit:" >&2
-  git diff --stat -- config/crd config/rbac api/ >&2
+stale=0
+for f in "${generated[@]}"; do
+  if ! diff -r "$before/$f" "$f" >/dev/null; then
+    echo "stale: $f" >&2
+    diff -r "$before/$f" "$f" | head -20 >&2 || true
+    stale=1
+  fi
+done
+if (( stale )); then
+  echo "generated files were stale; 'make manifests generate' has now rewritten them: review and commit" >&2
   exit 1
 fi
-untracked=$(git ls-files --others --exclude-standard -- config/crd config/rbac api/)
+untracked=$(git ls-files --others --exclude-standard -- "${generated[@]}")
 if [[ -n $untracked ]]; then
   echo "generated files not committed: $untracked" >&2
   exit 1

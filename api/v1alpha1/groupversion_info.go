@@ -4,17 +4,25 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
+// The API package depends on apimachinery only, so other projects can import the types cheaply.
 var (
 	// GroupVersion is the group and version of the SecureSite API.
 	GroupVersion = schema.GroupVersion{Group: "securesite.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the API types with a runtime scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the types of this group-version to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &SecureSite{}, &SecureSiteList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -52,6 +52,7 @@ type SecureSiteSpec struct {
 	// (e.g. duckhoo.site). Lowercase, no wildcard, no trailing dot.
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 235",message="domain must be at most 235 characters: the controller writes the ownership record _securesite-cname.<name> and the DNS-01 record _acme-challenge.<name>, and a DNS name holds at most 253"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9.-]+$')",message="domain must be a lowercase DNS name of letters, digits, hyphens and dots (no wildcard, uppercase, underscore or unicode; write IDNs in punycode, xn--...)"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?[.])+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')",message="domain must be a fully qualified DNS name such as example.com: labels of 1-63 characters that start and end with a letter or digit, separated by single dots, no trailing dot"
 	Domain string `json:"domain"`
@@ -88,10 +89,12 @@ type SecureSiteSpec struct {
 }
 
 // BackendSpec is the API server's DNS name and address.
+// +kubebuilder:validation:XValidation:rule="self.address != self.hostname",message="backend.address must not be the backend's own hostname: a CNAME to itself never resolves"
 type BackendSpec struct {
 	// Hostname is the backend's DNS name (e.g. infra.duckhoo.site).
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 235",message="backend.hostname must be at most 235 characters: the controller writes the ownership record _securesite-cname.<name> and the DNS-01 record _acme-challenge.<name>, and a DNS name holds at most 253"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?[.])+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')",message="backend.hostname must be a lowercase fully qualified DNS name such as api.example.com (no wildcard, no trailing dot)"
 	Hostname string `json:"hostname"`
 
@@ -101,6 +104,7 @@ type BackendSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="isIP(self) || self.matches('^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?[.])+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')",message="backend.address must be an IPv4 address, an IPv6 address or a lowercase DNS name"
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || !ip(self).isUnspecified() && !ip(self).isLoopback()",message="backend.address must be a routable address, not 0.0.0.0, :: or loopback"
+	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isGlobalUnicast()",message="backend.address must be a unicast address, not link-local (169.254.0.0/16 and fe80::/10, where 169.254.169.254 is the cloud instance metadata service), multicast or broadcast"
 	Address string `json:"address"`
 
 	// TTL of the backend record in seconds.
@@ -136,6 +140,7 @@ type CertificateSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=98
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:XValidation:rule="self.size() <= 235",message="each additionalDNSNames entry must be at most 235 characters: the controller writes the ownership record _securesite-cname.<name> and the DNS-01 record _acme-challenge.<name>, and a DNS name holds at most 253"
 	// +kubebuilder:validation:items:XValidation:rule="self.matches('^([*][.])?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?[.])+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')",message="each additionalDNSNames entry must be a lowercase DNS name; a wildcard is allowed only as a leading '*.'"
 	AdditionalDNSNames []string `json:"additionalDNSNames,omitempty"`
 
@@ -167,6 +172,7 @@ type SecretsManagerExport struct {
 	// Region of the secret. Default: the controller's --aws-region.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]{2}(-[a-z]+)+-[0-9]$')",message="region must be an AWS region name such as ap-northeast-2"
 	Region string `json:"region,omitempty"`
 	// KMSKeyID encrypts the secret with a customer managed key instead of aws/secretsmanager.
 	// +optional
@@ -179,7 +185,7 @@ type ACMEIssuer struct {
 	// Server is the ACME directory URL. Default: the controller's --acme-server.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://')",message="acme.server must be an https:// ACME directory URL"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') && isURL(self) && url(self).getHostname() != ''",message="acme.server must be an https:// ACME directory URL"
 	Server string `json:"server,omitempty"`
 
 	// Email is the ACME account contact. Default: the controller's --acme-email.
@@ -372,6 +378,7 @@ type URLsStatus struct {
 // +kubebuilder:printcolumn:name="Distribution",type=string,JSONPath=`.status.distribution.domainName`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the value of the securesite.io/site label on the certificate Secret, and a label value holds at most 63"
 type SecureSite struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -386,8 +393,4 @@ type SecureSiteList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []SecureSite `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&SecureSite{}, &SecureSiteList{})
 }

@@ -186,7 +186,7 @@ func describeFetchError(ctx context.Context, cfg Config, region string, err erro
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {
-		return fmt.Errorf("cannot reach %s: %v", where, opErr)
+		return fmt.Errorf("cannot reach %s: %w", where, opErr)
 	}
 	return fmt.Errorf("cannot reach %s: %w", where, err)
 }

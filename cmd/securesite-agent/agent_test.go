@@ -56,7 +56,7 @@ func setup(m *testing.M) (int, error) {
 	defer os.RemoveAll(dir)
 	agentBin = filepath.Join(dir, "securesite-agent")
 	if out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building securesite-agent: %v\n%s", err, out)
+		return 0, fmt.Errorf("building securesite-agent: %w\n%s", err, out)
 	}
 	return m.Run(), nil
 }

@@ -103,7 +103,7 @@ func TestNeedsUpdate(t *testing.T) {
 			c.Origins.Items[0].ConnectionAttempts = aws.Int32(3)
 			c.Logging = &types.LoggingConfig{Enabled: aws.Bool(true), Bucket: aws.String("logs.s3.amazonaws.com")}
 			c.WebACLId = aws.String("arn:aws:wafv2:us-east-1:1:global/webacl/x")
-			c.DefaultCacheBehavior.MinTTL = aws.Int64(0)
+			c.DefaultCacheBehavior.MinTTL = aws.Int64(0) //nolint:staticcheck // AWS still returns the deprecated MinTTL; it must not look like drift
 		}, nil},
 		{"aliases in another order", func(c *types.DistributionConfig) { slices.Reverse(c.Aliases.Items) }, nil},
 		{"viewer protocol policy edited by hand", func(c *types.DistributionConfig) {

@@ -58,15 +58,15 @@ func (c counter) delta(op string) int {
 
 var writeOps = []string{"CreateBucket", "PutPublicAccessBlock", "PutBucketTagging", "PutBucketPolicy"}
 
-func ownerTags(owner string) map[string]string {
-	return map[string]string{OwnerTag: owner, "app": "securesite"}
+func ownerTags() map[string]string {
+	return map[string]string{OwnerTag: "web/duckhoo", "app": "securesite"}
 }
 
 func TestEnsureCreatesClosedTaggedBucketAndIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	c := New(cfg)
 	// kumo ignores LocationConstraint (DESIGN.md); the request still carries it for AWS.
-	b, created, err := c.Ensure(ctx, "site-create", "ap-northeast-2", ownerTags("web/duckhoo"))
+	b, created, err := c.Ensure(ctx, "site-create", "ap-northeast-2", ownerTags())
 	if err != nil || !created {
 		t.Fatalf("Ensure = created %v, err %v; want created", created, err)
 	}
@@ -83,7 +83,7 @@ func TestEnsureCreatesClosedTaggedBucketAndIsIdempotent(t *testing.T) {
 	}
 
 	before := countS3(append(writeOps, "HeadBucket", "GetBucketTagging", "GetPublicAccessBlock")...)
-	if _, created, err := c.Ensure(ctx, "site-create", "ap-northeast-2", ownerTags("web/duckhoo")); err != nil || created {
+	if _, created, err := c.Ensure(ctx, "site-create", "ap-northeast-2", ownerTags()); err != nil || created {
 		t.Fatalf("second Ensure = created %v, err %v", created, err)
 	}
 	for _, op := range writeOps {
@@ -101,7 +101,7 @@ func TestEnsureCreatesClosedTaggedBucketAndIsIdempotent(t *testing.T) {
 func TestEnsureAdoptsOwnBucketKeepingOtherTags(t *testing.T) {
 	ctx := context.Background()
 	mustCreate(t, "site-adopt", map[string]string{OwnerTag: "web/duckhoo", "team": "blog"})
-	b, created, err := New(cfg).Ensure(ctx, "site-adopt", "us-east-1", ownerTags("web/duckhoo"))
+	b, created, err := New(cfg).Ensure(ctx, "site-adopt", "us-east-1", ownerTags())
 	if err != nil || created {
 		t.Fatalf("Ensure = created %v, err %v; want adopted", created, err)
 	}
@@ -121,7 +121,7 @@ func TestEnsureRefusesBucketOwnedElsewhereWithoutWriting(t *testing.T) {
 	mustCreate(t, "site-untagged", nil)
 	for _, name := range []string{"site-theirs", "site-untagged"} {
 		before := countS3(writeOps...)
-		_, _, err := New(cfg).Ensure(ctx, name, "us-east-1", ownerTags("web/duckhoo"))
+		_, _, err := New(cfg).Ensure(ctx, name, "us-east-1", ownerTags())
 		if !errors.Is(err, ErrOwnedElsewhere) {
 			t.Errorf("%s: err = %v, want ErrOwnedElsewhere", name, err)
 		}
@@ -139,7 +139,7 @@ func TestEnsureRefusesBucketOwnedElsewhereWithoutWriting(t *testing.T) {
 func TestEnsurePolicyWritesOnlyWhenDifferent(t *testing.T) {
 	ctx := context.Background()
 	c := New(cfg)
-	b, _, err := c.Ensure(ctx, "site-policy", "us-east-1", ownerTags("web/duckhoo"))
+	b, _, err := c.Ensure(ctx, "site-policy", "us-east-1", ownerTags())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +182,11 @@ func TestEnsurePolicyWritesOnlyWhenDifferent(t *testing.T) {
 func TestCopyPageResumesWithoutRecopying(t *testing.T) {
 	ctx := context.Background()
 	c := New(cfg)
-	from, _, err := c.Ensure(ctx, "site-old", "us-east-1", ownerTags("web/duckhoo"))
+	from, _, err := c.Ensure(ctx, "site-old", "us-east-1", ownerTags())
 	if err != nil {
 		t.Fatal(err)
 	}
-	to, _, err := c.Ensure(ctx, "site-new", "us-east-1", ownerTags("web/duckhoo"))
+	to, _, err := c.Ensure(ctx, "site-new", "us-east-1", ownerTags())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestCopyPageResumesWithoutRecopying(t *testing.T) {
 func TestEmptyAndDelete(t *testing.T) {
 	ctx := context.Background()
 	c := New(cfg)
-	b, _, err := c.Ensure(ctx, "site-doomed", "us-east-1", ownerTags("web/duckhoo"))
+	b, _, err := c.Ensure(ctx, "site-doomed", "us-east-1", ownerTags())
 	if err != nil {
 		t.Fatal(err)
 	}
