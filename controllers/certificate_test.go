@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -245,6 +246,24 @@ func TestCertificateACME(t *testing.T) {
 		s = e.waitCondition(ns, "blocked", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
 		if st := s.Status.Certificate; st.FailedAttempts != 0 || st.NextAttemptTime != nil || st.LastFailureMessage != "" {
 			t.Errorf("backoff not reset after issuing: %+v", st)
+		}
+	})
+
+	t.Run("changing the spec lifts the backoff of the failed request", func(t *testing.T) {
+		e.handWrite(zoneID, r53types.ChangeActionCreate, "_acme-challenge.stuck.certs.test", "TXT", `"hand made"`)
+		e.create(acmeSite(ns, "fixme", "fixme.certs.test", "stuck.certs.test"))
+		s := e.waitCondition(ns, "fixme", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonBackingOff, issueTimeout)
+		if s.Status.Certificate.FailedRequest == "" {
+			t.Fatalf("the failed request is not recorded: %+v", s.Status.Certificate)
+		}
+		// The user moves the backend to a name whose challenge can be written: no waiting an hour.
+		e.update(ns, "fixme", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = "api.fixme.certs.test" })
+		s = e.waitCondition(ns, "fixme", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
+		if st := s.Status.Certificate; st.FailedAttempts != 0 || st.FailedRequest != "" || !slices.Contains(st.DNSNames, "api.fixme.certs.test") {
+			t.Errorf("after the spec change: %+v", st)
+		}
+		if ev := strings.Join(e.events(ns, "fixme"), "\n"); !strings.Contains(ev, "BackoffLifted") {
+			t.Errorf("no BackoffLifted event:\n%s", ev)
 		}
 	})
 }

@@ -2,8 +2,11 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -125,6 +128,7 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 			st.LastFailureTime = &metav1.Time{Time: res.Finished}
 			st.NextAttemptTime = &metav1.Time{Time: certs.NextAttempt(st.FailedAttempts, res.Finished)}
 			st.LastFailureMessage = res.Err.Error()
+			st.FailedRequest = r.requestFingerprint(site)
 			r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
 				"attempt %d failed, next attempt after %s: %v", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), res.Err)
 		} else {
@@ -192,6 +196,11 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", why, names))
 		s.waitFor(issuingRecheck)
 		return nil
+	case st.FailedAttempts > 0 && st.FailedRequest != "" && st.FailedRequest != r.requestFingerprint(site):
+		// The user changed what is asked for (e.g. removed the name that failed): the backoff of
+		// the old request does not hold the new one back.
+		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BackoffLifted", "Issue", "the certificate request changed since the last failure; trying again now")
+		st.FailedAttempts, st.LastFailureTime, st.NextAttemptTime, st.LastFailureMessage, st.FailedRequest = 0, nil, nil, "", ""
 	case st.FailedAttempts > 0 && st.NextAttemptTime != nil && s.now.Before(st.NextAttemptTime.Time):
 		observe(certBackingOff, fmt.Sprintf("%d failed attempt(s), last: %s; next attempt after %s",
 			st.FailedAttempts, st.LastFailureMessage, st.NextAttemptTime.UTC().Format(time.RFC3339)))
@@ -231,6 +240,14 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 	observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", why, names))
 	s.waitFor(issuingRecheck)
 	return nil
+}
+
+// requestFingerprint identifies what the site asks the CA for (names, key, CA and account), short
+// enough for status even with 100 names.
+func (r *SecureSiteReconciler) requestFingerprint(site *v1alpha1.SecureSite) string {
+	server, email := r.acmeServer(site)
+	sum := sha256.Sum256([]byte(strings.Join(certificateNames(site), ",") + "|" + keySpec(site).String() + "|" + server + "|" + email + "|" + string(issuerOf(site))))
+	return hex.EncodeToString(sum[:8])
 }
 
 // observeSecret reads the site's TLS Secret. A Secret under that name that we do not own is a
@@ -318,6 +335,7 @@ func (r *SecureSiteReconciler) recordIssued(site *v1alpha1.SecureSite, st *v1alp
 	st.LastFailureTime = nil
 	st.NextAttemptTime = nil
 	st.LastFailureMessage = ""
+	st.FailedRequest = ""
 	certExpiry.WithLabelValues(site.Namespace, site.Name).Set(float64(p.NotAfter.Unix()))
 }
 

@@ -298,6 +298,9 @@ type CertificateStatus struct {
 	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
 	// LastFailureMessage says why the last attempt failed.
 	LastFailureMessage string `json:"lastFailureMessage,omitempty"`
+	// FailedRequest fingerprints the request that failed (names, key, CA): a changed spec is not
+	// held back by the old request's backoff.
+	FailedRequest string `json:"failedRequest,omitempty"`
 	// Export is where the certificate was last exported.
 	Export *ExportStatus `json:"export,omitempty"`
 }
