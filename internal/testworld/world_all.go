@@ -41,6 +41,13 @@ type WorldOption func(*worldOptions)
 type worldOptions struct {
 	pebble    PebbleOptions
 	apiServer bool
+	dnsMaxAge time.Duration
+}
+
+// WithDNSZoneCache lets one read of a zone answer the DNS server's queries for maxAge (benchmarks
+// with thousands of records; see dnsserver.StartWith).
+func WithDNSZoneCache(maxAge time.Duration) WorldOption {
+	return func(w *worldOptions) { w.dnsMaxAge = maxAge }
 }
 
 // WithPebbleOptions starts pebble with these options (fault tests).
@@ -90,7 +97,7 @@ func Start(t testing.TB, opts ...WorldOption) *World {
 		t.Fatalf("test world: %v", err)
 	}
 	t.Cleanup(w.Kumo.Stop)
-	if w.DNS, err = dnsserver.Start(w.Kumo.URL); err != nil {
+	if w.DNS, err = dnsserver.StartWith(w.Kumo.URL, "127.0.0.1:0", o.dnsMaxAge); err != nil {
 		t.Fatalf("test world: %v", err)
 	}
 	t.Cleanup(w.DNS.Stop)

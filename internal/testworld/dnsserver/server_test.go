@@ -22,7 +22,9 @@ type fixture struct {
 	addr   string
 }
 
-func setup(t *testing.T) fixture {
+func setup(t *testing.T) fixture { return setupWith(t, 0) }
+
+func setupWith(t *testing.T, zoneMaxAge time.Duration) fixture {
 	t.Helper()
 	ctx := context.Background()
 	kumo, err := testworld.StartKumo(t.TempDir())
@@ -41,7 +43,7 @@ func setup(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := dnsserver.Start(kumo.URL)
+	srv, err := dnsserver.StartWith(kumo.URL, "127.0.0.1:0", zoneMaxAge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,5 +165,34 @@ func TestLegoFindsZone(t *testing.T) {
 	}
 	if zone != "example.test." {
 		t.Errorf("zone %q, want example.test.", zone)
+	}
+}
+
+// With a zone cache, a new value shows within the cache's age, and once a resolver has seen it no
+// later answer goes back to the old one (what DNS-01 needs: pebble asks after lego saw the value).
+func TestZoneCacheIsMonotonic(t *testing.T) {
+	const maxAge = 250 * time.Millisecond
+	f := setupWith(t, maxAge)
+	f.upsert(t, "_acme-challenge.cache.example.test", r53types.RRTypeTxt, `"old"`)
+	if got := txtValues(f.query(t, "udp", "_acme-challenge.cache.example.test", dns.TypeTXT)); len(got) != 1 || got[0] != "[old]" {
+		t.Fatalf("first answer %v", got)
+	}
+	f.upsert(t, "_acme-challenge.cache.example.test", r53types.RRTypeTxt, `"new"`)
+	written := time.Now()
+	for {
+		got := txtValues(f.query(t, "udp", "_acme-challenge.cache.example.test", dns.TypeTXT))
+		if len(got) == 1 && got[0] == "[new]" {
+			break
+		}
+		if time.Since(written) > maxAge+200*time.Millisecond {
+			t.Fatalf("new value not seen %v after the write (cache age %v): %v", time.Since(written), maxAge, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 20 {
+		if got := txtValues(f.query(t, "tcp", "_acme-challenge.cache.example.test", dns.TypeTXT)); len(got) != 1 || got[0] != "[new]" {
+			t.Fatalf("went back to %v after the new value was seen", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

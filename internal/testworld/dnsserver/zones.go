@@ -6,20 +6,82 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
 )
 
 // errNotOurs means no hosted zone contains the name: an authoritative-only server refuses it.
 var errNotOurs = errors.New("name is in no hosted zone")
 
-// zoneReader reads hosted zones from Route53 on every query. No cache: a DNS-01 record UPSERTed a
-// millisecond ago must be visible, and two local HTTP calls per query are cheap.
+// zoneReader reads hosted zones from Route53. A zone read is shared by the queries of the next
+// maxAge (and by concurrent queries), because a zone of thousands of records takes kumo long
+// enough that pebble's lookups time out under a benchmark's load. It stays correct for DNS-01: a
+// resolver that saw a record saw it in a read made after the write, and any later query within
+// maxAge gets that read or a newer one.
 type zoneReader struct {
-	r53 *route53.Client
+	r53    *route53.Client
+	maxAge time.Duration
+
+	mu     sync.Mutex
+	cached map[string]cachedZone // by queried name's zone apex → last read
+	flight singleflight.Group
+}
+
+type cachedZone struct {
+	z  *zone
+	at time.Time
+}
+
+// zoneFor returns the zone for name, from a read at most maxAge old.
+func (r *zoneReader) zoneFor(ctx context.Context, name string) (*zone, error) {
+	if r.maxAge > 0 {
+		r.mu.Lock()
+		for apex, c := range r.cached {
+			if dns.IsSubDomain(apex, name) && time.Since(c.at) < r.maxAge && r.noLongerMatch(apex, name) {
+				r.mu.Unlock()
+				return c.z, nil
+			}
+		}
+		r.mu.Unlock()
+	}
+	v, err, _ := r.flight.Do(name, func() (any, error) {
+		started := time.Now()
+		z, err := r.readZoneFor(ctx, name)
+		if err == nil && r.maxAge > 0 {
+			r.mu.Lock()
+			if r.cached == nil {
+				r.cached = map[string]cachedZone{}
+			}
+			// Keyed by when the read started: a slow read that began before a newer one must not
+			// replace it, or a resolver could see a value and then lose it.
+			if c, ok := r.cached[z.name]; !ok || started.After(c.at) {
+				r.cached[z.name] = cachedZone{z: z, at: started}
+			}
+			r.mu.Unlock()
+		}
+		return z, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*zone), nil
+}
+
+// noLongerMatch is true when no other cached zone is a longer (more specific) match for name, so
+// the cached apex is the zone a fresh read would pick. Called with r.mu held.
+func (r *zoneReader) noLongerMatch(apex, name string) bool {
+	for other := range r.cached {
+		if len(other) > len(apex) && dns.IsSubDomain(other, name) {
+			return false
+		}
+	}
+	return true
 }
 
 // zone is a snapshot of one hosted zone's records, keyed by normalised name.
@@ -36,10 +98,10 @@ type rrsets struct {
 	alias map[uint16]string
 }
 
-// zoneFor returns the hosted zone with the longest name that contains name. When several hosted
+// readZoneFor reads the hosted zone with the longest name that contains name. When several hosted
 // zones have that name (Route53 allows it; only the delegated one answers on the Internet) their
 // records are merged, which is what a test that created duplicate zones by accident would expect.
-func (r *zoneReader) zoneFor(ctx context.Context, name string) (*zone, error) {
+func (r *zoneReader) readZoneFor(ctx context.Context, name string) (*zone, error) {
 	var best string
 	var ids []string
 	pages := route53.NewListHostedZonesPaginator(r.r53, &route53.ListHostedZonesInput{})
