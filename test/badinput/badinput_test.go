@@ -1,0 +1,484 @@
+// Package badinput applies a corpus of invalid and hostile SecureSite manifests to a real API
+// server and a running manager, and checks that each is refused or reported, and that none of
+// them costs anything: no write to AWS, no hot loop, no crash, no record or Secret of someone else
+// touched, no private key in status, events or logs.
+package badinput
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/yaml"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+const (
+	ns      = "badinput"
+	ownerNS = "claimowner"
+	// quietWindow is how long settled bad sites are watched for reconciles nobody asked for.
+	quietWindow = 10 * time.Second
+	// maxQuietReconciles bounds reconciles per reported site in the quiet window: a settled site
+	// should see none, a resync may land in the window once.
+	maxQuietReconciles = 2
+)
+
+// expectation is the first line of a corpus file:
+//
+//	# expect: refused <substring of the API server's message>
+//	# expect: stalled <Reason> <substring of the Stalled message>
+//	# expect: condition <Type>=<Status> <Reason> [<substring of the message>]
+type expectation struct {
+	kind    string
+	typ     string
+	status  metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+type corpusCase struct {
+	file     string
+	name     string // metadata.name
+	manifest []byte
+	want     expectation
+}
+
+func loadCorpus(t *testing.T, vars map[string]string) []corpusCase {
+	t.Helper()
+	files, err := filepath.Glob("corpus/*.yaml")
+	if err != nil || len(files) < 40 {
+		t.Fatalf("corpus: %d files, %v", len(files), err)
+	}
+	var out []corpusCase
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(raw)
+		for k, v := range vars {
+			text = strings.ReplaceAll(text, "${"+k+"}", v)
+		}
+		first, _, _ := strings.Cut(text, "\n")
+		rest, ok := strings.CutPrefix(first, "# expect: ")
+		if !ok {
+			t.Fatalf("%s: first line must be '# expect: ...', got %q", f, first)
+		}
+		c := corpusCase{file: filepath.Base(f), manifest: []byte(text)}
+		kind, args, _ := strings.Cut(rest, " ")
+		c.want.kind = kind
+		switch kind {
+		case "refused":
+			c.want.message = args
+		case "stalled":
+			c.want.typ, c.want.status = v1alpha1.ConditionStalled, metav1.ConditionTrue
+			c.want.reason, c.want.message, _ = strings.Cut(args, " ")
+		case "condition":
+			cond, more, _ := strings.Cut(args, " ")
+			typ, status, _ := strings.Cut(cond, "=")
+			c.want.typ, c.want.status = typ, metav1.ConditionStatus(status)
+			c.want.reason, c.want.message, _ = strings.Cut(more, " ")
+		default:
+			t.Fatalf("%s: unknown expectation %q", f, kind)
+		}
+		if c.want.kind != "refused" && (c.want.typ == "" || c.want.reason == "") {
+			t.Fatalf("%s: incomplete expectation %q", f, rest)
+		}
+		var obj struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(c.manifest, &obj); err != nil || obj.Metadata.Name == "" {
+			t.Fatalf("%s: no metadata.name (%v)", f, err)
+		}
+		c.name = obj.Metadata.Name
+		out = append(out, c)
+	}
+	return out
+}
+
+func TestBadInputCorpus(t *testing.T) {
+	ctx := context.Background()
+	w := testworld.Start(t)
+	scheme := newScheme()
+	k8s, err := client.New(w.RESTConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{controllerNamespace, ns, ownerNS} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An uncounted Route53 client, as a human with the console: the counters see only the controller.
+	r53 := route53.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
+		BaseEndpoint: aws.String(w.Kumo.URL),
+	})
+	zoneBad := w.CreateHostedZone(ctx, "bad.test")
+	zoneOther := w.CreateHostedZone(ctx, "other.test")
+	m := startManager(t, w, scheme)
+
+	// What the hostile sites go after: a record and a certificate of a site in another namespace,
+	// a record nobody manages, a neighbour's certificate Secret and an unmanaged Secret.
+	good := func(namespace, name, domain string, mutate func(*v1alpha1.SecureSite)) {
+		s := &v1alpha1.SecureSite{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Spec: v1alpha1.SecureSiteSpec{Domain: domain}}
+		mutate(s)
+		if err := k8s.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good(ownerNS, "owner", "claimed.bad.test", func(s *v1alpha1.SecureSite) {
+		s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "api.claimed.bad.test", Address: "203.0.113.5"}
+		s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
+	})
+	// Issued by the ACME CA, so the hygiene check covers lego's logs too.
+	good(ns, "neighbour", "neighbour.bad.test", func(*v1alpha1.SecureSite) {})
+	handWrite(t, r53, zoneBad, "legacy.bad.test", "198.51.100.1")
+	foreign := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone-elses-tls"},
+		Data:       map[string][]byte{"token": []byte("not yours")},
+	}
+	if err := k8s.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []client.ObjectKey{{Namespace: ownerNS, Name: "owner"}, {Namespace: ns, Name: "neighbour"}} {
+		waitFor(t, 90*time.Second, key.String()+" Ready", func() string {
+			return conditionMismatch(ctx, k8s, key, v1alpha1.ConditionReady, metav1.ConditionTrue, "", "")
+		})
+	}
+	time.Sleep(time.Second) // lets the last status write and its events settle before counting
+	recordsBefore := zoneRecords(t, r53, zoneBad)
+	secretsBefore := map[string]string{}
+	for _, key := range []client.ObjectKey{{Namespace: ns, Name: "someone-elses-tls"}, {Namespace: ns, Name: "neighbour-tls"}, {Namespace: ownerNS, Name: "owner-tls"}} {
+		sec := &corev1.Secret{}
+		if err := k8s.Get(ctx, key, sec); err != nil {
+			t.Fatal(err)
+		}
+		secretsBefore[key.String()] = sec.ResourceVersion
+	}
+	writesBefore := awsWrites()
+
+	corpus := loadCorpus(t, map[string]string{"ZONE_BAD": zoneBad, "ZONE_OTHER": zoneOther})
+	applied := applyAll(t, w.Kubeconfig, corpus)
+
+	var refused, stalledN, conditions int
+	var reported []corpusCase
+	for _, c := range corpus {
+		out, err := applied[c.file].out, applied[c.file].err
+		switch c.want.kind {
+		case "refused":
+			refused++
+			if err == nil {
+				t.Errorf("%s: accepted by the API server, want refused with %q", c.file, c.want.message)
+				continue
+			}
+			if !strings.Contains(out, c.want.message) {
+				t.Errorf("%s: refused, but the message lacks %q:\n%s", c.file, c.want.message, out)
+			}
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: c.name}, &v1alpha1.SecureSite{}); !apierrors.IsNotFound(err) {
+				t.Errorf("%s: refused, yet the object is there (get: %v)", c.file, err)
+			}
+		default:
+			if c.want.kind == "stalled" {
+				stalledN++
+			} else {
+				conditions++
+			}
+			if err != nil {
+				t.Errorf("%s: refused by the API server, want %s %s=%s: %s", c.file, c.want.kind, c.want.typ, c.want.status, out)
+				continue
+			}
+			reported = append(reported, c)
+		}
+	}
+	for _, c := range reported {
+		key := client.ObjectKey{Namespace: ns, Name: c.name}
+		waitFor(t, 60*time.Second, c.file, func() string {
+			return conditionMismatch(ctx, k8s, key, c.want.typ, c.want.status, c.want.reason, c.want.message)
+		})
+	}
+	t.Logf("corpus: %d manifests: %d refused at apply, %d reported Stalled, %d reported as conditions", len(corpus), refused, stalledN, conditions)
+
+	// Nothing the corpus asked for reached AWS as a write.
+	diff := diffCounts(writesBefore, awsWrites())
+	t.Logf("AWS writes caused by the corpus: %d operation(s) %v", len(diff), diff)
+	if len(diff) > 0 {
+		t.Errorf("AWS writes while the corpus was applied and reported: %v", diff)
+	}
+
+	// No hot loop: reported sites stay quiet once settled.
+	time.Sleep(2 * time.Second)
+	before := reconcileMetrics()
+	time.Sleep(quietWindow)
+	after := reconcileMetrics()
+	quiet := after.total - before.total
+	t.Logf("quiet window %s: %.0f reconcile(s) for %d reported and 2 good sites, %.0f error(s), %.0f panic(s)",
+		quietWindow, quiet, len(reported), after.errors-before.errors, after.panics)
+	if quiet > float64(maxQuietReconciles*(len(reported)+2)) {
+		t.Errorf("%.0f reconciles in a %s quiet window: a bad site is looping", quiet, quietWindow)
+	}
+	if after.errors != before.errors {
+		t.Errorf("%.0f reconcile errors in the quiet window: bad input must be reported, not retried", after.errors-before.errors)
+	}
+	if after.panics > 0 {
+		t.Errorf("%.0f reconcile panic(s)", after.panics)
+	}
+
+	// Nobody else's record or Secret changed.
+	if got := zoneRecords(t, r53, zoneBad); !equalRecords(recordsBefore, got) {
+		t.Errorf("zone bad.test changed:\nbefore %v\nafter  %v", recordsBefore, got)
+	}
+	for key, rv := range secretsBefore {
+		namespace, name, _ := strings.Cut(key, "/")
+		sec := &corev1.Secret{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, sec); err != nil || sec.ResourceVersion != rv {
+			t.Errorf("Secret %s changed (resourceVersion %s → %s, %v)", key, rv, sec.ResourceVersion, err)
+		}
+	}
+
+	// Still alive: a good site applied after the corpus is served.
+	if !m.running() {
+		t.Fatal("manager stopped")
+	}
+	good(ns, "alive", "alive.bad.test", func(s *v1alpha1.SecureSite) {
+		s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "api.alive.bad.test", Address: "203.0.113.77"}
+		s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
+	})
+	waitFor(t, 30*time.Second, "site after the corpus Ready", func() string {
+		return conditionMismatch(ctx, k8s, client.ObjectKey{Namespace: ns, Name: "alive"}, v1alpha1.ConditionReady, metav1.ConditionTrue, "", "")
+	})
+
+	checkNoKeyLeaks(t, ctx, k8s, w.Kubeconfig, m.log.String())
+}
+
+type applyResult struct {
+	out string
+	err error
+}
+
+// applyAll runs `kubectl apply` on every manifest, a few at a time, as a user would.
+func applyAll(t *testing.T, kubeconfig string, corpus []corpusCase) map[string]applyResult {
+	t.Helper()
+	var mu sync.Mutex
+	results := map[string]applyResult{}
+	jobs := make(chan corpusCase)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for c := range jobs {
+				cmd := exec.Command("kubectl", "--kubeconfig", kubeconfig, "apply", "-n", ns, "-f", "-")
+				cmd.Stdin = bytes.NewReader(c.manifest)
+				out, err := cmd.CombinedOutput()
+				mu.Lock()
+				results[c.file] = applyResult{out: string(out), err: err}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, c := range corpus {
+		jobs <- c
+	}
+	close(jobs)
+	wg.Wait()
+	return results
+}
+
+func conditionMismatch(ctx context.Context, k8s client.Client, key client.ObjectKey, typ string, status metav1.ConditionStatus, reason, message string) string {
+	s := &v1alpha1.SecureSite{}
+	if err := k8s.Get(ctx, key, s); err != nil {
+		return err.Error()
+	}
+	c := meta.FindStatusCondition(s.Status.Conditions, typ)
+	if c == nil {
+		return typ + " missing"
+	}
+	if c.Status != status || (reason != "" && c.Reason != reason) || !strings.Contains(c.Message, message) {
+		return fmt.Sprintf("%s=%s %s: %s (want %s=%s %s %q)", c.Type, c.Status, c.Reason, c.Message, typ, status, reason, message)
+	}
+	return ""
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		last := check()
+		if last == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s: %s", what, timeout, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func handWrite(t *testing.T, r53 *route53.Client, zoneID, name, value string) {
+	t.Helper()
+	_, err := r53.ChangeResourceRecordSets(context.Background(), &route53.ChangeResourceRecordSetsInput{
+		HostedZoneId: aws.String(zoneID),
+		ChangeBatch: &r53types.ChangeBatch{Changes: []r53types.Change{{Action: r53types.ChangeActionCreate, ResourceRecordSet: &r53types.ResourceRecordSet{
+			Name: aws.String(name), Type: r53types.RRTypeA, TTL: aws.Int64(300),
+			ResourceRecords: []r53types.ResourceRecord{{Value: aws.String(value)}},
+		}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// zoneRecords renders a zone as sorted "TYPE name value,value" lines.
+func zoneRecords(t *testing.T, r53 *route53.Client, zoneID string) []string {
+	t.Helper()
+	out, err := r53.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, rs := range out.ResourceRecordSets {
+		var vals []string
+		for _, r := range rs.ResourceRecords {
+			vals = append(vals, aws.ToString(r.Value))
+		}
+		lines = append(lines, fmt.Sprintf("%s %s %s", rs.Type, aws.ToString(rs.Name), strings.Join(vals, ",")))
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+func equalRecords(a, b []string) bool {
+	return strings.Join(a, "\n") == strings.Join(b, "\n")
+}
+
+// awsWrites counts every AWS call that changes something, by "service operation": reads are
+// Get*, List*, Head* and Describe*.
+func awsWrites() map[string]float64 {
+	ch := make(chan prometheus.Metric, 1024)
+	go func() { awsclient.Calls.Collect(ch); close(ch) }()
+	out := map[string]float64{}
+	for m := range ch {
+		var pb dto.Metric
+		if m.Write(&pb) != nil {
+			continue
+		}
+		l := map[string]string{}
+		for _, lp := range pb.GetLabel() {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		op := l["operation"]
+		if strings.HasPrefix(op, "Get") || strings.HasPrefix(op, "List") || strings.HasPrefix(op, "Head") || strings.HasPrefix(op, "Describe") {
+			continue
+		}
+		out[l["service"]+" "+op] += pb.GetCounter().GetValue()
+	}
+	return out
+}
+
+func diffCounts(before, after map[string]float64) map[string]float64 {
+	d := map[string]float64{}
+	for k, v := range after {
+		if v != before[k] {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+type reconcileCounts struct{ total, errors, panics float64 }
+
+// reconcileMetrics reads controller-runtime's own counters for the SecureSite controller.
+func reconcileMetrics() reconcileCounts {
+	families, _ := ctrlmetrics.Registry.Gather()
+	var c reconcileCounts
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			ours := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == "securesite" {
+					ours = true
+				}
+			}
+			if !ours {
+				continue
+			}
+			switch f.GetName() {
+			case "controller_runtime_reconcile_total":
+				c.total += m.GetCounter().GetValue()
+			case "controller_runtime_reconcile_errors_total":
+				c.errors += m.GetCounter().GetValue()
+			case "controller_runtime_reconcile_panics_total":
+				c.panics += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return c
+}
+
+// checkNoKeyLeaks looks for the private keys of the certificates issued in this test in what
+// users and log collectors see: SecureSites, events and the manager's log.
+func checkNoKeyLeaks(t *testing.T, ctx context.Context, k8s client.Client, kubeconfig, managerLog string) {
+	t.Helper()
+	out, err := exec.Command("kubectl", "--kubeconfig", kubeconfig, "get", "securesites,events", "-A", "-o", "yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl get: %v\n%s", err, out)
+	}
+	haystacks := map[string]string{"kubectl get securesites,events": string(out), "manager log": managerLog}
+	secrets := &corev1.SecretList{}
+	if err := k8s.List(ctx, secrets); err != nil {
+		t.Fatal(err)
+	}
+	var needles []string
+	// Every private key in any Secret: the sites' TLS keys and the ACME account key.
+	for _, s := range secrets.Items {
+		for _, v := range s.Data {
+			block, _ := pem.Decode(v)
+			if block == nil || !strings.Contains(block.Type, "PRIVATE KEY") {
+				continue
+			}
+			// The PEM body is base64 of these bytes; 40 characters of it are unique enough.
+			needles = append(needles, base64.StdEncoding.EncodeToString(v), base64.StdEncoding.EncodeToString(block.Bytes)[:40])
+		}
+	}
+	if len(needles) < 4 {
+		t.Fatalf("only %d key fingerprints: the good sites did not get certificates", len(needles))
+	}
+	for where, text := range haystacks {
+		if strings.Contains(text, "PRIVATE KEY") {
+			t.Errorf("%s contains a PEM private key", where)
+		}
+		for _, n := range needles {
+			if strings.Contains(text, n) {
+				t.Errorf("%s contains private key bytes (%s…)", where, n[:12])
+			}
+		}
+	}
+	t.Logf("secrets hygiene: %d key fingerprints checked against %d bytes of objects and events and %d bytes of manager log",
+		len(needles), len(out), len(managerLog))
+}
