@@ -17,28 +17,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/controllers"
-	"github.com/securesite-io/securesite/internal/acm"
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/awsclient"
-	"github.com/securesite-io/securesite/internal/cloudfront"
+	"github.com/securesite-io/securesite/internal/manager"
 	r53layer "github.com/securesite-io/securesite/internal/route53"
-	"github.com/securesite-io/securesite/internal/s3bucket"
-	"github.com/securesite-io/securesite/internal/smexport"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -74,19 +64,12 @@ type env struct {
 	pool    *acme.Pool
 }
 
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = v1alpha1.AddToScheme(s)
-	return s
-}
-
 // startEnv starts the world and a manager; both stop when the test ends.
 func startEnv(t *testing.T) *env {
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(testLogWriter()), zap.UseDevMode(true)))
 	w := testworld.Start(t)
-	e := &env{t: t, w: w, scheme: newScheme(), clock: &offsetClock{}}
+	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}}
 	var err error
 	if e.k8s, err = client.New(w.RESTConfig, client.Options{Scheme: e.scheme}); err != nil {
 		t.Fatal(err)
@@ -118,7 +101,8 @@ func testLogWriter() *os.File {
 	return f
 }
 
-// startManager runs the controller as main.go wires it, with the test world's endpoints.
+// startManager runs the controller with main.go's wiring (internal/manager), pointed at the test
+// world, with a movable clock and a 1s Route53 snapshot so drift tests need not wait 30s.
 func (e *env) startManager() {
 	t := e.t
 	t.Helper()
@@ -126,61 +110,32 @@ func (e *env) startManager() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
-	mgr, err := ctrl.NewManager(e.w.RESTConfig, ctrl.Options{
-		Scheme:                 e.scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := manager.New(ctx, e.w.RESTConfig, manager.Options{
+		MetricsAddr:             "0",
+		ProbeAddr:               "0",
+		Namespace:               controllerNamespace,
+		AWS:                     testworld.KumoOptions(e.w.Kumo.URL),
+		ACMEServer:              e.w.Pebble.DirectoryURL,
+		ACMEEmail:               "ops@example.test",
+		ACMECABundle:            caBundle,
+		DNS01Nameservers:        []string{e.w.DNS.Addr()},
+		DNS01SkipAuthoritative:  true,
+		IssuanceWorkers:         8,
+		MaxConcurrentReconciles: 8,
+		ResyncPeriod:            time.Minute,
+		Clock:                   e.clock,
+		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
+		PropagationTimeout:      30 * time.Second,
+		PropagationInterval:     200 * time.Millisecond,
+		ACMELogger:              slog.New(slog.NewTextHandler(testLogWriter(), nil)),
 		// A restarted manager registers the same controller name again in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		SkipNameValidation: true,
 	})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	dns := r53layer.New(e.aws.AWS, r53layer.Options{SnapshotTTL: time.Second})
-	wake := make(chan event.GenericEvent, 1024)
-	pool := acme.NewPool(acme.Options{
-		Workers:                  8,
-		CABundle:                 caBundle,
-		Nameservers:              []string{e.w.DNS.Addr()},
-		SkipAuthoritativeNSCheck: true,
-		PropagationTimeout:       30 * time.Second,
-		PollInterval:             200 * time.Millisecond,
-		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), controllerNamespace),
-		DNS:                      controllers.NewChallengeDNS(dns),
-		Now:                      e.clock.Now,
-		Logger:                   slog.New(slog.NewTextHandler(testLogWriter(), nil)),
-		Notify: func(site types.NamespacedName) {
-			obj := &v1alpha1.SecureSite{}
-			obj.Namespace, obj.Name = site.Namespace, site.Name
-			wake <- event.GenericEvent{Object: obj}
-		},
-	})
-	if err := mgr.Add(pool); err != nil {
-		t.Fatal(err)
-	}
-	r := &controllers.SecureSiteReconciler{
-		Client:        mgr.GetClient(),
-		APIReader:     mgr.GetAPIReader(),
-		Recorder:      mgr.GetEventRecorder("securesite-controller"),
-		Clock:         e.clock,
-		Defaults:      controllers.Defaults{ACMEServer: e.w.Pebble.DirectoryURL, ACMEEmail: "ops@example.test", Region: "us-east-1"},
-		DNS:           dns,
-		Issuer:        pool,
-		ACM:           acm.New(e.aws.AWS),
-		Buckets:       s3bucket.New(e.aws),
-		Distributions: controllers.CloudFront{Client: cloudfront.New(e.aws.AWS)},
-		Exporter:      smexport.New(e.aws),
-		ResyncPeriod:  time.Minute,
-		Wake:          wake,
-
-		MaxConcurrentReconciles: 8,
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -192,7 +147,7 @@ func (e *env) startManager() {
 		t.Fatal("cache did not sync")
 	}
 	e.mu.Lock()
-	e.mgr, e.cache, e.stop, e.stopped, e.pool = mgr, mgr.GetCache(), cancel, stopped, pool
+	e.mgr, e.cache, e.stop, e.stopped, e.pool = mgr, mgr.GetCache(), cancel, stopped, mgr.Pool
 	e.mu.Unlock()
 }
 

@@ -76,14 +76,19 @@ func (k *Kumo) Stop() {
 	}
 }
 
-// AWSConfig returns an SDK configuration pointed at kumo, with call counting and retries as in
-// production.
-func (k *Kumo) AWSConfig(ctx context.Context) (awsclient.Config, error) {
-	return awsclient.Load(ctx, awsclient.Options{
+// KumoOptions are the AWS options that point the controller's SDK configuration at kumo, with
+// call counting and retries as in production (shorter backoff).
+func KumoOptions(url string) awsclient.Options {
+	return awsclient.Options{
 		Region:            "us-east-1",
-		EndpointURL:       k.URL,
+		EndpointURL:       url,
 		StaticCredentials: &EmulatorCredentials,
 		MaxAttempts:       5,
 		MaxBackoff:        time.Second,
-	})
+	}
+}
+
+// AWSConfig returns an SDK configuration pointed at kumo (see KumoOptions).
+func (k *Kumo) AWSConfig(ctx context.Context) (awsclient.Config, error) {
+	return awsclient.Load(ctx, KumoOptions(k.URL))
 }

@@ -143,7 +143,7 @@ func TestBadInputCorpus(t *testing.T) {
 	})
 	zoneBad := w.CreateHostedZone(ctx, "bad.test")
 	zoneOther := w.CreateHostedZone(ctx, "other.test")
-	m := startManager(t, w, scheme)
+	m := startManager(t, w)
 
 	// What the hostile sites go after: a record and a certificate of a site in another namespace,
 	// a record nobody manages, a neighbour's certificate Secret and an unmanaged Secret.

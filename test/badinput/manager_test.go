@@ -9,26 +9,12 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/controllers"
-	"github.com/securesite-io/securesite/internal/acm"
-	"github.com/securesite-io/securesite/internal/acme"
-	"github.com/securesite-io/securesite/internal/cloudfront"
+	controllermanager "github.com/securesite-io/securesite/internal/manager"
 	r53layer "github.com/securesite-io/securesite/internal/route53"
-	"github.com/securesite-io/securesite/internal/s3bucket"
-	"github.com/securesite-io/securesite/internal/smexport"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -61,14 +47,11 @@ type manager struct {
 	exited chan struct{}
 }
 
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
-	_ = v1alpha1.AddToScheme(s)
-	return s
-}
+func newScheme() *runtime.Scheme { return controllermanager.Scheme() }
 
-func startManager(t *testing.T, w *testworld.World, scheme *runtime.Scheme) *manager {
+// startManager runs the controller in-process with main.go's wiring, its log kept in memory so the
+// secrets-hygiene check can read it.
+func startManager(t *testing.T, w *testworld.World) *manager {
 	t.Helper()
 	m := &manager{log: &syncBuffer{}, exited: make(chan struct{})}
 	ctrl.SetLogger(zap.New(zap.WriteTo(m.log), zap.UseDevMode(true)))
@@ -76,59 +59,29 @@ func startManager(t *testing.T, w *testworld.World, scheme *runtime.Scheme) *man
 	if err != nil {
 		t.Fatal(err)
 	}
-	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
-	mgr, err := ctrl.NewManager(w.RESTConfig, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := controllermanager.New(ctx, w.RESTConfig, controllermanager.Options{
+		MetricsAddr:             "0",
+		ProbeAddr:               "0",
+		Namespace:               controllerNamespace,
+		AWS:                     testworld.KumoOptions(w.Kumo.URL),
+		ACMEServer:              w.Pebble.DirectoryURL,
+		ACMEEmail:               "ops@example.test",
+		ACMECABundle:            caBundle,
+		DNS01Nameservers:        []string{w.DNS.Addr()},
+		DNS01SkipAuthoritative:  true,
+		IssuanceWorkers:         4,
+		MaxConcurrentReconciles: 8,
+		ResyncPeriod:            time.Minute,
+		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
+		PropagationTimeout:      30 * time.Second,
+		PropagationInterval:     200 * time.Millisecond,
+		ACMELogger:              slog.New(slog.NewTextHandler(m.log, nil)),
 	})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	awsCfg := w.AWSConfig(context.Background())
-	dns := r53layer.New(awsCfg.AWS, r53layer.Options{SnapshotTTL: time.Second})
-	wake := make(chan event.GenericEvent, 1024)
-	pool := acme.NewPool(acme.Options{
-		Workers:                  4,
-		CABundle:                 caBundle,
-		Nameservers:              []string{w.DNS.Addr()},
-		SkipAuthoritativeNSCheck: true,
-		PropagationTimeout:       30 * time.Second,
-		PollInterval:             200 * time.Millisecond,
-		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), controllerNamespace),
-		DNS:                      controllers.NewChallengeDNS(dns),
-		Now:                      time.Now,
-		Logger:                   slog.New(slog.NewTextHandler(m.log, nil)),
-		Notify: func(site types.NamespacedName) {
-			obj := &v1alpha1.SecureSite{}
-			obj.Namespace, obj.Name = site.Namespace, site.Name
-			wake <- event.GenericEvent{Object: obj}
-		},
-	})
-	if err := mgr.Add(pool); err != nil {
-		t.Fatal(err)
-	}
-	r := &controllers.SecureSiteReconciler{
-		Client:        mgr.GetClient(),
-		APIReader:     mgr.GetAPIReader(),
-		Recorder:      mgr.GetEventRecorder("securesite-controller"),
-		Defaults:      controllers.Defaults{ACMEServer: w.Pebble.DirectoryURL, ACMEEmail: "ops@example.test", Region: "us-east-1"},
-		DNS:           dns,
-		Issuer:        pool,
-		ACM:           acm.New(awsCfg.AWS),
-		Buckets:       s3bucket.New(awsCfg),
-		Distributions: controllers.CloudFront{Client: cloudfront.New(awsCfg.AWS)},
-		Exporter:      smexport.New(awsCfg),
-		ResyncPeriod:  time.Minute,
-		Wake:          wake,
-
-		MaxConcurrentReconciles: 8,
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer close(m.exited)
 		if err := mgr.Start(ctx); err != nil {
