@@ -6,13 +6,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,100 +18,22 @@ import (
 
 // manager is the real manager binary running as its own process, so that its memory is its own
 // (an in-process manager would share the heap with the test's client and world).
-type manager struct {
-	cmd        *exec.Cmd
-	metricsURL string
-	exited     chan struct{}
-}
+type manager struct{ *testworld.ManagerProcess }
 
-// startManager builds the manager from the working tree and runs it against the world with the
-// flags hack/demo.sh uses, plus the worker counts the benchmark measures.
+// startManager runs the manager against the world with the worker counts the benchmark measures.
 func startManager(t *testing.T, w *testworld.World) *manager {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "manager")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = testworld.ProjectRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build manager: %v\n%s", err, out)
-	}
-	metricsPort, probePort := freePort(t), freePort(t)
-	logPath := filepath.Join(w.LogDir, "manager.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin,
-		"--aws-endpoint-url="+w.Kumo.URL,
-		"--aws-region=us-east-1",
-		"--acme-server="+w.Pebble.DirectoryURL,
-		"--acme-ca-bundle="+w.Pebble.CABundlePath,
-		"--acme-email=bench@bench.test",
-		"--dns01-nameservers="+w.DNS.Addr(),
-		"--dns01-skip-authoritative-check",
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-		"--max-concurrent-reconciles=8",
-		"--issuance-workers=16",
-		"--namespace=securesite-system",
-	)
-	cmd.Env = append(os.Environ(),
-		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "KUBECONFIG="+w.Kubeconfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	m := &manager{cmd: cmd, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort), exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(m.exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-m.exited
-		}
-	})
-
-	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-m.exited:
-			t.Fatalf("manager exited during start-up; log: %s", logPath)
-		default:
-		}
-		if resp, err := http.Get(readyz); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("manager not ready after 60s; log: %s", logPath)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("manager pid %d, metrics %s, log %s", cmd.Process.Pid, m.metricsURL, logPath)
-	return m
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := testworld.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	m := w.StartManager(t, testworld.ManagerOptions{Args: []string{
+		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", "--issuance-workers=16",
+	}})
+	t.Logf("manager pid %d, metrics %s, log %s", m.Cmd.Process.Pid, m.MetricsURL, m.LogPath)
+	return &manager{m}
 }
 
 // memory reads the manager's resident set (VmRSS) and its peak (VmHWM) in bytes.
 func (m *manager) memory(t *testing.T) (rss, peak int64) {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", m.Cmd.Process.Pid))
 	if err != nil {
 		t.Fatalf("reading manager memory: %v", err)
 	}
@@ -169,7 +88,7 @@ var labelPair = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"
 // prometheus/common, which the module only has as an indirect dependency.
 func (m *manager) scrape(t *testing.T) scrape {
 	t.Helper()
-	resp, err := http.Get(m.metricsURL)
+	resp, err := http.Get(m.MetricsURL)
 	if err != nil {
 		t.Fatalf("scraping manager metrics: %v", err)
 	}

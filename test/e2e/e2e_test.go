@@ -63,7 +63,7 @@ func TestSamplesEndToEnd(t *testing.T) {
 	if out, _ := (kube{t: t, kubeconfig: managerKubeconfig}).run("auth", "can-i", "create", "namespaces"); strings.TrimSpace(out) != "no" {
 		t.Fatalf("the manager's kubeconfig may create namespaces (%q): it is not acting as %s", out, managerSA)
 	}
-	mgr := startManager(t, w, managerKubeconfig)
+	mgr := w.StartManager(t, testworld.ManagerOptions{Kubeconfig: managerKubeconfig, Args: []string{"--acme-email=e2e@duckhoo.site"}})
 
 	k.must("create", "namespace", samplesNS)
 	samples := []string{
@@ -167,7 +167,7 @@ func TestSamplesEndToEnd(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		lines := mgr.metrics(t)
+		lines := metrics(t, mgr)
 		for _, want := range []struct {
 			name   string
 			labels []string
@@ -202,7 +202,7 @@ func TestSamplesEndToEnd(t *testing.T) {
 	})
 
 	t.Run("no private key outside Secrets", func(t *testing.T) {
-		logs, err := os.ReadFile(mgr.logPath)
+		logs, err := os.ReadFile(mgr.LogPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func TestSamplesEndToEnd(t *testing.T) {
 			t.Errorf("retained bucket's index.html: %v", err)
 		}
 		// A deleted site must not keep alerting.
-		lines := mgr.metrics(t)
+		lines := metrics(t, mgr)
 		for _, name := range []string{"securesite_certificate_expiry_timestamp_seconds", "securesite_condition"} {
 			if got := metricLines(lines, name, `namespace="`+samplesNS+`"`); len(got) > 0 {
 				t.Errorf("series of deleted sites remain: %v", got)
