@@ -74,6 +74,10 @@ world-up: test-world build ## Start the test world for kubectl use (writes .worl
 world-down: ## Stop the test world.
 	hack/world.sh down
 
+.PHONY: test-faults
+test-faults: test-world ## Fault and crash tests at full size: 100 sites under 20% AWS faults, 100 kill -9s.
+	SECURESITE_FAULTS_N=100 SECURESITE_CRASH_KILLS=100 go test $(GO_TEST_FLAGS) ./test/faults/...
+
 .PHONY: bench
 bench: test-world ## Benchmark 100 sites against the test world; writes docs/benchmarks.md (N=1000: see there).
 	SECURESITE_BENCH_N=100 go test -count=1 -timeout 60m -run TestBenchmark -v ./test/bench/

@@ -45,8 +45,11 @@ type ManagerOptions struct {
 	Kubeconfig string
 	// Args are added after the test world's flags (later flags win).
 	Args []string
-	// LogName is the log file in the world's LogDir; default manager.log.
+	// LogName is the log file in the world's LogDir (appended to); default manager.log.
 	LogName string
+	// NoWait returns as soon as the process started, without waiting for /readyz (crash tests
+	// kill it during start-up too).
+	NoWait bool
 }
 
 // ManagerProcess is the real manager binary running against a World as its own process: what a
@@ -106,6 +109,7 @@ func (w *World) StartManager(t testing.TB, o ManagerOptions) *ManagerProcess {
 		t.Fatal(err)
 	}
 	go func() { _ = m.Cmd.Wait(); logFile.Close(); close(m.exited) }()
+	fmt.Fprintf(logFile, "=== test: started manager pid %d at %s\n", m.Cmd.Process.Pid, time.Now().Format(time.RFC3339Nano))
 	t.Cleanup(func() {
 		if !m.Stop(15 * time.Second) {
 			t.Errorf("manager did not exit 15s after SIGTERM")
@@ -118,6 +122,9 @@ func (w *World) StartManager(t testing.TB, o ManagerOptions) *ManagerProcess {
 			t.Logf("--- end of %s:\n%s", o.LogName, tail)
 		}
 	})
+	if o.NoWait {
+		return m
+	}
 	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -25,29 +25,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/controllers"
-	"github.com/securesite-io/securesite/internal/acm"
-	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/awsclient"
-	"github.com/securesite-io/securesite/internal/cloudfront"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
-	"github.com/securesite-io/securesite/internal/s3bucket"
-	"github.com/securesite-io/securesite/internal/smexport"
+	"github.com/securesite-io/securesite/internal/manager"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -69,9 +54,7 @@ type rig struct {
 func startRig(t *testing.T, zone string, opts ...testworld.WorldOption) *rig {
 	t.Helper()
 	w := testworld.Start(t, opts...)
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
+	scheme := manager.Scheme()
 	rc := *w.RESTConfig
 	rc.QPS, rc.Burst = 200, 400
 	k8s, err := client.New(&rc, client.Options{Scheme: scheme})
@@ -109,74 +92,39 @@ func logWriter() *os.File {
 	return f
 }
 
-// startManager runs the controller in this process as main.go wires it (production Route53
-// batching and snapshot times, real clock), sending AWS calls to awsURL. It stops with the test.
+// startManager runs the controller in this process with main.go's wiring (internal/manager:
+// production Route53 batching and snapshot times, real clock), sending AWS calls to awsURL. It
+// stops with the test.
 func (r *rig) startManager(awsURL string) {
 	t := r.t
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(logWriter()), zap.UseDevMode(true)))
-	ctx, cancel := context.WithCancel(context.Background())
-	awsCfg, err := awsclient.Load(ctx, awsclient.Options{
-		Region: "us-east-1", EndpointURL: awsURL, StaticCredentials: &testworld.EmulatorCredentials,
-		MaxAttempts: 10, MaxBackoff: 2 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	caBundle, err := os.ReadFile(r.w.Pebble.CABundlePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
-	mgr, err := ctrl.NewManager(r.w.RESTConfig, ctrl.Options{
-		Scheme:                 r.k8s.Scheme(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := manager.New(ctx, r.w.RESTConfig, manager.Options{
+		MetricsAddr: "0",
+		ProbeAddr:   "0",
+		Namespace:   controllerNamespace,
+		AWS: awsclient.Options{
+			Region: "us-east-1", EndpointURL: awsURL, StaticCredentials: &testworld.EmulatorCredentials,
+			MaxAttempts: 10, MaxBackoff: 2 * time.Second,
+		},
+		ACMEServer:              r.w.Pebble.DirectoryURL,
+		ACMEEmail:               "ops@faults.test",
+		ACMECABundle:            caBundle,
+		DNS01Nameservers:        []string{r.w.DNS.Addr()},
+		DNS01SkipAuthoritative:  true,
+		IssuanceWorkers:         16,
+		MaxConcurrentReconciles: 8,
+		ResyncPeriod:            10 * time.Minute,
+		Clock:                   clock.RealClock{},
+		ACMELogger:              slog.New(slog.NewTextHandler(logWriter(), nil)),
+		SkipNameValidation:      true,
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	dns := r53layer.New(awsCfg.AWS, r53layer.Options{})
-	wake := make(chan event.GenericEvent, 1024)
-	pool := acme.NewPool(acme.Options{
-		Workers:                  16,
-		CABundle:                 caBundle,
-		Nameservers:              []string{r.w.DNS.Addr()},
-		SkipAuthoritativeNSCheck: true,
-		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), controllerNamespace),
-		DNS:                      controllers.NewChallengeDNS(dns),
-		Logger:                   slog.New(slog.NewTextHandler(logWriter(), nil)),
-		Notify: func(site types.NamespacedName) {
-			obj := &v1alpha1.SecureSite{}
-			obj.Namespace, obj.Name = site.Namespace, site.Name
-			select {
-			case wake <- event.GenericEvent{Object: obj}:
-			default:
-			}
-		},
-	})
-	if err := mgr.Add(pool); err != nil {
-		t.Fatal(err)
-	}
-	rec := &controllers.SecureSiteReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("securesite-controller"),
-		Clock:                   clock.RealClock{},
-		Defaults:                controllers.Defaults{ACMEServer: r.w.Pebble.DirectoryURL, ACMEEmail: "ops@faults.test", Region: "us-east-1"},
-		DNS:                     dns,
-		Issuer:                  pool,
-		ACM:                     acm.New(awsCfg.AWS),
-		Buckets:                 s3bucket.New(awsCfg),
-		Distributions:           controllers.CloudFront{Client: cloudfront.New(awsCfg.AWS)},
-		Exporter:                smexport.New(awsCfg),
-		ResyncPeriod:            10 * time.Minute,
-		Wake:                    wake,
-		MaxConcurrentReconciles: 8,
-	}
-	if err := rec.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	stopped := make(chan struct{})

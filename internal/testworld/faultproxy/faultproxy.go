@@ -45,6 +45,11 @@ const (
 	// a client sees when its request times out. The SDK's default HTTP client has no overall
 	// timeout, so the proxy ends the hang itself.
 	ConnectionLost Kind = "error"
+	// ResponseLost forwards the request to kumo and then closes the connection instead of
+	// answering: the call took effect but the client cannot know, as when AWS answers after the
+	// client gave up. Opt-in (Options.Kinds), because a retried create without an idempotency
+	// token (ACM ImportCertificate) then makes a second object, on AWS as here.
+	ResponseLost Kind = "response-lost"
 )
 
 // Service is the AWS service a request is for, as the proxy tells it from the request.
@@ -74,7 +79,8 @@ type Options struct {
 	// Seed makes the sequence of decisions repeatable: the n-th request gets the same verdict
 	// on every run (which request is n-th depends on the caller's concurrency).
 	Seed uint64
-	// Kinds, when set, restricts the faults to these (each still only where its service allows).
+	// Kinds, when set, restricts the faults to these (each still only where its service allows);
+	// ResponseLost is only injected when listed here.
 	Kinds []Kind
 	// Hang is how long a ConnectionLost request hangs before its connection is closed; default 500ms.
 	Hang time.Duration
@@ -180,7 +186,10 @@ func (p *Proxy) decide(svc Service) Kind {
 	defer p.mu.Unlock()
 	kinds := kindsFor[svc]
 	if len(p.opts.Kinds) > 0 {
-		kinds = slices.DeleteFunc(slices.Clone(kinds), func(k Kind) bool { return !slices.Contains(p.opts.Kinds, k) })
+		if kinds != nil {
+			kinds = append(slices.Clone(kinds), ResponseLost)
+		}
+		kinds = slices.DeleteFunc(kinds, func(k Kind) bool { return !slices.Contains(p.opts.Kinds, k) })
 	}
 	// Draw both numbers on every request, so one request's verdict does not shift the next's.
 	roll, pick := p.rng.Float64(), p.rng.IntN(1<<30)
@@ -203,23 +212,34 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.proxy.ServeHTTP(w, r)
 		return
 	}
+	if kind == ResponseLost {
+		p.proxy.ServeHTTP(httptest.NewRecorder(), r)
+		closeConn(w)
+		return
+	}
 	// Read the request as AWS would before answering, so the client is not cut off mid-upload.
 	_, _ = io.Copy(io.Discard, r.Body)
 	if kind == ConnectionLost {
 		time.Sleep(p.opts.Hang)
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler) // closes the connection without a response
+		closeConn(w)
+		return
 	}
 	status, contentType, body := errorResponse(svc, kind)
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Amzn-Requestid", "faultproxy")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
+}
+
+// closeConn drops the client's connection without an answer.
+func closeConn(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler) // net/http closes the connection without a response
 }
 
 // errorResponse is AWS's answer for a fault: REST-XML ErrorResponse for Route53 and CloudFront,

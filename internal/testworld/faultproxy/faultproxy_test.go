@@ -82,6 +82,7 @@ func TestFaultsAreRetriedBySDK(t *testing.T) {
 		{faultproxy.ThrottlingException, sm},
 		{faultproxy.InternalError, sm},
 		{faultproxy.ConnectionLost, acmc},
+		{faultproxy.ResponseLost, r53},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.kind)+" "+tc.call.service, func(t *testing.T) {
@@ -97,7 +98,11 @@ func TestFaultsAreRetriedBySDK(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before := attempts(t, tc.call.service, tc.call.op, string(tc.kind))
+			label := string(tc.kind)
+			if tc.kind == faultproxy.ResponseLost {
+				label = "error" // the SDK cannot tell it from a lost connection
+			}
+			before := attempts(t, tc.call.service, tc.call.op, label)
 			for i := 0; p.Injected()[tc.call.svc][tc.kind] == 0; i++ {
 				if i == 20 {
 					t.Fatal("no fault injected in 20 calls at rate 0.5")
@@ -107,8 +112,10 @@ func TestFaultsAreRetriedBySDK(t *testing.T) {
 				}
 			}
 			injected := p.Injected()[tc.call.svc][tc.kind]
-			if got := attempts(t, tc.call.service, tc.call.op, string(tc.kind)) - before; got != float64(injected) {
-				t.Errorf("awsclient counted %g attempts with result %q, proxy injected %d", got, tc.kind, injected)
+			// At most: net/http itself replays a GET whose reused connection closed without an
+			// answer, so the SDK may never see a lost connection the proxy counted.
+			if got := attempts(t, tc.call.service, tc.call.op, label) - before; got < 1 || got > float64(injected) {
+				t.Errorf("awsclient counted %g attempts with result %q, proxy injected %d", got, label, injected)
 			}
 		})
 	}
