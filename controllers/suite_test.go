@@ -67,7 +67,7 @@ type env struct {
 // startEnv starts the world and a manager; both stop when the test ends.
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	ctrl.SetLogger(zap.New(zap.WriteTo(testLogWriter()), zap.UseDevMode(true)))
+	ctrl.SetLogger(zap.New(zap.WriteTo(testworld.ControllerLogWriter()), zap.UseDevMode(true)))
 	w := testworld.Start(t)
 	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}}
 	var err error
@@ -86,19 +86,6 @@ func startEnv(t *testing.T) *env {
 	e.startManager()
 	t.Cleanup(e.stopManager)
 	return e
-}
-
-// testLogWriter sends controller logs to a file when SECURESITE_TEST_LOGS is set, else nowhere
-// (the events and status the tests assert on say what happened).
-func testLogWriter() *os.File {
-	if dir := os.Getenv("SECURESITE_TEST_LOGS"); dir != "" {
-		_ = os.MkdirAll(dir, 0o755)
-		if f, err := os.OpenFile(dir+"/controller.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			return f
-		}
-	}
-	f, _ := os.Open(os.DevNull)
-	return f
 }
 
 // startManager runs the controller with main.go's wiring (internal/manager), pointed at the test
@@ -128,7 +115,7 @@ func (e *env) startManager() {
 		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
 		PropagationTimeout:      30 * time.Second,
 		PropagationInterval:     200 * time.Millisecond,
-		ACMELogger:              slog.New(slog.NewTextHandler(testLogWriter(), nil)),
+		ACMELogger:              slog.New(slog.NewTextHandler(testworld.ControllerLogWriter(), nil)),
 		// A restarted manager registers the same controller name again in this process.
 		SkipNameValidation: true,
 	})

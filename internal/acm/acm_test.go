@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"os"
 	"testing"
@@ -25,19 +24,7 @@ import (
 var cfg awsclient.Config
 
 func TestMain(m *testing.M) {
-	k, err := testworld.StartKumo("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if cfg, err = k.AWSConfig(context.Background()); err != nil {
-		k.Stop()
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	k.Stop()
-	os.Exit(code)
+	os.Exit(testworld.RunWithKumo(m, func(_ *testworld.Kumo, c awsclient.Config) { cfg = c }))
 }
 
 func TestImportReimportDelete(t *testing.T) {

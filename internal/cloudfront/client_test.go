@@ -32,20 +32,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	var err error
-	if kumo, err = testworld.StartKumo(""); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if cfg, err = kumo.AWSConfig(context.Background()); err != nil {
-		kumo.Stop()
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	raw = cloudfront.NewFromConfig(cfg.AWS)
-	code := m.Run()
-	kumo.Stop()
-	os.Exit(code)
+	os.Exit(testworld.RunWithKumo(m, func(k *testworld.Kumo, c awsclient.Config) {
+		kumo, cfg = k, c
+		raw = cloudfront.NewFromConfig(cfg.AWS)
+	}))
 }
 
 func calls(op string) float64 { return awsclient.CallCount("CloudFront", op) }

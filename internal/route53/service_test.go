@@ -24,21 +24,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		var err error
-		if kumo, err = testworld.StartKumo(""); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer kumo.Stop()
-		cfg, err := kumo.AWSConfig(context.Background())
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		awsCfg = cfg.AWS
-		return m.Run()
-	}())
+	os.Exit(testworld.RunWithKumo(m, func(k *testworld.Kumo, c awsclient.Config) { kumo, awsCfg = k, c.AWS }))
 }
 
 // fakeClock lets tests age snapshots and caches without sleeping.

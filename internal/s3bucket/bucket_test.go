@@ -24,21 +24,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	k, err := testworld.StartKumo("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cfg, err = k.AWSConfig(context.Background())
-	if err != nil {
-		k.Stop()
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	raw = s3.NewFromConfig(cfg.AWS, func(o *s3.Options) { o.UsePathStyle = true })
-	code := m.Run()
-	k.Stop()
-	os.Exit(code)
+	os.Exit(testworld.RunWithKumo(m, func(_ *testworld.Kumo, c awsclient.Config) {
+		cfg = c
+		raw = s3.NewFromConfig(cfg.AWS, func(o *s3.Options) { o.UsePathStyle = true })
+	}))
 }
 
 // counter snapshots S3 call counts so a test can assert how many calls an action made.

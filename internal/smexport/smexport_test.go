@@ -3,7 +3,6 @@ package smexport
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"testing"
 
@@ -20,19 +19,7 @@ import (
 var cfg awsclient.Config
 
 func TestMain(m *testing.M) {
-	k, err := testworld.StartKumo("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if cfg, err = k.AWSConfig(context.Background()); err != nil {
-		k.Stop()
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	k.Stop()
-	os.Exit(code)
+	os.Exit(testworld.RunWithKumo(m, func(_ *testworld.Kumo, c awsclient.Config) { cfg = c }))
 }
 
 const region = "ap-northeast-2"

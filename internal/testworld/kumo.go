@@ -92,3 +92,21 @@ func KumoOptions(url string) awsclient.Options {
 func (k *Kumo) AWSConfig(ctx context.Context) (awsclient.Config, error) {
 	return awsclient.Load(ctx, KumoOptions(k.URL))
 }
+
+// RunWithKumo is a TestMain body for packages whose tests share one kumo: it starts kumo, hands
+// its SDK configuration to setup, runs the tests and stops kumo. It returns the exit code.
+func RunWithKumo(m interface{ Run() int }, setup func(k *Kumo, cfg awsclient.Config)) int {
+	k, err := StartKumo("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer k.Stop()
+	cfg, err := k.AWSConfig(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	setup(k, cfg)
+	return m.Run()
+}

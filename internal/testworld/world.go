@@ -5,6 +5,7 @@ package testworld
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,4 +45,17 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ControllerLogWriter is where tests that run the controller in-process send its log: a file in
+// $SECURESITE_TEST_LOGS when set, else nowhere (the events and status the tests assert on say
+// what happened).
+func ControllerLogWriter() io.Writer {
+	if dir := os.Getenv("SECURESITE_TEST_LOGS"); dir != "" {
+		_ = os.MkdirAll(dir, 0o755)
+		if f, err := os.OpenFile(filepath.Join(dir, "controller.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			return f
+		}
+	}
+	return io.Discard
 }

@@ -81,24 +81,13 @@ func startRig(t *testing.T, zone string, opts ...testworld.WorldOption) *rig {
 	return r
 }
 
-func logWriter() *os.File {
-	if dir := os.Getenv("SECURESITE_TEST_LOGS"); dir != "" {
-		_ = os.MkdirAll(dir, 0o755)
-		if f, err := os.OpenFile(dir+"/controller.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-			return f
-		}
-	}
-	f, _ := os.Open(os.DevNull)
-	return f
-}
-
 // startManager runs the controller in this process with main.go's wiring (internal/manager:
 // production Route53 batching and snapshot times, real clock), sending AWS calls to awsURL. It
 // stops with the test.
 func (r *rig) startManager(awsURL string) {
 	t := r.t
 	t.Helper()
-	ctrl.SetLogger(zap.New(zap.WriteTo(logWriter()), zap.UseDevMode(true)))
+	ctrl.SetLogger(zap.New(zap.WriteTo(testworld.ControllerLogWriter()), zap.UseDevMode(true)))
 	caBundle, err := os.ReadFile(r.w.Pebble.CABundlePath)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +110,7 @@ func (r *rig) startManager(awsURL string) {
 		MaxConcurrentReconciles: 8,
 		ResyncPeriod:            10 * time.Minute,
 		Clock:                   clock.RealClock{},
-		ACMELogger:              slog.New(slog.NewTextHandler(logWriter(), nil)),
+		ACMELogger:              slog.New(slog.NewTextHandler(testworld.ControllerLogWriter(), nil)),
 		SkipNameValidation:      true,
 	})
 	if err != nil {
