@@ -167,9 +167,6 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 	}
 	valid := parsed != nil && s.now.Before(parsed.NotAfter) && !specChanged
 
-	if parsed != nil {
-		s.cert.parsed = parsed
-	}
 	if !need {
 		if err := r.releaseStaleChallenges(ctx, s, key); err != nil {
 			return err
@@ -183,7 +180,7 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 	// From here a (re)issue is wanted.
 	observe := func(state certState, msg string) {
 		if valid {
-			s.cert = certObservation{parsed: parsed, state: certValid, renewing: true, message: fmt.Sprintf("certificate valid until %s; %s", parsed.NotAfter.UTC().Format(time.RFC3339), msg)}
+			s.cert = certObservation{parsed: parsed, state: certValid, message: fmt.Sprintf("certificate valid until %s; %s", parsed.NotAfter.UTC().Format(time.RFC3339), msg)}
 			return
 		}
 		s.cert = certObservation{state: state, message: msg}

@@ -84,6 +84,9 @@ func (r *SecureSiteReconciler) reconcileDistribution(ctx context.Context, s *sco
 	}
 	if certARN == "" {
 		o.reason, o.message = v1alpha1.ReasonWaitingForCert, "waiting for the certificate to be imported into ACM"
+		if s.acm.message != "" {
+			o.message += ": " + s.acm.message
+		}
 		return nil
 	}
 	if st.OriginAccessControlID == "" {
@@ -145,7 +148,7 @@ func (r *SecureSiteReconciler) reconcileDistribution(ctx context.Context, s *sco
 			return err
 		}
 	}
-	o.ready, o.deployed, o.reason = true, true, v1alpha1.ReasonDeployed
+	o.ready, o.reason = true, v1alpha1.ReasonDeployed
 	o.message = fmt.Sprintf("distribution %s (%s) deployed from bucket %s", dist.ID, dist.DomainName, origin.Name)
 	return nil
 }

@@ -79,8 +79,6 @@ type certObservation struct {
 	certPEM, keyPEM []byte
 	state           certState
 	message         string
-	// renewing is true when a valid certificate exists and a renewal is under way.
-	renewing bool
 }
 
 type exportObservation struct {
@@ -106,9 +104,8 @@ type bucketObservation struct {
 }
 
 type distributionObservation struct {
-	skipped  bool
-	ready    bool
-	reason   string
-	message  string
-	deployed bool
+	skipped bool
+	ready   bool
+	reason  string
+	message string
 }
