@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Regenerates the CRD, RBAC and deepcopy and fails if they differ from the files in the tree, so a
-# change to the API markers can never land without its generated output. The comparison is with
-# the working tree (not HEAD), so it also works before committing.
+# Regenerates the CRD, RBAC, deepcopy and dist/install.yaml and fails if they differ from the files
+# in the tree, so a change to the API markers can never land without its generated output. The
+# comparison is with the working tree (not HEAD), so it also works before committing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-generated=(config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go)
+generated=(config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go dist/install.yaml)
 before=$(mktemp -d)
 trap 'rm -rf "$before"' EXIT
 for f in "${generated[@]}"; do
   mkdir -p "$before/$(dirname "$f")"
   cp -r "$f" "$before/$f"
 done
-make -s manifests generate >/dev/null
+make -s manifests generate build-installer >/dev/null
 stale=0
 for f in "${generated[@]}"; do
   if ! diff -r "$before/$f" "$f" >/dev/null; then
