@@ -71,13 +71,22 @@ func TestBenchmark(t *testing.T) {
 	after := m.scrape(t)
 
 	perSite := make([]time.Duration, 0, len(sites))
+	var failures []string
 	for _, s := range sites {
 		c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady)
+		if c.Status != metav1.ConditionTrue {
+			failures = append(failures, s.Name+": "+s.Status.Certificate.LastFailureMessage)
+			continue
+		}
 		perSite = append(perSite, c.LastTransitionTime.Sub(s.CreationTimestamp.Time))
 	}
 	r.add("sites (every 10th with S3 + CloudFront)", fmt.Sprintf("%d (%d static)", n, (n+9)/10), "")
 	r.add("time to apply all (client, 16 in parallel)", applied.Round(100*time.Millisecond).String(), "")
-	r.add("time to all Ready (wall)", converged.Round(time.Second).String(), "")
+	r.add("time to all settled (wall): Ready, or backing off after a failed order", converged.Round(time.Second).String(), "")
+	r.add("sites Ready / backing off after a failed order (1 h backoff by design)", fmt.Sprintf("%d / %d", len(perSite), len(failures)), "")
+	for _, f := range failures {
+		t.Logf("backing off: %s", f)
+	}
 	r.add("per-site time to Ready, median / max", fmt.Sprintf("%s / %s", median(perSite), slices.Max(perSite)), "")
 
 	issued := after.sum("securesite_acme_orders_total", map[string]string{"result": "issued"}) -
@@ -196,7 +205,9 @@ func benchSite(i int) *v1alpha1.SecureSite {
 	return s
 }
 
-// waitAllReady polls until every site is Ready for its current generation and returns them.
+// waitAllReady polls until every site has settled — Ready for its current generation, or backing
+// off after a failed order (the controller then waits an hour by design, as the CA's limits want;
+// on two busy cores the test world's CA or DNS server can time out) — and returns them.
 func waitAllReady(t *testing.T, k8s client.Client, m *manager, n int, start time.Time) []v1alpha1.SecureSite {
 	t.Helper()
 	deadline := time.Now().Add(50 * time.Minute)
@@ -210,18 +221,21 @@ func waitAllReady(t *testing.T, k8s client.Client, m *manager, n int, start time
 		if err := k8s.List(context.Background(), &list, client.InNamespace(siteNS)); err != nil {
 			t.Fatal(err)
 		}
-		ready := 0
+		ready, backingOff := 0, 0
 		var notReady *v1alpha1.SecureSite
 		for i := range list.Items {
 			s := &list.Items[i]
 			if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil &&
 				c.Status == metav1.ConditionTrue && s.Status.ObservedGeneration == s.Generation {
 				ready++
+			} else if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionCertificateReady); c != nil &&
+				c.Reason == v1alpha1.ReasonBackingOff {
+				backingOff++
 			} else if notReady == nil {
 				notReady = s
 			}
 		}
-		if ready == n {
+		if ready+backingOff == n {
 			return list.Items
 		}
 		if time.Now().After(deadline) {
