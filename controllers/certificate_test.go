@@ -358,22 +358,7 @@ func TestCertificateRenewal(t *testing.T) {
 	}
 	before := ordersFinished()
 
-	// Move to just past the renewal time. Pebble stamps certificates with real time, so the renewed
-	// certificate's ARI window lies ~60 days after now in real time and may already be behind the
-	// moved clock; once the renewal order is running the clock goes back, as if the renewal had
-	// started on time. Otherwise the test would see a renewal loop no real clock produces.
-	key := types.NamespacedName{Namespace: ns, Name: "www"}
-	skip := time.Until(old.RenewalTime.Time) + time.Second
-	e.clock.Advance(skip)
-	e.poke(ns, "www")
-	e.eventually(30*time.Second, "renewal ordered", func() string {
-		if !e.pool.InFlight(key) && ordersFinished() == before {
-			s := e.get(ns, "www")
-			return fmt.Sprintf("no order yet; clock %v, renewalTime %v, conditions %+v", e.clock.Now(), s.Status.Certificate.RenewalTime, s.Status.Conditions)
-		}
-		return ""
-	})
-	e.clock.Advance(-skip)
+	e.startRenewal(ns, "www", old.RenewalTime.Time, old.SerialNumber)
 
 	e.eventually(issueTimeout, "renewed and re-imported", func() string {
 		s = e.get(ns, "www")

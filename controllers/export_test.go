@@ -111,8 +111,7 @@ func TestExportToSecretsManagerAndAgent(t *testing.T) {
 
 	// Renewal: move the clock past the renewal time. A new version appears, the agent installs it.
 	oldSerial := s.Status.Certificate.SerialNumber
-	e.clock.Advance(time.Until(s.Status.Certificate.RenewalTime.Time) + time.Minute)
-	e.poke(ns, "api")
+	e.startRenewal(ns, "api", s.Status.Certificate.RenewalTime.Time, oldSerial)
 	e.eventually(90*time.Second, "renewed and re-exported", func() string {
 		s = e.get(ns, "api")
 		if s.Status.Certificate.SerialNumber == oldSerial || s.Status.Certificate.Export == nil || s.Status.Certificate.Export.Serial != s.Status.Certificate.SerialNumber {

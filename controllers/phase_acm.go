@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 )
@@ -48,6 +50,13 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 	verb := "re-imported into"
 	if st.ACMCertificateARN == "" {
 		verb = "imported into new"
+		// ImportCertificate has no idempotency token: a crash before this pass's status patch
+		// would import a second, orphaned certificate next time. So the new ARN is recorded at
+		// once, on its own (a copy is patched, so the pass's other status changes stay pending).
+		patch := fmt.Sprintf(`{"status":{"certificate":{"acmCertificateARN":%q,"acmImportedSerial":%q}}}`, arn, p.SerialHex)
+		if err := r.Status().Patch(ctx, site.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			return fmt.Errorf("recording ACM certificate %s in status: %w", arn, err)
+		}
 	}
 	r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "CertificateImported", "ImportCertificate", "certificate %s %s ACM certificate %s", p.SerialHex, verb, arn)
 	st.ACMCertificateARN = arn

@@ -312,3 +312,27 @@ func site(ns, name, domain string, mutate func(*v1alpha1.SecureSite)) *v1alpha1.
 	}
 	return s
 }
+
+// startRenewal moves the clock just past the site's renewal time and back once the renewal order
+// is running. Pebble stamps certificates with real time, so the renewed certificate's ARI window
+// lies ~60 days after now in real time and may already be behind the moved clock; going back once
+// the order runs is as if the renewal had started on time. Otherwise a test would see a renewal
+// loop no real clock produces.
+func (e *env) startRenewal(ns, name string, renewalTime time.Time, oldSerial string) {
+	e.t.Helper()
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	skip := time.Until(renewalTime) + time.Second
+	e.clock.Advance(skip)
+	defer e.clock.Advance(-skip)
+	e.poke(ns, name)
+	e.eventually(30*time.Second, "renewal ordered", func() string {
+		if e.pool.InFlight(key) {
+			return ""
+		}
+		s := e.get(ns, name)
+		if s.Status.Certificate != nil && s.Status.Certificate.SerialNumber != oldSerial {
+			return "" // already renewed
+		}
+		return fmt.Sprintf("no order yet; clock %v, renewalTime %v", e.clock.Now(), renewalTime)
+	})
+}

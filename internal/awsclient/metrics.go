@@ -55,23 +55,45 @@ func ErrorCode(err error) string {
 	return ""
 }
 
-// CallCount returns the number of counted calls for a service and operation, all results
-// together (benchmarks and tests read it; operation "" sums every operation).
-func CallCount(service, operation string) float64 {
+// CallSample is one series of Calls: a service, operation and result with its count.
+type CallSample struct {
+	Service, Operation, Result string
+	Count                      float64
+}
+
+// CallSamples reads every series of Calls (tests and benchmarks compare them before and after).
+func CallSamples() []CallSample {
 	ch := make(chan prometheus.Metric, 1024)
 	go func() { Calls.Collect(ch); close(ch) }()
-	var total float64
+	var out []CallSample
 	for m := range ch {
 		var pb dto.Metric
 		if err := m.Write(&pb); err != nil {
 			continue
 		}
-		labels := map[string]string{}
+		s := CallSample{Count: pb.GetCounter().GetValue()}
 		for _, l := range pb.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
+			switch l.GetName() {
+			case "service":
+				s.Service = l.GetValue()
+			case "operation":
+				s.Operation = l.GetValue()
+			case "result":
+				s.Result = l.GetValue()
+			}
 		}
-		if labels["service"] == service && (operation == "" || labels["operation"] == operation) {
-			total += pb.GetCounter().GetValue()
+		out = append(out, s)
+	}
+	return out
+}
+
+// CallCount returns the number of counted calls for a service and operation, all results
+// together (benchmarks and tests read it; operation "" sums every operation).
+func CallCount(service, operation string) float64 {
+	var total float64
+	for _, s := range CallSamples() {
+		if s.Service == service && (operation == "" || s.Operation == operation) {
+			total += s.Count
 		}
 	}
 	return total

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
 // BinDir returns the project's bin/ directory, where hack/build-world.sh puts the test world.
@@ -58,4 +60,31 @@ func ControllerLogWriter() io.Writer {
 		}
 	}
 	return io.Discard
+}
+
+// Parallel runs f(0..n-1) on the given number of goroutines (creating many sites at once).
+func Parallel(n, workers int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// CountDiff returns after − before per key, dropping zeros (metric counts around an action).
+func CountDiff(after, before map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
 }

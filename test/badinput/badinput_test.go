@@ -22,8 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -227,7 +225,7 @@ func TestBadInputCorpus(t *testing.T) {
 	t.Logf("corpus: %d manifests: %d refused at apply, %d reported Stalled, %d reported as conditions", len(corpus), refused, stalledN, conditions)
 
 	// Nothing the corpus asked for reached AWS as a write.
-	diff := diffCounts(writesBefore, awsWrites())
+	diff := testworld.CountDiff(awsWrites(), writesBefore)
 	t.Logf("AWS writes caused by the corpus: %d operation(s) %v", len(diff), diff)
 	if len(diff) > 0 {
 		t.Errorf("AWS writes while the corpus was applied and reported: %v", diff)
@@ -380,35 +378,15 @@ func equalRecords(a, b []string) bool {
 // awsWrites counts every AWS call that changes something, by "service operation": reads are
 // Get*, List*, Head* and Describe*.
 func awsWrites() map[string]float64 {
-	ch := make(chan prometheus.Metric, 1024)
-	go func() { awsclient.Calls.Collect(ch); close(ch) }()
 	out := map[string]float64{}
-	for m := range ch {
-		var pb dto.Metric
-		if m.Write(&pb) != nil {
-			continue
-		}
-		l := map[string]string{}
-		for _, lp := range pb.GetLabel() {
-			l[lp.GetName()] = lp.GetValue()
-		}
-		op := l["operation"]
+	for _, c := range awsclient.CallSamples() {
+		op := c.Operation
 		if strings.HasPrefix(op, "Get") || strings.HasPrefix(op, "List") || strings.HasPrefix(op, "Head") || strings.HasPrefix(op, "Describe") {
 			continue
 		}
-		out[l["service"]+" "+op] += pb.GetCounter().GetValue()
+		out[c.Service+" "+op] += c.Count
 	}
 	return out
-}
-
-func diffCounts(before, after map[string]float64) map[string]float64 {
-	d := map[string]float64{}
-	for k, v := range after {
-		if v != before[k] {
-			d[k] = v - before[k]
-		}
-	}
-	return d
 }
 
 type reconcileCounts struct{ total, errors, panics float64 }

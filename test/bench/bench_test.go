@@ -12,7 +12,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,7 +60,7 @@ func TestBenchmark(t *testing.T) {
 	// Convergence: N sites applied at once.
 	before := m.scrape(t)
 	start := time.Now()
-	parallel(n, 16, func(i int) { mustCreate(t, k8s, benchSite(i)) })
+	testworld.Parallel(n, 16, func(i int) { mustCreate(t, k8s, benchSite(i)) })
 	applied := time.Since(start)
 	if t.Failed() {
 		t.FailNow()
@@ -93,7 +92,7 @@ func TestBenchmark(t *testing.T) {
 		before.sum("securesite_acme_orders_total", map[string]string{"result": "issued"})
 	failed := after.sum("securesite_acme_orders_total", map[string]string{"result": "failed"}) -
 		before.sum("securesite_acme_orders_total", map[string]string{"result": "failed"})
-	r53 := diff(after.awsCallsByOp("Route 53"), before.awsCallsByOp("Route 53"))
+	r53 := testworld.CountDiff(after.awsCallsByOp("Route 53"), before.awsCallsByOp("Route 53"))
 	perCert := math.NaN()
 	if issued > 0 {
 		perCert = total(r53) / issued
@@ -104,7 +103,7 @@ func TestBenchmark(t *testing.T) {
 	r.add("Route53 calls per issued certificate (all record work included)", fmt.Sprintf("%.2f", perCert),
 		verdict("≤ 5", perCert <= 5))
 	for _, svc := range []string{"CloudFront", "S3", "ACM"} {
-		calls := diff(after.awsCallsByOp(svc), before.awsCallsByOp(svc))
+		calls := testworld.CountDiff(after.awsCallsByOp(svc), before.awsCallsByOp(svc))
 		r.add(svc+" calls to converge", fmt.Sprintf("%g: %s", total(calls), ops(calls)), "")
 	}
 	r.add("AWS error results while converging", errorResults(before, after), "")
@@ -118,16 +117,16 @@ func TestBenchmark(t *testing.T) {
 		b := m.scrape(t)
 		t0 := time.Now()
 		poke := strconv.Itoa(round)
-		parallel(n, 16, func(i int) { annotate(t, k8s, fmt.Sprintf("site-%04d", i), poke) })
+		testworld.Parallel(n, 16, func(i int) { annotate(t, k8s, fmt.Sprintf("site-%04d", i), poke) })
 		a := waitSettled(t, m, b, n)
 		resyncTimes = append(resyncTimes, time.Since(t0))
-		rd, wr := readsWrites(diff(a.awsCallsByOp("Route 53"), b.awsCallsByOp("Route 53")))
+		rd, wr := readsWrites(testworld.CountDiff(a.awsCallsByOp("Route 53"), b.awsCallsByOp("Route 53")))
 		reads, writes = append(reads, rd), append(writes, wr)
 		for _, svc := range []string{"CloudFront", "S3", "ACM"} {
-			otherAWS[svc] = append(otherAWS[svc], total(diff(a.awsCallsByOp(svc), b.awsCallsByOp(svc))))
+			otherAWS[svc] = append(otherAWS[svc], total(testworld.CountDiff(a.awsCallsByOp(svc), b.awsCallsByOp(svc))))
 		}
 		t.Logf("resync %d: %g Route53 reads, %g writes, %s: %s", round+1, rd, wr, time.Since(t0).Round(time.Second),
-			ops(diff(a.awsCallsByOp("Route 53"), b.awsCallsByOp("Route 53"))))
+			ops(testworld.CountDiff(a.awsCallsByOp("Route 53"), b.awsCallsByOp("Route 53"))))
 	}
 	rd, wr := median(reads), median(writes)
 	r.add(fmt.Sprintf("steady-state resync of all sites: wall time (median of %d)", resyncs), median(resyncTimes).Round(time.Second).String(), "")
@@ -300,7 +299,7 @@ func createNoise(t *testing.T, k8s client.Client) {
 		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("noise-%d", i)}})
 	}
 	var created atomic.Int64
-	parallel(noiseN, 32, func(i int) {
+	testworld.Parallel(noiseN, 32, func(i int) {
 		err := k8s.Create(context.Background(), &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("noise-%d", i%noiseNS), Name: fmt.Sprintf("unrelated-%05d", i)},
 			Data:       map[string][]byte{"blob": blob},
@@ -320,22 +319,6 @@ func mustCreate(t *testing.T, k8s client.Client, obj client.Object) {
 	if err := k8s.Create(context.Background(), obj); err != nil {
 		t.Errorf("creating %s: %v", obj.GetName(), err)
 	}
-}
-
-// parallel runs f(0..n-1) on the given number of goroutines.
-func parallel(n, workers int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // errorResults lists AWS calls that did not succeed (throttling, conflicts) between two scrapes.

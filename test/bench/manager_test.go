@@ -150,17 +150,6 @@ func (s scrape) awsCallsByOp(service string) map[string]float64 {
 	return out
 }
 
-// diff returns after − before per key, dropping zeros.
-func diff(after, before map[string]float64) map[string]float64 {
-	out := map[string]float64{}
-	for k, v := range after {
-		if d := v - before[k]; d != 0 {
-			out[k] = d
-		}
-	}
-	return out
-}
-
 func total(m map[string]float64) float64 {
 	var t float64
 	for _, v := range m {

@@ -137,7 +137,7 @@ func TestSitesConvergeUnderFaults(t *testing.T) {
 			fmt.Fprintf(&b, "  %-42s %d\n", string(svc)+" "+string(k), byKind[svc][k])
 		}
 	}
-	retries := diff(awsResults(), callsBefore)
+	retries := testworld.CountDiff(awsResults(), callsBefore)
 	total := 0.0
 	for _, k := range sortedKeys(retries) {
 		total += retries[k]
@@ -182,30 +182,10 @@ func counter(v *prometheus.CounterVec, label string) float64 {
 
 // awsResults reads awsclient.Calls: failed attempts by "service result".
 func awsResults() map[string]float64 {
-	ch := make(chan prometheus.Metric, 1024)
-	go func() { awsclient.Calls.Collect(ch); close(ch) }()
 	out := map[string]float64{}
-	for m := range ch {
-		var pb dto.Metric
-		if m.Write(&pb) != nil {
-			continue
-		}
-		l := map[string]string{}
-		for _, p := range pb.GetLabel() {
-			l[p.GetName()] = p.GetValue()
-		}
-		if l["result"] != "ok" {
-			out[l["service"]+" "+l["result"]] += pb.GetCounter().GetValue()
-		}
-	}
-	return out
-}
-
-func diff(after, before map[string]float64) map[string]float64 {
-	out := map[string]float64{}
-	for k, v := range after {
-		if d := v - before[k]; d != 0 {
-			out[k] = d
+	for _, c := range awsclient.CallSamples() {
+		if c.Result != "ok" {
+			out[c.Service+" "+c.Result] += c.Count
 		}
 	}
 	return out

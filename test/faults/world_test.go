@@ -11,8 +11,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,7 +310,7 @@ func (r *rig) countObjects(bucket string) int {
 
 func (r *rig) putObjects(bucket, prefix string, n int) {
 	r.t.Helper()
-	parallel(n, 16, func(i int) {
+	testworld.Parallel(n, 16, func(i int) {
 		key := fmt.Sprintf("%s/%04d.html", prefix, i)
 		_, err := r.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("<p>" + key)})
 		if err != nil {
@@ -322,20 +320,4 @@ func (r *rig) putObjects(bucket, prefix string, n int) {
 	if r.t.Failed() {
 		r.t.FailNow()
 	}
-}
-
-// parallel runs f(0..n-1) on the given number of goroutines.
-func parallel(n, workers int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
