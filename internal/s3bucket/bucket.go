@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -43,30 +42,20 @@ func NewBucket(name, region string) Bucket {
 // Client talks to S3 with one SDK client per region, because S3 answers a request sent to the
 // wrong region with a redirect instead of the answer.
 type Client struct {
-	cfg awsclient.Config
-
-	mu      sync.Mutex
-	regions map[string]*s3.Client
+	regions *awsclient.Regional[*s3.Client]
 }
 
 // New returns a client; regional SDK clients are made on first use.
 func New(cfg awsclient.Config) *Client {
-	return &Client{cfg: cfg, regions: map[string]*s3.Client{}}
+	return &Client{regions: awsclient.NewRegional(cfg, func(c aws.Config) *s3.Client {
+		return s3.NewFromConfig(c, func(o *s3.Options) {
+			// An emulator on one host:port cannot serve <bucket>.host virtual-hosted names.
+			o.UsePathStyle = cfg.EndpointURL != ""
+		})
+	})}
 }
 
-func (c *Client) s3For(region string) *s3.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.regions[region]; ok {
-		return cl
-	}
-	cl := s3.NewFromConfig(c.cfg.ForRegion(region), func(o *s3.Options) {
-		// An emulator on one host:port cannot serve <bucket>.host virtual-hosted names.
-		o.UsePathStyle = c.cfg.EndpointURL != ""
-	})
-	c.regions[region] = cl
-	return cl
-}
+func (c *Client) s3For(region string) *s3.Client { return c.regions.For(region) }
 
 // Ensure makes the bucket exist in region, closed to the public and tagged with tags (which must
 // include OwnerTag). An existing bucket is adopted only when its OwnerTag equals ours; otherwise

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -42,26 +41,17 @@ func DocumentFromPEM(certChainPEM, keyPEM []byte) (Document, error) {
 
 // Client writes and deletes export secrets in any region.
 type Client struct {
-	cfg     awsclient.Config
-	mu      sync.Mutex
-	regions map[string]*secretsmanager.Client
+	regions *awsclient.Regional[*secretsmanager.Client]
 }
 
 // New returns a client; per-region SDK clients are made on first use.
 func New(cfg awsclient.Config) *Client {
-	return &Client{cfg: cfg, regions: map[string]*secretsmanager.Client{}}
+	return &Client{regions: awsclient.NewRegional(cfg, func(c aws.Config) *secretsmanager.Client {
+		return secretsmanager.NewFromConfig(c)
+	})}
 }
 
-func (c *Client) api(region string) *secretsmanager.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if api, ok := c.regions[region]; ok {
-		return api
-	}
-	api := secretsmanager.NewFromConfig(c.cfg.ForRegion(region))
-	c.regions[region] = api
-	return api
-}
+func (c *Client) api(region string) *secretsmanager.Client { return c.regions.For(region) }
 
 // Export makes the secret's AWSCURRENT version hold doc. It creates the secret (tagged, encrypted
 // with kmsKeyID when given) if missing, adopts an existing one only when its owner tag equals
