@@ -21,9 +21,31 @@ help: ## Show this help.
 demo: test-world build ## Start the test world, run the controller, apply a sample, print its status.
 	hack/demo.sh
 
+# The packages that talk to AWS: `make test` runs them a second time on moto. With PKGS set, the
+# moto run takes the same packages.
+AWS_PKGS := ./internal/route53/... ./internal/cloudfront/... ./internal/acm/... ./internal/s3bucket/... \
+	./internal/smexport/... ./internal/acme/... ./internal/testworld/... ./controllers/... \
+	./cmd/securesite-agent/... ./test/e2e/...
+MOTO_PKGS ?= $(if $(filter ./...,$(PKGS)),$(AWS_PKGS),$(PKGS))
+# REQUIRE_MOTO=1 (CI) fails instead of running kumo only when moto_server is missing.
+REQUIRE_MOTO ?=
+
 .PHONY: test
-test: test-world verify-generated vet ## Build the test world if missing, then run every test (unit, envtest, e2e).
-	go test $(GO_TEST_FLAGS) $(PKGS)
+test: test-world verify-generated vet ## Build the test world if missing, then run every test (unit, envtest, e2e) on kumo, and the AWS-facing ones again on moto.
+	@if [[ -n "$(REQUIRE_MOTO)" ]] && ! command -v moto_server >/dev/null; then \
+		echo "ERROR: moto_server is not on PATH and REQUIRE_MOTO is set: pip install 'moto[server]'"; exit 1; fi
+	@rc=0; \
+	echo "=== AWS emulator: kumo"; \
+	SECURESITE_AWS_EMULATOR=kumo go test $(GO_TEST_FLAGS) $(PKGS) || rc=$$?; \
+	if command -v moto_server >/dev/null; then \
+		echo "=== AWS emulator: moto"; \
+		SECURESITE_AWS_EMULATOR=moto go test $(GO_TEST_FLAGS) $(MOTO_PKGS) || rc=$$?; \
+	else \
+		echo; \
+		echo "WARNING: moto_server is not on PATH: the AWS-facing tests ran on kumo ONLY, not on moto."; \
+		echo "WARNING: kumo is lax where AWS is strict; install moto with: pip install 'moto[server]'"; \
+	fi; \
+	exit $$rc
 
 ##@ Development
 

@@ -78,7 +78,7 @@ func startEnv(t *testing.T) *env {
 	e.r53 = route53.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
-		BaseEndpoint: aws.String(w.Kumo.URL),
+		BaseEndpoint: aws.String(w.AWS.URL),
 	})
 	if err := e.k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func (e *env) startManager() {
 		MetricsAddr:             "0",
 		ProbeAddr:               "0",
 		Namespace:               controllerNamespace,
-		AWS:                     testworld.KumoOptions(e.w.Kumo.URL),
+		AWS:                     testworld.AWSOptions(e.w.AWS.URL),
 		ACMEServer:              e.w.Pebble.DirectoryURL,
 		ACMEEmail:               "ops@example.test",
 		ACMECABundle:            caBundle,

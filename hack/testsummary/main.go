@@ -28,6 +28,10 @@ func main() {
 	skipReasons := map[string]string{}
 	pkgResults := map[string]string{}
 	pkgElapsed := map[string]float64{}
+	// `make test` runs the suites once per AWS emulator and says which before each run; results
+	// are kept apart by emulator. Warnings are repeated at the very end, where they are seen.
+	emulator := ""
+	var warnings []string
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -35,8 +39,15 @@ func main() {
 		var e event
 		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &e) != nil || e.Action == "" {
 			fmt.Println(line)
+			if name, ok := strings.CutPrefix(line, "=== AWS emulator: "); ok {
+				emulator = "[" + strings.TrimSpace(name) + "] "
+			}
+			if strings.HasPrefix(line, "WARNING:") {
+				warnings = append(warnings, line)
+			}
 			continue
 		}
+		e.Package = emulator + e.Package
 		key := e.Package + " " + e.Test
 		switch e.Action {
 		case "output":
@@ -85,6 +96,9 @@ func main() {
 	}
 	for _, f := range failed {
 		fmt.Printf("  FAILED  %s\n", f)
+	}
+	for _, w := range warnings {
+		fmt.Println(w)
 	}
 }
 

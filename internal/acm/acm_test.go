@@ -24,7 +24,7 @@ import (
 var cfg awsclient.Config
 
 func TestMain(m *testing.M) {
-	os.Exit(testworld.RunWithKumo(m, func(_ *testworld.Kumo, c awsclient.Config) { cfg = c }))
+	os.Exit(testworld.RunWithEmulator(m, func(_ *testworld.Emulator, c awsclient.Config) { cfg = c }))
 }
 
 func TestImportReimportDelete(t *testing.T) {
@@ -32,7 +32,7 @@ func TestImportReimportDelete(t *testing.T) {
 	// A config for another region: New must still talk to us-east-1 (the ARN says so).
 	regional := cfg.ForRegion("ap-northeast-2")
 	c := New(regional)
-	// kumo puts every ARN in us-east-1 whatever the request's region, so check the client itself.
+	// kumo and moto answer on one endpoint whatever the region, so check the client itself.
 	if r := c.api.Options().Region; r != "us-east-1" {
 		t.Errorf("ACM client region = %s, want us-east-1", r)
 	}
@@ -50,8 +50,9 @@ func TestImportReimportDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The bundle was split: ACM holds the leaf as the certificate and the CA as the chain.
-	if !samePEM(aws.ToString(got.Certificate), pemCert(leaf1)) || !samePEM(aws.ToString(got.CertificateChain), pemCert(ca)) {
+	// The bundle was split: ACM holds the leaf as the certificate and the CA as the chain (moto
+	// appends a root of its own to the chain it returns, so only the start is compared).
+	if !samePEM(aws.ToString(got.Certificate), pemCert(leaf1)) || !bytes.HasPrefix([]byte(aws.ToString(got.CertificateChain)), bytes.TrimSpace(pemCert(ca))) {
 		t.Errorf("stored certificate/chain are not leaf/CA:\n%s\n--\n%s", aws.ToString(got.Certificate), aws.ToString(got.CertificateChain))
 	}
 

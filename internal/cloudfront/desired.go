@@ -86,7 +86,9 @@ func DesiredConfig(d Desired) *types.DistributionConfig {
 		aliases := slices.Sorted(slices.Values(d.Aliases))
 		cfg.Aliases = &types.Aliases{Quantity: aws.Int32(int32(len(aliases))), Items: aliases}
 		cfg.ViewerCertificate = &types.ViewerCertificate{
-			ACMCertificateArn: aws.String(d.ACMCertificateARN),
+			// Said explicitly: AWS reports false for a distribution with its own certificate.
+			CloudFrontDefaultCertificate: aws.Bool(false),
+			ACMCertificateArn:            aws.String(d.ACMCertificateARN),
 			// sni-only: a dedicated-IP certificate costs $600 a month.
 			SSLSupportMethod:       types.SSLSupportMethodSniOnly,
 			MinimumProtocolVersion: types.MinimumProtocolVersionTLSv122021,
@@ -137,16 +139,8 @@ func NeedsUpdate(observed, desired *types.DistributionConfig) (bool, []string) {
 	diffs = append(diffs, behaviourDiffs(observed.DefaultCacheBehavior, desired.DefaultCacheBehavior)...)
 	cmp("CacheBehaviors", cacheBehaviourCount(observed.CacheBehaviors), cacheBehaviourCount(desired.CacheBehaviors))
 	cmp("ViewerCertificate", certKey(observed.ViewerCertificate), certKey(desired.ViewerCertificate))
-	// AWS returns CustomErrorResponses and Restrictions as stored. kumo v0.33.1 drops both from
-	// the stored config, so an observed empty value is taken as "not reported" rather than
-	// drift; otherwise every pass against kumo would update. The cost on AWS: error responses
-	// removed by hand are not restored until another field changes.
-	if errorResponsesKey(observed.CustomErrorResponses) != "" {
-		cmp("CustomErrorResponses", errorResponsesKey(observed.CustomErrorResponses), errorResponsesKey(desired.CustomErrorResponses))
-	}
-	if observed.Restrictions != nil && observed.Restrictions.GeoRestriction != nil {
-		cmp("Restrictions", restrictionsKey(observed.Restrictions), restrictionsKey(desired.Restrictions))
-	}
+	cmp("CustomErrorResponses", errorResponsesKey(observed.CustomErrorResponses), errorResponsesKey(desired.CustomErrorResponses))
+	cmp("Restrictions", restrictionsKey(observed.Restrictions), restrictionsKey(desired.Restrictions))
 	return len(diffs) > 0, diffs
 }
 
@@ -285,7 +279,7 @@ func errorResponsesKey(e *types.CustomErrorResponses) string {
 
 func restrictionsKey(r *types.Restrictions) string {
 	if r == nil || r.GeoRestriction == nil {
-		return string(types.GeoRestrictionTypeNone)
+		return string(types.GeoRestrictionTypeNone) + ":"
 	}
 	return string(r.GeoRestriction.RestrictionType) + ":" + strings.Join(slices.Sorted(slices.Values(r.GeoRestriction.Items)), ",")
 }

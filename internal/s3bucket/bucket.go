@@ -87,13 +87,18 @@ func (c *Client) Ensure(ctx context.Context, name, region string, tags map[strin
 	if !created && have[OwnerTag] != want {
 		return b, false, fmt.Errorf("bucket %s (owner tag %q): %w", name, have[OwnerTag], ErrOwnedElsewhere)
 	}
-	if err := c.ensurePublicAccessBlock(ctx, api, name); err != nil {
+	if created {
+		// The bucket was made by this call, so it is ours whatever its tags say. CreateBucket
+		// carried the tags, but endpoints that predate CreateBucketConfiguration.Tags (older S3
+		// API paths, S3-compatible stores) create the bucket without them, and the next pass
+		// would then find an untagged bucket and refuse it as someone else's: tag it now.
+		have = map[string]string{}
+	}
+	if err := c.ensureTags(ctx, api, name, have, tags); err != nil {
 		return b, created, err
 	}
-	if !created {
-		if err := c.ensureTags(ctx, api, name, have, tags); err != nil {
-			return b, created, err
-		}
+	if err := c.ensurePublicAccessBlock(ctx, api, name); err != nil {
+		return b, created, err
 	}
 	return b, created, nil
 }

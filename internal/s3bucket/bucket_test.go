@@ -24,7 +24,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testworld.RunWithKumo(m, func(_ *testworld.Kumo, c awsclient.Config) {
+	os.Exit(testworld.RunWithEmulator(m, func(_ *testworld.Emulator, c awsclient.Config) {
 		cfg = c
 		raw = s3.NewFromConfig(cfg.AWS, func(o *s3.Options) { o.UsePathStyle = true })
 	}))

@@ -64,7 +64,7 @@ func startManager(t *testing.T, w *testworld.World) *manager {
 		MetricsAddr:             "0",
 		ProbeAddr:               "0",
 		Namespace:               controllerNamespace,
-		AWS:                     testworld.KumoOptions(w.Kumo.URL),
+		AWS:                     testworld.AWSOptions(w.AWS.URL),
 		ACMEServer:              w.Pebble.DirectoryURL,
 		ACMEEmail:               "ops@example.test",
 		ACMECABundle:            caBundle,
