@@ -43,6 +43,8 @@ import (
 //     the proxy looks each CREATE up first and answers InvalidChangeBatch as AWS does. Change
 //     batches to one zone go through one at a time, as Route53 applies them.
 //
+//   - S3 answers HeadBucket for a bucket of another region as if it were in the request's region
+//     (AWS: 301 with x-amz-bucket-region naming the bucket's region): the proxy answers 301.
 //   - Route53 zone and record names are case-sensitive (AWS compares them case-insensitively and
 //     answers in lowercase): the proxy lowercases the names in requests.
 //
@@ -277,8 +279,21 @@ var distributionPath = regexp.MustCompile(`^/2020-05-31/distribution(?:/([^/]+))
 
 var firstID = regexp.MustCompile(`<Id>([^<]+)</Id>`)
 
+var (
+	bucketPath      = regexp.MustCompile(`^/[^/]+/?$`)
+	credentialScope = regexp.MustCompile(`Credential=[^/]+/[0-9]+/([^/]+)/s3/`)
+)
+
 func (n *normalizer) modifyResponse(resp *http.Response) error {
 	req := resp.Request
+	if n.emulator == Moto && req.Method == http.MethodHead && bucketPath.MatchString(req.URL.Path) && resp.StatusCode == http.StatusOK {
+		if m := credentialScope.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
+			if actual := resp.Header.Get("x-amz-bucket-region"); actual != "" && actual != m[1] {
+				resp.StatusCode, resp.Status = http.StatusMovedPermanently, "301 Moved Permanently"
+			}
+		}
+		return nil
+	}
 	switch {
 	case strings.HasPrefix(req.URL.Path, "/2020-05-31/distribution"):
 		return n.cloudFront(resp)
