@@ -38,9 +38,12 @@ test-world: ## Build kube-apiserver, etcd, kumo, pebble, controller-gen into bin
 	hack/build-world.sh
 
 .PHONY: manifests
-manifests: ## Generate the CRD and RBAC from the Go markers.
+manifests: ## Generate the CRD and RBAC from the Go markers (config/ and the Helm chart's copies).
 	$(CONTROLLER_GEN) rbac:roleName=securesite-manager crd paths="./api/...;./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	rm -f charts/securesite/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/securesite/crds/
+	cp config/rbac/role.yaml charts/securesite/files/manager-role.yaml
 
 .PHONY: generate
 generate: ## Generate deepcopy functions.

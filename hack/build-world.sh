@@ -148,9 +148,16 @@ build_controller_gen() {
 
 # Helm v3 and v4 both build with a plain `go install` (their go.mod files have no replace lines).
 # The chart follows Helm v3's conventions, and the chart tests run with both.
+# Helm v3 renders for the Kubernetes version stamped at link time (its Makefile derives it from the
+# client-go it builds with; without it, 1.20, and the chart's kubeVersion refuses that).
 build_helm() {
-  local version=$1 out=$2
-  GOBIN=$PWD with_progress helm "3 min" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version" "helm.sh/helm/v3/cmd/helm@$version"
+  local version=$1 out=$2 gomod minor
+  gomod=$(go mod download -json "helm.sh/helm/v3@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  minor=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod")
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
+  ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+  GOBIN=$PWD with_progress helm "3 min" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$version"
   mv helm "$out" 2>/dev/null || true
 }
 
