@@ -71,6 +71,11 @@ lint: vet ## go vet, gofmt and golangci-lint (built from the module proxy on fir
 build: ## Build the manager binary into bin/manager (version stamped).
 	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/manager .
 
+.PHONY: image
+image: ## OCI images of the manager and the agent, without Docker: bin/image/<name>/ (layout), <name>.oci.tar, <name>.spdx.json.
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
+		go run ./hack/image -version $(VERSION) -revision $(REVISION) -out $(BIN)/image
+
 .PHONY: test-e2e
 test-e2e: test-world ## Only the end-to-end tests (real manager binary, kubectl).
 	go test $(GO_TEST_FLAGS) ./test/e2e/...
