@@ -28,7 +28,7 @@ import (
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/manager"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -112,7 +112,7 @@ func (e *env) startManager() {
 		MaxConcurrentReconciles: 8,
 		ResyncPeriod:            time.Minute,
 		Clock:                   e.clock,
-		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
+		Route53:                 records.Options{SnapshotTTL: time.Second},
 		PropagationTimeout:      30 * time.Second,
 		PropagationInterval:     200 * time.Millisecond,
 		ACMELogger:              slog.New(slog.NewTextHandler(testworld.ControllerLogWriter(), nil)),

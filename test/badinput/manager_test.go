@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	controllermanager "github.com/securesite-io/securesite/internal/manager"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -73,7 +73,7 @@ func startManager(t *testing.T, w *testworld.World) *manager {
 		IssuanceWorkers:         4,
 		MaxConcurrentReconciles: 8,
 		ResyncPeriod:            time.Minute,
-		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
+		Route53:                 records.Options{SnapshotTTL: time.Second},
 		PropagationTimeout:      30 * time.Second,
 		PropagationInterval:     200 * time.Millisecond,
 		ACMELogger:              slog.New(slog.NewTextHandler(m.log, nil)),
