@@ -96,6 +96,10 @@ test-faults: test-world ## Fault and crash tests at full size: 100 sites under 2
 bench: test-world ## Benchmark 100 sites against the test world; writes docs/benchmarks.md (N=1000: see there).
 	SECURESITE_BENCH_N=100 go test -count=1 -timeout 60m -run TestBenchmark -v ./test/bench/
 
+.PHONY: release-artifacts
+release-artifacts: test-world ## dist/<VERSION>/: install.yaml (image pinned), the Helm chart package, the image tarballs and SBOMs, SHA256SUMS.
+	hack/release.sh $(VERSION) $(REVISION)
+
 .PHONY: build-installer
 build-installer: manifests ## Write dist/install.yaml from config/default.
 	mkdir -p dist
