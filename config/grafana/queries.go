@@ -20,7 +20,7 @@ import (
 var Dashboard []byte
 
 type panel struct {
-	Title   string  `json:"title"`
+	Title   string `json:"title"`
 	Targets []struct {
 		Expr string `json:"expr"`
 	} `json:"targets"`

@@ -78,9 +78,9 @@ func (b builder) sbom(img Image, binaryPath string) ([]byte, error) {
 	}
 	doc := spdxDocument{
 		SPDXVersion: "SPDX-2.3", DataLicense: "CC0-1.0", SPDXID: "SPDXRef-DOCUMENT",
-		Name:         img.Name + "-" + b.version,
-		CreationInfo: spdxCreationInfo{Created: b.created.Format(time.RFC3339), Creators: []string{"Tool: securesite-hack-image"}},
-		Packages:     []spdxPackage{main},
+		Name:          img.Name + "-" + b.version,
+		CreationInfo:  spdxCreationInfo{Created: b.created.Format(time.RFC3339), Creators: []string{"Tool: securesite-hack-image"}},
+		Packages:      []spdxPackage{main},
 		Relationships: []spdxRelationship{{Element: "SPDXRef-DOCUMENT", Type: "DESCRIBES", Related: main.SPDXID}},
 	}
 	add := func(p spdxPackage) {

@@ -214,8 +214,8 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		{"log.format=xml", "format"},
 		{"metrics.port=70000", "port"},
 		{"extraArgs={leader-elect}", "extraArgs"},
-		{"leaderElection.enable=true", "enable"},       // a typo of enabled
-		{"replicas=2", "replicas"},                     // the key is replicaCount
+		{"leaderElection.enable=true", "enable"},          // a typo of enabled
+		{"replicas=2", "replicas"},                        // the key is replicaCount
 		{"serviceAccount.annotations.x=1", "annotations"}, // numbers are not annotation values
 	} {
 		_, err := testworld.RenderChart("securesite", "securesite-system", "--set", tc.set)
