@@ -28,6 +28,7 @@ import (
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/controllers"
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -237,7 +238,7 @@ func TestStaticSite(t *testing.T) {
 		}
 		owner := ""
 		for _, tg := range tags.TagSet {
-			if aws.ToString(tg.Key) == controllers.TagOwner {
+			if aws.ToString(tg.Key) == naming.TagOwner {
 				owner = aws.ToString(tg.Value)
 			}
 		}

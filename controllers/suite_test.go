@@ -3,8 +3,6 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,15 +26,15 @@ import (
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/manager"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/manager/managertest"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
 // The controller tests run the real reconciler in a manager against the real test world: the
-// Kubernetes API server (envtest), kumo for AWS, pebble for ACME and the DNS server that answers
-// pebble from kumo's Route53. Nothing is faked.
+// Kubernetes API server (envtest), kumo or moto for AWS, pebble for ACME and the DNS server that
+// answers pebble from the emulator's Route53. Nothing is faked.
 
-const controllerNamespace = "securesite-system"
+const controllerNamespace = managertest.ControllerNamespace
 
 // offsetClock is real time plus an offset tests can move forward (renewal, backoff).
 type offsetClock struct{ offset atomic.Int64 }
@@ -57,10 +55,8 @@ type env struct {
 	r53 *route53.Client
 
 	mu      sync.Mutex
-	mgr     ctrl.Manager
+	running *managertest.Running
 	cache   cache.Cache
-	stop    context.CancelFunc
-	stopped chan struct{}
 	pool    *acme.Pool
 }
 
@@ -89,63 +85,23 @@ func startEnv(t *testing.T) *env {
 }
 
 // startManager runs the controller with main.go's wiring (internal/manager), pointed at the test
-// world, with a movable clock and a 1s Route53 snapshot so drift tests need not wait 30s.
+// world, with a movable clock.
 func (e *env) startManager() {
-	t := e.t
-	t.Helper()
-	caBundle, err := os.ReadFile(e.w.Pebble.CABundlePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := manager.New(ctx, e.w.RESTConfig, manager.Options{
-		MetricsAddr:             "0",
-		ProbeAddr:               "0",
-		Namespace:               controllerNamespace,
-		AWS:                     testworld.AWSOptions(e.w.AWS.URL),
-		ACMEServer:              e.w.Pebble.DirectoryURL,
-		ACMEEmail:               "ops@example.test",
-		ACMECABundle:            caBundle,
-		DNS01Nameservers:        []string{e.w.DNS.Addr()},
-		DNS01SkipAuthoritative:  true,
-		IssuanceWorkers:         8,
-		MaxConcurrentReconciles: 8,
-		ResyncPeriod:            time.Minute,
-		Clock:                   e.clock,
-		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
-		PropagationTimeout:      30 * time.Second,
-		PropagationInterval:     200 * time.Millisecond,
-		ACMELogger:              slog.New(slog.NewTextHandler(testworld.ControllerLogWriter(), nil)),
-		// A restarted manager registers the same controller name again in this process.
-		SkipNameValidation: true,
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatal("cache did not sync")
-	}
+	e.t.Helper()
+	o := managertest.Options(e.t, e.w)
+	o.Clock = e.clock
+	m := managertest.Start(e.t, e.w.RESTConfig, o)
 	e.mu.Lock()
-	e.mgr, e.cache, e.stop, e.stopped, e.pool = mgr, mgr.GetCache(), cancel, stopped, mgr.Pool
+	e.running, e.cache, e.pool = m, m.GetCache(), m.Pool
 	e.mu.Unlock()
 }
 
 func (e *env) stopManager() {
 	e.mu.Lock()
-	stop, stopped := e.stop, e.stopped
-	e.stop = nil
+	m := e.running
 	e.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-stopped
+	if m != nil {
+		m.Stop()
 	}
 }
 
@@ -247,7 +203,7 @@ func (e *env) waitCondition(ns, name, typ string, status metav1.ConditionStatus,
 	return site
 }
 
-// records lists a zone's record sets from kumo directly, keyed "TYPE name".
+// records lists a zone's record sets from the emulator directly, keyed "TYPE name".
 func (e *env) records(zoneID string) map[string]r53types.ResourceRecordSet {
 	e.t.Helper()
 	out, err := e.r53.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID)})

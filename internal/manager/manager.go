@@ -32,11 +32,11 @@ import (
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/controllers"
-	"github.com/securesite-io/securesite/internal/acm"
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/awsclient"
-	"github.com/securesite-io/securesite/internal/cloudfront"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/cdn"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 	"github.com/securesite-io/securesite/internal/smexport"
 )
@@ -66,7 +66,7 @@ type Options struct {
 
 	// Test knobs; zero values are what production runs.
 	Clock               clock.PassiveClock // default real time
-	Route53             route53.Options    // snapshot TTL, batch window
+	Route53             records.Options    // snapshot TTL, batch window
 	PropagationTimeout  time.Duration      // DNS-01 wait; default acme's
 	PropagationInterval time.Duration
 	ACMELogger          *slog.Logger // default: the controller's logger
@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		logger = slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme")))
 	}
 
-	dns := route53.New(awsCfg.AWS, o.Route53)
+	dns := records.New(awsCfg.AWS, o.Route53)
 	wake := make(chan event.GenericEvent, 1024)
 	pool := acme.NewPool(acme.Options{
 		Workers:                  o.IssuanceWorkers,
@@ -156,9 +156,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		Defaults:                controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
 		DNS:                     dns,
 		Issuer:                  pool,
-		ACM:                     acm.New(awsCfg.AWS),
+		ACM:                     acmimport.New(awsCfg.AWS),
 		Buckets:                 s3bucket.New(awsCfg),
-		Distributions:           controllers.CloudFront{Client: cloudfront.New(awsCfg.AWS)},
+		Distributions:           cdn.New(awsCfg.AWS),
 		Exporter:                smexport.New(awsCfg),
 		ResyncPeriod:            o.ResyncPeriod,
 		Wake:                    wake,

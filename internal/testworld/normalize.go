@@ -45,6 +45,7 @@ import (
 //
 //   - S3 answers HeadBucket for a bucket of another region as if it were in the request's region
 //     (AWS: 301 with x-amz-bucket-region naming the bucket's region): the proxy answers 301.
+//
 //   - Route53 zone and record names are case-sensitive (AWS compares them case-insensitively and
 //     answers in lowercase): the proxy lowercases the names in requests.
 //

@@ -1,0 +1,256 @@
+package records
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
+)
+
+// DefaultTTL is used when a desired record names no TTL.
+const DefaultTTL int64 = 300
+
+// maxTXTString is the DNS limit on one character-string inside a TXT record (RFC 1035 §3.3);
+// Route53 rejects longer quoted strings, so longer values are split into several strings.
+const maxTXTString = 255
+
+// Zone is a Route53 hosted zone.
+type Zone struct {
+	ID   string // without the "/hostedzone/" prefix
+	Name string // lowercase, no trailing dot
+}
+
+// AliasTarget points an alias record at an AWS resource (CloudFront, ELB, ...).
+type AliasTarget struct {
+	HostedZoneID         string
+	DNSName              string
+	EvaluateTargetHealth bool
+}
+
+// Record is a desired or observed record set.
+type Record struct {
+	Name   string   // lowercase, no trailing dot
+	Type   string   // A, AAAA, CNAME, TXT
+	TTL    int64    // 0 for alias records
+	Values []string // TXT values without surrounding quotes; sorted for comparison
+	Alias  *AliasTarget
+
+	// raw is the record set exactly as Route53 returned it. AWS only deletes a record set when
+	// the DELETE repeats every value as stored, so deletes use it instead of a re-rendering.
+	raw *types.ResourceRecordSet
+}
+
+// key identifies a record set in a zone (simple routing only: one set per name and type).
+func (r Record) key() string { return r.Name + "|" + r.Type }
+
+// String renders the record for messages and events.
+func (r Record) String() string {
+	if r.Alias != nil {
+		return r.Name + " " + r.Type + " ALIAS " + r.Alias.DNSName
+	}
+	return r.Name + " " + r.Type + " " + strings.Join(r.Values, ",")
+}
+
+// DesiredBackendRecord is the record that points hostname at a backend address: an IPv4
+// address gives A, an IPv6 address AAAA, anything else is taken as a DNS name and gives CNAME.
+func DesiredBackendRecord(hostname, address string, ttl int64) Record {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	r := Record{Name: normalizeName(hostname), TTL: ttl}
+	if ip, err := netip.ParseAddr(strings.TrimSpace(address)); err == nil {
+		ip = ip.Unmap()
+		r.Type = "AAAA"
+		if ip.Is4() {
+			r.Type = "A"
+		}
+		r.Values = []string{ip.String()}
+		return r
+	}
+	r.Type = "CNAME"
+	r.Values = []string{normalizeName(address)}
+	return r
+}
+
+// normalizeRecord makes a desired or observed record comparable: lowercase names, canonical
+// addresses, sorted values.
+func normalizeRecord(r Record) Record {
+	r.Name = normalizeName(r.Name)
+	r.Type = strings.ToUpper(r.Type)
+	vals := make([]string, 0, len(r.Values))
+	for _, v := range r.Values {
+		switch r.Type {
+		case "A", "AAAA":
+			if ip, err := netip.ParseAddr(v); err == nil {
+				v = ip.Unmap().String()
+			}
+		case "CNAME":
+			v = normalizeName(v)
+		}
+		vals = append(vals, v)
+	}
+	slices.Sort(vals)
+	r.Values = vals
+	if r.Alias != nil {
+		a := *r.Alias
+		a.DNSName = normalizeName(a.DNSName)
+		a.HostedZoneID = strings.TrimPrefix(a.HostedZoneID, "/hostedzone/")
+		r.Alias = &a
+		r.TTL = 0
+	}
+	return r
+}
+
+// sameRecord reports whether two normalized records would answer DNS queries alike.
+func sameRecord(a, b Record) bool {
+	if a.Name != b.Name || a.Type != b.Type {
+		return false
+	}
+	if (a.Alias == nil) != (b.Alias == nil) {
+		return false
+	}
+	if a.Alias != nil {
+		return *a.Alias == *b.Alias
+	}
+	return a.TTL == b.TTL && slices.Equal(a.Values, b.Values)
+}
+
+// normalizeName lowercases a DNS name, drops the trailing dot and decodes the octal escapes
+// Route53 uses in listings (a wildcard comes back as "\052").
+func normalizeName(n string) string {
+	n = strings.TrimSuffix(strings.TrimSpace(n), ".")
+	if strings.Contains(n, `\`) {
+		n = decodeOctalEscapes(n)
+	}
+	return strings.ToLower(n)
+}
+
+func decodeOctalEscapes(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
+			n, _ := strconv.ParseUint(s[i+1:i+4], 8, 8)
+			b.WriteByte(byte(n))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '7' {
+			return false
+		}
+	}
+	return true
+}
+
+// QuoteTXT renders a TXT value the way Route53 wants it in a ResourceRecord: one or more
+// double-quoted character-strings of at most 255 bytes each, with quotes and backslashes escaped.
+func QuoteTXT(v string) string {
+	if v == "" {
+		return `""`
+	}
+	var parts []string
+	for len(v) > 0 {
+		n := min(len(v), maxTXTString)
+		parts = append(parts, `"`+escapeTXT(v[:n])+`"`)
+		v = v[n:]
+	}
+	return strings.Join(parts, " ")
+}
+
+func escapeTXT(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
+}
+
+// UnquoteTXT turns a TXT ResourceRecord value back into its text: the character-strings are
+// concatenated (as SPF and DKIM readers do), escapes are decoded, and an unquoted value (which
+// some tools write and Route53 stores as sent) is taken as it is.
+func UnquoteTXT(v string) string {
+	v = strings.TrimSpace(v)
+	if !strings.HasPrefix(v, `"`) {
+		return v
+	}
+	var b strings.Builder
+	inQuote := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '"':
+			inQuote = !inQuote
+		case c == '\\' && i+1 < len(v):
+			if i+3 < len(v) && isOctal(v[i+1:i+4]) {
+				n, _ := strconv.ParseUint(v[i+1:i+4], 8, 8)
+				b.WriteByte(byte(n))
+				i += 3
+			} else {
+				b.WriteByte(v[i+1])
+				i++
+			}
+		case inQuote:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// recordFromSDK converts a listed record set into the comparable form, keeping the original.
+func recordFromSDK(rs types.ResourceRecordSet) Record {
+	raw := rs
+	r := Record{Name: aws.ToString(rs.Name), Type: string(rs.Type), TTL: aws.ToInt64(rs.TTL), raw: &raw}
+	for _, rr := range rs.ResourceRecords {
+		v := aws.ToString(rr.Value)
+		if r.Type == "TXT" {
+			v = UnquoteTXT(v)
+		}
+		r.Values = append(r.Values, v)
+	}
+	if rs.AliasTarget != nil {
+		r.Alias = &AliasTarget{
+			HostedZoneID:         aws.ToString(rs.AliasTarget.HostedZoneId),
+			DNSName:              aws.ToString(rs.AliasTarget.DNSName),
+			EvaluateTargetHealth: rs.AliasTarget.EvaluateTargetHealth,
+		}
+	}
+	return normalizeRecord(r)
+}
+
+// recordToSDK renders a record for a CREATE or UPSERT; a DELETE of an observed record sends
+// the stored original instead.
+func recordToSDK(r Record) types.ResourceRecordSet {
+	if r.raw != nil {
+		return *r.raw
+	}
+	rs := types.ResourceRecordSet{Name: aws.String(r.Name), Type: types.RRType(r.Type)}
+	if r.Alias != nil {
+		rs.AliasTarget = &types.AliasTarget{
+			HostedZoneId:         aws.String(r.Alias.HostedZoneID),
+			DNSName:              aws.String(r.Alias.DNSName),
+			EvaluateTargetHealth: r.Alias.EvaluateTargetHealth,
+		}
+		return rs
+	}
+	rs.TTL = aws.Int64(r.TTL)
+	for _, v := range r.Values {
+		if r.Type == "TXT" {
+			v = QuoteTXT(v)
+		}
+		rs.ResourceRecords = append(rs.ResourceRecords, types.ResourceRecord{Value: aws.String(v)})
+	}
+	return rs
+}
+
+// InZone reports whether name is the zone apex or below it.
+func InZone(name, zone string) bool {
+	return name == zone || strings.HasSuffix(name, "."+zone)
+}
