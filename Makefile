@@ -29,7 +29,7 @@ demo: test-world build ## Start the test world, run the controller, apply a samp
 
 # The packages that talk to AWS: `make test` runs them a second time on moto. With PKGS set, the
 # moto run takes the same packages.
-AWS_PKGS := ./internal/route53/... ./internal/cloudfront/... ./internal/acm/... ./internal/s3bucket/... \
+AWS_PKGS := ./internal/records/... ./internal/cdn/... ./internal/acmimport/... ./internal/s3bucket/... \
 	./internal/smexport/... ./internal/acme/... ./internal/testworld/... ./controllers/... \
 	./cmd/securesite-agent/... ./test/e2e/...
 MOTO_PKGS ?= $(if $(filter ./...,$(PKGS)),$(AWS_PKGS),$(PKGS))
