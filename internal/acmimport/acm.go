@@ -4,12 +4,15 @@ package acmimport
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/acm/types"
 
@@ -31,15 +34,31 @@ func New(cfg aws.Config) *Client {
 	return &Client{api: acm.NewFromConfig(cfg, func(o *acm.Options) { o.Region = Region })}
 }
 
-// Import imports the certificate. With arn "" a new ACM certificate is created and tagged;
-// with an ARN the certificate is re-imported in place, so the distribution keeps pointing at
-// the same ARN after a renewal. Tags are sent only on the first import: AWS rejects Tags on a
-// re-import. certPEM may hold the leaf followed by its chain (a kubernetes.io/tls tls.crt);
-// ACM wants them apart, so the chain is split off when chainPEM is empty.
+// SerialTag is the tag that names the serial number (hex) of the certificate a first import
+// carried. ImportCertificate has no idempotency token, and the SDK retries it after a timeout or
+// a 5xx whose import may have happened: a first import therefore looks for a certificate with its
+// tags and serial before importing, so a lost answer does not leave an orphan behind.
+const SerialTag = "securesite.io/certificate-serial"
+
+// allKeyTypes makes ListCertificates list every certificate; by default it leaves out all but
+// RSA 1024/2048 and EC P-256.
+var allKeyTypes = types.KeyAlgorithm("").Values()
+
+// Import imports the certificate. With arn "" a new ACM certificate is created and tagged (with
+// tags and SerialTag), unless a certificate with those tags is already there from an earlier
+// attempt; with an ARN the certificate is re-imported in place, so the distribution keeps
+// pointing at the same ARN after a renewal. Tags are sent only on the first import: AWS rejects
+// Tags on a re-import. certPEM may hold the leaf followed by its chain (a kubernetes.io/tls
+// tls.crt); ACM wants them apart, so the chain is split off when chainPEM is empty.
 func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainPEM []byte, tags map[string]string) (string, error) {
 	leaf, rest := certs.SplitLeaf(certPEM)
 	if leaf == nil {
 		return "", errors.New("importing certificate to ACM: no PEM certificate in the certificate data")
+	}
+	block, _ := pem.Decode(leaf)
+	parsed, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("importing certificate to ACM: %w", err)
 	}
 	if len(chainPEM) == 0 {
 		chainPEM = rest
@@ -51,13 +70,82 @@ func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainP
 	if arn != "" {
 		in.CertificateArn = aws.String(arn)
 	} else {
+		tags = maps.Clone(tags)
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		tags[SerialTag] = parsed.SerialNumber.Text(16)
+		found, err := c.FindImported(ctx, tags)
+		if err != nil || found != "" {
+			return found, err
+		}
 		in.Tags = acmTags(tags)
 	}
-	out, err := c.api.ImportCertificate(ctx, in)
+	if arn != "" {
+		out, err := c.api.ImportCertificate(ctx, in)
+		if err != nil {
+			return "", fmt.Errorf("importing certificate to ACM: %w", err)
+		}
+		return aws.ToString(out.CertificateArn), nil
+	}
+	// A first import is sent once: a retry after a lost answer would create a second
+	// certificate. After a failure the certificate is looked up by its tags instead, here and
+	// again on the next pass.
+	out, err := c.api.ImportCertificate(ctx, in, func(o *acm.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) })
 	if err != nil {
+		if found, ferr := c.FindImported(ctx, tags); ferr == nil && found != "" {
+			return found, nil
+		}
 		return "", fmt.Errorf("importing certificate to ACM: %w", err)
 	}
 	return aws.ToString(out.CertificateArn), nil
+}
+
+// FindImported returns the ARN of an imported certificate carrying every one of tags, or "".
+// It lists the account's certificates and reads the tags of each imported one, so it is for
+// first imports only.
+func (c *Client) FindImported(ctx context.Context, tags map[string]string) (string, error) {
+	p := acm.NewListCertificatesPaginator(c.api, &acm.ListCertificatesInput{Includes: &types.Filters{KeyTypes: allKeyTypes}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("listing ACM certificates: %w", err)
+		}
+		for _, sum := range page.CertificateSummaryList {
+			if sum.Type != "" && sum.Type != types.CertificateTypeImported {
+				continue
+			}
+			out, err := c.api.ListTagsForCertificate(ctx, &acm.ListTagsForCertificateInput{CertificateArn: sum.CertificateArn})
+			if IsNotFound(err) {
+				continue // deleted since the listing
+			}
+			if err != nil {
+				return "", fmt.Errorf("reading tags of ACM certificate %s: %w", aws.ToString(sum.CertificateArn), err)
+			}
+			have := map[string]string{}
+			for _, t := range out.Tags {
+				have[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+			if hasAll(have, tags) {
+				return aws.ToString(sum.CertificateArn), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func hasAll(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// IsNotFound reports whether err means the certificate does not exist.
+func IsNotFound(err error) bool {
+	return awsclient.ErrorCode(err) == "ResourceNotFoundException"
 }
 
 // Delete deletes the certificate; one already gone is not an error. AWS refuses
@@ -65,7 +153,7 @@ func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainP
 // distribution first.
 func (c *Client) Delete(ctx context.Context, arn string) error {
 	_, err := c.api.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(arn)})
-	if err != nil && awsclient.ErrorCode(err) != "ResourceNotFoundException" {
+	if err != nil && !IsNotFound(err) {
 		return fmt.Errorf("deleting ACM certificate %s: %w", arn, err)
 	}
 	return nil

@@ -11,11 +11,15 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/testworld"
@@ -134,4 +138,75 @@ func pemKey(t *testing.T, k *ecdsa.PrivateKey) []byte {
 
 func samePEM(got string, want []byte) bool {
 	return bytes.Equal(bytes.TrimSpace([]byte(got)), bytes.TrimSpace(want))
+}
+
+// lostAnswer is a retryable failure after ACM carried the request out: a timeout or a 5xx on the
+// way back, which the SDK retries on its own.
+type lostAnswer struct{}
+
+func (lostAnswer) Error() string        { return "connection reset after the request was sent" }
+func (lostAnswer) RetryableError() bool { return true }
+
+// A first import whose answer is lost leaves exactly one certificate: the import is not resent
+// blindly, and the certificate is found again by its tags (owner, domain, serial).
+func TestFirstImportWithLostAnswerLeavesNoOrphan(t *testing.T) {
+	ctx := context.Background()
+	lossy := cfg.AWS.Copy()
+	lost := 0
+	lossy.APIOptions = append(slices.Clone(lossy.APIOptions), func(s *middleware.Stack) error {
+		return s.Deserialize.Add(middleware.DeserializeMiddlewareFunc("lose-answer", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleDeserialize(ctx, in)
+			if err == nil && awsmiddleware.GetOperationName(ctx) == "ImportCertificate" && lost == 0 {
+				lost++
+				return middleware.DeserializeOutput{}, md, lostAnswer{}
+			}
+			return out, md, err
+		}), middleware.Before)
+	})
+	ca, caKey := issue(t, nil, nil, "Test CA")
+	leaf, key := issue(t, ca, caKey, "lost.example")
+	tags := map[string]string{"securesite.io/owner": "web/lost", "securesite.io/domain": "lost.example"}
+	arn, err := New(lossy).Import(ctx, "", pemCert(leaf), pemKey(t, key), pemCert(ca), tags)
+	if err != nil {
+		t.Fatalf("Import after a lost answer = %v", err)
+	}
+	if lost != 1 {
+		t.Fatalf("the answer was not lost (%d)", lost)
+	}
+	// The next pass (a restart that never saw the ARN) imports the same certificate again.
+	again, err := New(cfg.AWS).Import(ctx, "", pemCert(leaf), pemKey(t, key), pemCert(ca), tags)
+	if err != nil || again != arn {
+		t.Errorf("second first-import = %s, %v; want %s", again, err, arn)
+	}
+	if n := countTagged(t, tags); n != 1 {
+		t.Errorf("%d certificates tagged %v, want 1", n, tags)
+	}
+}
+
+func countTagged(t *testing.T, tags map[string]string) int {
+	t.Helper()
+	ctx := context.Background()
+	raw := acm.NewFromConfig(cfg.AWS)
+	p := acm.NewListCertificatesPaginator(raw, &acm.ListCertificatesInput{Includes: &acmtypes.Filters{KeyTypes: allKeyTypes}})
+	n := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page.CertificateSummaryList {
+			out, err := raw.ListTagsForCertificate(ctx, &acm.ListTagsForCertificateInput{CertificateArn: s.CertificateArn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			have := map[string]string{}
+			for _, tg := range out.Tags {
+				have[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+			}
+			if hasAll(have, tags) {
+				n++
+			}
+		}
+	}
+	return n
 }

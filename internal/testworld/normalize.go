@@ -3,6 +3,7 @@ package testworld
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -28,6 +29,9 @@ import (
 //     PreconditionFailed when the request carried an If-Match.
 //   - Route53 answers a CREATE of an existing record set with ResourceRecordAlreadyExists (AWS:
 //     InvalidChangeBatch): the proxy renames the code.
+//   - ACM has no tag APIs (ListTagsForCertificate, AddTagsToCertificate,
+//     RemoveTagsFromCertificate): the proxy answers them from the tags sent with ImportCertificate
+//     and AddTagsToCertificate.
 //
 // moto 5.2.1:
 //
@@ -71,6 +75,8 @@ type normalizer struct {
 	// etags are the distributions' ETags as the proxy tells them (moto).
 	etags map[string]string
 	seq   int
+	// acmTags are the ACM certificates' tags (kumo).
+	acmTags map[string]map[string]string
 }
 
 // keptElements are the DistributionConfig elements each emulator does not store.
@@ -86,7 +92,8 @@ func startNormalizer(emulator, target string) (*normalizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &normalizer{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{}}
+	n := &normalizer{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
+		acmTags: map[string]map[string]string{}}
 	n.proxy = httputil.NewSingleHostReverseProxy(u)
 	n.proxy.ModifyResponse = n.modifyResponse
 	n.srv = httptest.NewServer(http.HandlerFunc(n.serve))
@@ -124,6 +131,9 @@ func (n *normalizer) serve(w http.ResponseWriter, r *http.Request) {
 <ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[Tried to create resource record set [%s] but it already exists]</Message></Error><RequestId>testworld-normalizer</RequestId></ErrorResponse>`, existing)
 			return
 		}
+	}
+	if n.emulator == Kumo && strings.HasPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.") && n.acmTagCall(w, r, body) {
+		return
 	}
 	if n.emulator == Moto && n.staleIfMatch(r) {
 		w.Header().Set("Content-Type", "text/xml")
@@ -168,8 +178,85 @@ func (n *normalizer) etagFor(id, method, emulatorETag string) string {
 // rewrites reports whether the proxy may need the request body: CloudFront distribution writes
 // and Route53 writes.
 func (n *normalizer) rewrites(r *http.Request) bool {
-	return (strings.HasPrefix(r.URL.Path, "/2020-05-31/distribution") || strings.HasPrefix(r.URL.Path, "/2013-04-01/")) &&
+	return (strings.HasPrefix(r.URL.Path, "/2020-05-31/distribution") || strings.HasPrefix(r.URL.Path, "/2013-04-01/") ||
+		strings.HasPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.")) &&
 		(r.Method == http.MethodPost || r.Method == http.MethodPut)
+}
+
+type acmTag struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value,omitempty"`
+}
+
+type acmRequest struct {
+	CertificateArn string   `json:"CertificateArn"`
+	Tags           []acmTag `json:"Tags"`
+}
+
+// acmTagCall answers kumo's missing ACM tag operations itself and reports whether it did.
+func (n *normalizer) acmTagCall(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.")
+	var in acmRequest
+	_ = json.Unmarshal(body, &in)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	reply := func(v any) bool {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_ = json.NewEncoder(w).Encode(v)
+		return true
+	}
+	switch op {
+	case "ListTagsForCertificate":
+		tags := []acmTag{}
+		for k, v := range n.acmTags[in.CertificateArn] {
+			tags = append(tags, acmTag{Key: k, Value: v})
+		}
+		return reply(map[string]any{"Tags": tags})
+	case "AddTagsToCertificate":
+		if n.acmTags[in.CertificateArn] == nil {
+			n.acmTags[in.CertificateArn] = map[string]string{}
+		}
+		for _, t := range in.Tags {
+			n.acmTags[in.CertificateArn][t.Key] = t.Value
+		}
+		return reply(map[string]any{})
+	case "RemoveTagsFromCertificate":
+		for _, t := range in.Tags {
+			delete(n.acmTags[in.CertificateArn], t.Key)
+		}
+		return reply(map[string]any{})
+	}
+	return false
+}
+
+// acmResponse records the tags of a first import and forgets those of a deleted certificate.
+func (n *normalizer) acmResponse(resp *http.Response) error {
+	req := resp.Request
+	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager.")
+	if resp.StatusCode != http.StatusOK || (op != "ImportCertificate" && op != "DeleteCertificate") {
+		return nil
+	}
+	var in acmRequest
+	if sent, ok := req.Context().Value(requestBodyKey{}).([]byte); ok {
+		_ = json.Unmarshal(sent, &in)
+	}
+	return rewriteBody(resp, func(b []byte) []byte {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		switch op {
+		case "DeleteCertificate":
+			delete(n.acmTags, in.CertificateArn)
+		case "ImportCertificate":
+			var out struct{ CertificateArn string }
+			if json.Unmarshal(b, &out) == nil && in.CertificateArn == "" && out.CertificateArn != "" {
+				n.acmTags[out.CertificateArn] = map[string]string{}
+				for _, t := range in.Tags {
+					n.acmTags[out.CertificateArn][t.Key] = t.Value
+				}
+			}
+		}
+		return b
+	})
 }
 
 var nameElement = regexp.MustCompile(`<Name>[^<]*</Name>`)
@@ -296,6 +383,8 @@ func (n *normalizer) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	switch {
+	case n.emulator == Kumo && strings.HasPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager."):
+		return n.acmResponse(resp)
 	case strings.HasPrefix(req.URL.Path, "/2020-05-31/distribution"):
 		return n.cloudFront(resp)
 	case n.emulator == Kumo && strings.HasPrefix(req.URL.Path, "/2013-04-01/hostedzone/") && strings.HasSuffix(req.URL.Path, "/rrset") && resp.StatusCode >= 400:
