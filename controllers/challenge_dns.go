@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/securesite-io/securesite/internal/acme"
@@ -33,8 +34,22 @@ func challengeOwner(ctx context.Context) string {
 	return "securesite" + challengeOwnerSuffix
 }
 
+// zoneFor is the zone a challenge record goes to: the site's own zone (spec.hostedZoneID, or
+// the one its DNS phase found) when the name is inside it, else the zone found by name. By name
+// alone, two public zones of the same name are ambiguous and the challenge was never written.
+func (c *challengeDNS) zoneFor(ctx context.Context, fqdn string) (records.Zone, error) {
+	if id := acme.HostedZoneFromContext(ctx); id != "" {
+		z, err := c.dns.FindZone(ctx, fqdn, id)
+		if !errors.Is(err, records.ErrZoneNotFound) {
+			return z, err
+		}
+		// A name outside the site's zone (an additional name in another zone).
+	}
+	return c.dns.FindZone(ctx, fqdn, "")
+}
+
 func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := c.dns.FindZone(ctx, fqdn, "")
+	zone, err := c.zoneFor(ctx, fqdn)
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
@@ -49,7 +64,7 @@ func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error
 }
 
 func (c *challengeDNS) CleanupTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := c.dns.FindZone(ctx, fqdn, "")
+	zone, err := c.zoneFor(ctx, fqdn)
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}

@@ -96,6 +96,28 @@ func TestDNS(t *testing.T) {
 		}
 	})
 
+	// A CNAME at a zone apex is illegal (RFC 1034 3.6.2: no other data beside a CNAME, and the
+	// apex has SOA and NS). Refused at apply for a two-label name; for a deeper zone only the
+	// zone says it, so the site is Stalled with its own reason, not a conflict with NS/SOA, and
+	// nothing is written.
+	t.Run("CNAME at the zone apex: Stalled, nothing written", func(t *testing.T) {
+		apexZone := e.w.CreateHostedZone(ctx, "apex.duckhoo.example")
+		ns := e.namespace("apex")
+		e.create(site(ns, "apex", "apex.duckhoo.example", func(s *v1alpha1.SecureSite) {
+			s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "apex.duckhoo.example", Address: "lb.example.net", TTL: 300}
+			s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
+		}))
+		s := e.waitCondition(ns, "apex", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonCNAMEAtZoneApex, 30*time.Second)
+		if c := condition(s, v1alpha1.ConditionStalled); !strings.Contains(c.Message, "no CNAME") {
+			t.Errorf("Stalled message %q does not say why", c.Message)
+		}
+		for k := range e.records(apexZone) {
+			if !strings.HasPrefix(k, "NS ") && !strings.HasPrefix(k, "SOA ") {
+				t.Errorf("record written at an apex CNAME site: %s", k)
+			}
+		}
+	})
+
 	t.Run("foreign record: conflict, untouched, kept on delete", func(t *testing.T) {
 		ns := e.namespace("dns")
 		e.handWrite(zoneID, r53types.ChangeActionCreate, "legacy.duckhoo.test", "A", "192.0.2.1")

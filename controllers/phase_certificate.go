@@ -221,7 +221,7 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		return nil
 	}
 	server, email := r.acmeServer(site)
-	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email}
+	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email, HostedZoneID: s.dns.zone.ID}
 	if parsed != nil {
 		req.Replaces = parsed.Leaf
 	}

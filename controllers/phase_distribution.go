@@ -31,7 +31,7 @@ func desiredDistribution(site *v1alpha1.SecureSite, origin s3bucket.Bucket, oacI
 		// The UID makes creation idempotent: a crash between create and status patch finds the
 		// same distribution again instead of making a second one.
 		CallerReference:   "securesite-" + string(site.UID),
-		Comment:           fmt.Sprintf("SecureSite %s/%s", site.Namespace, site.Name),
+		Comment:           cdn.Comment(site.Namespace, site.Name),
 		Aliases:           siteAliases(site),
 		OriginDomain:      origin.RegionalDomainName,
 		OriginID:          distributionOriginID,

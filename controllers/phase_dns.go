@@ -63,6 +63,9 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 		if !records.InZone(rec.Name, zone.Name) {
 			return stalled(v1alpha1.ReasonInvalidSpec, "%s is not inside hosted zone %s (%s); use a name in the zone or set hostedZoneID", rec.Name, zone.Name, zone.ID)
 		}
+		if rec.Type == "CNAME" && rec.Name == zone.Name {
+			return stalled(v1alpha1.ReasonCNAMEAtZoneApex, "backend.hostname %s is the apex of hosted zone %s, where DNS allows no CNAME beside the zone's SOA and NS records; give backend.address as an IP address, or use a name below the apex such as api.%s", rec.Name, zone.ID, zone.Name)
+		}
 	}
 	if len(desired) == 0 && len(site.Status.DNS.Records) == 0 {
 		s.dns.skipped = site.Spec.Backend == nil && site.Spec.StaticSite == nil

@@ -384,7 +384,6 @@ func TestStaticSite(t *testing.T) {
 	t.Run("rename the bucket: 1,500 objects migrate across a controller restart", func(t *testing.T) {
 		ns := e.namespace("migrate")
 		e.create(staticSite(ns, "web", "site2.test", func(s *v1alpha1.SecureSite) {
-			s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned // the CA is not the point here
 			s.Spec.StaticSite.Bucket = "site2-old"
 		}))
 		s := e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
@@ -464,7 +463,6 @@ func TestStaticSite(t *testing.T) {
 		zoneID := zone3
 		ns := e.namespace("static-del")
 		e.create(staticSite(ns, "web", "site3.test", func(s *v1alpha1.SecureSite) {
-			s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
 			s.Spec.Certificate.AdditionalDNSNames = []string{"*.site3.test"}
 			s.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete
 		}))

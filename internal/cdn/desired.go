@@ -5,6 +5,8 @@
 package cdn
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,6 +38,22 @@ type Desired struct {
 	PriceClass        string
 	Enabled           bool
 	Tags              map[string]string
+}
+
+// maxCommentLength is CloudFront's limit on a distribution's Comment.
+const maxCommentLength = 128
+
+// Comment is the distribution's comment for a SecureSite: "SecureSite <namespace>/<name>", which
+// a namespace (63) and a name (253) can push past CloudFront's 128 characters; a longer one keeps
+// its start and ends in a hash of the whole, so it stays unique per site.
+func Comment(namespace, name string) string {
+	c := "SecureSite " + namespace + "/" + name
+	if len(c) <= maxCommentLength {
+		return c
+	}
+	sum := sha256.Sum256([]byte(c))
+	suffix := "~" + hex.EncodeToString(sum[:])[:12]
+	return c[:maxCommentLength-len(suffix)] + suffix
 }
 
 // DesiredConfig builds the full distribution configuration for d.

@@ -2,6 +2,7 @@ package cdn
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -198,5 +199,33 @@ func TestAlreadyExistsIDFromAWSMessage(t *testing.T) {
 		if got != want {
 			t.Errorf("%q → %q, want %q", msg, got, want)
 		}
+	}
+}
+
+func TestCommentFitsCloudFrontLimit(t *testing.T) {
+	long := strings.Repeat("n", 253)
+	tests := []struct {
+		ns, name string
+		want     string // "" means: only the limits are checked
+	}{
+		{"web", "duckhoo", "SecureSite web/duckhoo"},
+		{strings.Repeat("a", 63), strings.Repeat("b", 53), "SecureSite " + strings.Repeat("a", 63) + "/" + strings.Repeat("b", 53)}, // exactly 128
+		{strings.Repeat("a", 63), strings.Repeat("b", 54), ""},
+		{strings.Repeat("a", 63), long, ""},
+		{"x", long, ""},
+	}
+	seen := map[string]bool{}
+	for _, tc := range tests {
+		got := Comment(tc.ns, tc.name)
+		if len(got) > 128 {
+			t.Errorf("Comment(%d-char ns, %d-char name) is %d characters, CloudFront allows 128", len(tc.ns), len(tc.name), len(got))
+		}
+		if tc.want != "" && got != tc.want {
+			t.Errorf("Comment(%q, %q) = %q, want %q", tc.ns, tc.name, got, tc.want)
+		}
+		if !strings.HasPrefix(got, "SecureSite ") || seen[got] {
+			t.Errorf("Comment %q: not a SecureSite comment, or not unique", got)
+		}
+		seen[got] = true
 	}
 }
