@@ -412,3 +412,42 @@ func TestTXTValuesForDNS01(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Conflicts).To(ConsistOf(HaveField("Owner", "web/b")))
 }
+
+// Route53 pages ListHostedZones (100 per page) and ListResourceRecordSets (300 per page); moto does
+// too, kumo answers in one page. A zone on a later page is found, and a zone of more than 300
+// record sets is read whole: nothing is recreated and nothing foreign is missed.
+func TestPaginationOfZonesAndRecords(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	for i := range 101 {
+		newWorld(t, fmt.Sprintf("filler%03d.page.site", i))
+	}
+	w := newWorld(t, "last.page.site")
+	svc := New(awsCfg, Options{})
+	zoneLists := calls("ListHostedZones", func() {
+		g.Expect(svc.FindZone(ctx, "www.last.page.site", "")).To(Equal(w.zone))
+	})
+	t.Logf("found a zone among %d+ zones with %d ListHostedZones calls", 102, zoneLists)
+
+	var desired []Record
+	for i := range 200 {
+		desired = append(desired, DesiredBackendRecord(fmt.Sprintf("h%03d.last.page.site", i), "192.0.2.1", 60))
+	}
+	// A foreign record that sorts after everything we write, so it sits on the last page.
+	foreign := DesiredBackendRecord("zzz.last.page.site", "198.51.100.9", 300)
+	w.byHand(types.ChangeActionCreate, foreign)
+	res, err := svc.Ensure(ctx, w.zone, "web/many", desired)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Changed).To(HaveLen(200))
+	g.Expect(w.records()).To(HaveLen(401), "200 records, 200 registry records and the foreign one")
+
+	fresh := New(awsCfg, Options{})
+	var plan Plan
+	lists := calls("ListResourceRecordSets", func() {
+		plan, err = fresh.Plan(ctx, w.zone, "web/many", append(desired, DesiredBackendRecord("zzz.last.page.site", "203.0.113.1", 60)))
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Logf("%d record sets read in %d ListResourceRecordSets calls", 403, lists)
+	g.Expect(plan.Conflicts).To(ConsistOf(HaveField("Owner", "")), "the foreign record on the last page is seen")
+	g.Expect(plan.Summary()).To(BeEmpty(), "nothing of ours is planned again")
+}
