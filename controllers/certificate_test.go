@@ -117,15 +117,17 @@ func TestCertificateACME(t *testing.T) {
 	e := startEnv(t)
 	ctx := context.Background()
 	zoneID := e.w.CreateHostedZone(ctx, "certs.test")
+	// Two public zones of one name, made before any site lists the zones.
+	_ = e.w.CreateHostedZone(ctx, "twin.test")
+	twinZone := strings.TrimPrefix(e.w.CreateHostedZone(ctx, "twin.test"), "/hostedzone/")
 	ns := e.namespace("cert")
 
 	// Route53 allows two public zones of the same name (only the delegated one answers on the
 	// Internet). The DNS-01 challenge must go to the site's zone, spec.hostedZoneID: looked up by
 	// name, the zone is ambiguous and the certificate was never issued.
 	t.Run("DNS-01 goes to spec.hostedZoneID when two zones share the name", func(t *testing.T) {
-		_ = e.w.CreateHostedZone(ctx, "twin.test")
-		ours := strings.TrimPrefix(e.w.CreateHostedZone(ctx, "twin.test"), "/hostedzone/")
-		e.create(site(ns, "twin", "www.twin.test", func(s *v1alpha1.SecureSite) { s.Spec.HostedZoneID = ours }))
+		ns := e.namespace("twin")
+		e.create(site(ns, "twin", "www.twin.test", func(s *v1alpha1.SecureSite) { s.Spec.HostedZoneID = twinZone }))
 		e.waitCondition(ns, "twin", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
 	})
 

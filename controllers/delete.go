@@ -15,14 +15,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/cdn"
 	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
 
-// reconcileDelete undoes what the site made, in reverse order: distribution (disabled, deployed,
-// deleted), DNS records, ACM certificate, and the bucket only under deletionPolicy Delete. The
+// reconcileDelete undoes what the site made: DNS records first (so no alias ever points at a
+// distribution being deleted), then the distribution (disabled, deployed, deleted), its origin
+// access control and the ACM certificate (AWS calls both "in use" for minutes after the
+// distribution is gone: a wait, reported as such, not a failure), and the bucket only under
+// deletionPolicy Delete. The
 // Secret goes with its owner through garbage collection. The finalizer is released last, only
 // after AWS accepted every deletion.
 func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alpha1.SecureSite) (ctrl.Result, error) {
@@ -36,13 +40,13 @@ func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alph
 		return ctrl.Result{}, r.releaseFinalizer(ctx, site)
 	}
 	base := site.DeepCopy()
-	wait, err := r.deleteAWSObjects(ctx, site)
+	wait, why, err := r.deleteAWSObjects(ctx, site)
 	msg := "deleting AWS objects"
 	if err != nil {
 		msg = err.Error()
 		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonAWSError, "Delete", "%v", err)
 	} else if wait > 0 {
-		msg = "waiting for the disabled distribution to deploy before deleting it"
+		msg = why
 	}
 	if err != nil || wait > 0 {
 		meta.SetStatusCondition(&site.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
@@ -68,61 +72,74 @@ func (r *SecureSiteReconciler) releaseFinalizer(ctx context.Context, site *v1alp
 	return nil
 }
 
-// deleteAWSObjects returns a wait when CloudFront must deploy first, or an error.
-func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alpha1.SecureSite) (time.Duration, error) {
+// inUseWait is how often deletion looks again at an origin access control or ACM certificate that
+// AWS still counts as used by the deleted distribution.
+const inUseWait = 30 * time.Second
+
+// deleteAWSObjects returns a wait (and what it waits for) when AWS must finish something first, or
+// an error.
+func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alpha1.SecureSite) (time.Duration, string, error) {
+	const waitDeploy = "waiting for the disabled distribution to deploy before deleting it"
+	if err := r.releaseRecords(ctx, site); err != nil {
+		return 0, "", err
+	}
 	if d := site.Status.Distribution; d != nil && d.ID != "" {
 		dist, err := r.Distributions.Get(ctx, d.ID)
 		switch {
 		case errors.Is(err, cdn.ErrNotFound):
 			// already gone
 		case err != nil:
-			return 0, fmt.Errorf("reading distribution %s: %w", d.ID, err)
+			return 0, "", fmt.Errorf("reading distribution %s: %w", d.ID, err)
 		case dist.Enabled:
 			// AWS refuses to delete an enabled distribution; disabling takes a deployment.
 			disabled, err := r.Distributions.Disable(ctx, d.ID)
 			if err != nil {
-				return 0, fmt.Errorf("disabling distribution %s: %w", d.ID, err)
+				return 0, "", fmt.Errorf("disabling distribution %s: %w", d.ID, err)
 			}
 			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "DistributionDisabled", "Delete", "distribution %s disabled; deleting once deployed", d.ID)
 			if disabled.Status != "Deployed" {
-				return deployWait, nil
+				return deployWait, waitDeploy, nil
 			}
 			// Already deployed (a fast emulator): no reason to wait a requeue before deleting.
 			if err := r.Distributions.Delete(ctx, d.ID, disabled.ETag); err != nil {
-				return 0, fmt.Errorf("deleting distribution %s: %w", d.ID, err)
+				return 0, "", fmt.Errorf("deleting distribution %s: %w", d.ID, err)
 			}
 			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "DistributionDeleted", "Delete", "distribution %s deleted", d.ID)
 		case dist.Status != "Deployed":
-			return deployWait, nil
+			return deployWait, waitDeploy, nil
 		default:
 			if err := r.Distributions.Delete(ctx, d.ID, dist.ETag); err != nil {
-				return 0, fmt.Errorf("deleting distribution %s: %w", d.ID, err)
+				return 0, "", fmt.Errorf("deleting distribution %s: %w", d.ID, err)
 			}
 			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "DistributionDeleted", "Delete", "distribution %s deleted", d.ID)
 		}
 		d.ID = ""
 	}
 	if d := site.Status.Distribution; d != nil && d.OriginAccessControlID != "" {
-		if err := r.Distributions.DeleteOAC(ctx, d.OriginAccessControlID); err != nil {
-			return 0, err
+		err := r.Distributions.DeleteOAC(ctx, d.OriginAccessControlID)
+		if errors.Is(err, cdn.ErrInUse) {
+			return inUseWait, fmt.Sprintf("waiting for CloudFront to release origin access control %s after the distribution's deletion", d.OriginAccessControlID), nil
+		}
+		if err != nil {
+			return 0, "", err
 		}
 		d.OriginAccessControlID = ""
 	}
 
-	if err := r.releaseRecords(ctx, site); err != nil {
-		return 0, err
-	}
-
 	if c := site.Status.Certificate; c != nil && c.ACMCertificateARN != "" {
-		if err := r.ACM.Delete(ctx, c.ACMCertificateARN); err != nil {
-			return 0, fmt.Errorf("deleting ACM certificate %s: %w", c.ACMCertificateARN, err)
+		err := r.ACM.Delete(ctx, c.ACMCertificateARN)
+		if errors.Is(err, acmimport.ErrInUse) {
+			return inUseWait, fmt.Sprintf("waiting for CloudFront to release ACM certificate %s after the distribution's deletion", c.ACMCertificateARN), nil
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("deleting ACM certificate %s: %w", c.ACMCertificateARN, err)
 		}
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "CertificateDeleted", "Delete", "ACM certificate %s deleted", c.ACMCertificateARN)
 		c.ACMCertificateARN = ""
 	}
 
 	if err := r.deleteExport(ctx, site); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 
 	if b := site.Status.Bucket; b != nil && b.Name != "" {
@@ -134,7 +151,7 @@ func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alp
 			}
 			for _, bk := range buckets {
 				if err := r.Buckets.EmptyAndDelete(ctx, bk); err != nil {
-					return 0, fmt.Errorf("deleting bucket %s: %w", bk.Name, err)
+					return 0, "", fmt.Errorf("deleting bucket %s: %w", bk.Name, err)
 				}
 				r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BucketDeleted", "Delete", "bucket %s emptied and deleted (deletionPolicy Delete)", bk.Name)
 			}
@@ -142,7 +159,7 @@ func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alp
 			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BucketRetained", "Delete", "bucket %s kept with its objects (deletionPolicy Retain)", b.Name)
 		}
 	}
-	return 0, nil
+	return 0, "", nil
 }
 
 // releaseRecords removes every record the site owns, with its registry record; records of others

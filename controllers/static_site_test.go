@@ -59,6 +59,9 @@ func (a rawAWS) bucketExists(t *testing.T, name string) bool {
 	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
 		return false
 	}
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusMovedPermanently {
+		return true // there, in another region than this client's (S3's 301)
+	}
 	if err != nil {
 		t.Fatalf("HeadBucket %s: %v", name, err)
 	}

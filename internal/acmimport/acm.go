@@ -148,11 +148,18 @@ func IsNotFound(err error) bool {
 	return awsclient.ErrorCode(err) == "ResourceNotFoundException"
 }
 
+// ErrInUse means AWS still counts the certificate as used by a distribution (ResourceInUseException):
+// for minutes after DeleteDistribution. It is a wait, not a failure.
+var ErrInUse = errors.New("still in use")
+
 // Delete deletes the certificate; one already gone is not an error. AWS refuses
 // (ResourceInUseException) while a distribution still uses it, so the caller deletes the
 // distribution first.
 func (c *Client) Delete(ctx context.Context, arn string) error {
 	_, err := c.api.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(arn)})
+	if awsclient.ErrorCode(err) == "ResourceInUseException" {
+		return fmt.Errorf("ACM certificate %s: %w", arn, ErrInUse)
+	}
 	if err != nil && !IsNotFound(err) {
 		return fmt.Errorf("deleting ACM certificate %s: %w", arn, err)
 	}

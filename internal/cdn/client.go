@@ -18,6 +18,10 @@ import (
 // ErrNotFound means the distribution does not exist.
 var ErrNotFound = errors.New("distribution not found")
 
+// ErrInUse means AWS still counts the origin access control as used by a distribution: for minutes
+// after DeleteDistribution, AWS answers OriginAccessControlInUse. It is a wait, not a failure.
+var ErrInUse = errors.New("still in use")
+
 // maxUpdateAttempts bounds re-reads after a lost IfMatch race with another writer.
 const maxUpdateAttempts = 3
 
@@ -285,6 +289,9 @@ func (c *Client) DeleteOAC(ctx context.Context, id string) error {
 		return fmt.Errorf("reading origin access control %s: %w", id, err)
 	}
 	_, err = c.api.DeleteOriginAccessControl(ctx, &cloudfront.DeleteOriginAccessControlInput{Id: aws.String(id), IfMatch: got.ETag})
+	if awsclient.ErrorCode(err) == "OriginAccessControlInUse" {
+		return fmt.Errorf("origin access control %s: %w", id, ErrInUse)
+	}
 	if err != nil && awsclient.ErrorCode(err) != "NoSuchOriginAccessControl" {
 		return fmt.Errorf("deleting origin access control %s: %w", id, err)
 	}

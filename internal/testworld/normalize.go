@@ -327,8 +327,15 @@ func (n *normalizer) existingCreates(r *http.Request, zone string, body []byte) 
 	if err := xml.Unmarshal(body, &batch); err != nil {
 		return "" // the emulator answers a malformed request itself
 	}
+	deleted := map[string]bool{}
 	for _, c := range batch.Changes {
-		if c.Action != "CREATE" {
+		if c.Action == "DELETE" {
+			deleted[dnsFQDN(c.Set.Name)+"|"+c.Set.Type+"|"+c.Set.SetIdentifier] = true
+		}
+	}
+	for _, c := range batch.Changes {
+		// A DELETE and a CREATE of one record set in one batch is how Route53 replaces it.
+		if c.Action != "CREATE" || deleted[dnsFQDN(c.Set.Name)+"|"+c.Set.Type+"|"+c.Set.SetIdentifier] {
 			continue
 		}
 		q := url.Values{"name": {c.Set.Name}, "type": {c.Set.Type}, "maxitems": {"1"}}
