@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/route53"
@@ -73,6 +74,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 		}
 		// A zone may be created later; look again, slowly.
 		s.waitFor(dnsConflictWait)
+		r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
 		return nil
 	}
 	if err != nil {
@@ -85,6 +87,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	site.Status.DNS.HostedZoneID = zone.ID
 	for _, rec := range desired {
 		if !inZone(rec.Name, zone.Name) {
+			r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
 			return stalled(v1alpha1.ReasonInvalidSpec, "%s is not inside hosted zone %s (%s); use a name in the zone or set hostedZoneID", rec.Name, zone.Name, zone.ID)
 		}
 	}
@@ -93,6 +96,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	}
 
 	if site.Spec.Suspend {
+		r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
 		plan, err := r.DNS.Plan(ctx, zone, s.owner, desired)
 		if err != nil {
 			return fmt.Errorf("observing zone %s: %w", zone.Name, err)
@@ -135,6 +139,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	}
 	s.dns.records = desired
 	site.Status.DNS.Records = recordStatuses(desired, res.Conflicts)
+	r.publishDesired(s, desired)
 	return nil
 }
 

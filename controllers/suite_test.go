@@ -62,14 +62,22 @@ type env struct {
 	stop    context.CancelFunc
 	stopped chan struct{}
 	pool    *acme.Pool
+	// tune changes the manager's options from the suite's defaults (nil: none).
+	tune func(*manager.Options)
 }
 
 // startEnv starts the world and a manager; both stop when the test ends.
 func startEnv(t *testing.T) *env {
 	t.Helper()
+	return startEnvWith(t, nil)
+}
+
+// startEnvWith is startEnv with the manager's options changed by tune.
+func startEnvWith(t *testing.T, tune func(*manager.Options)) *env {
+	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(testworld.ControllerLogWriter()), zap.UseDevMode(true)))
 	w := testworld.Start(t)
-	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}}
+	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}, tune: tune}
 	var err error
 	if e.k8s, err = client.New(w.RESTConfig, client.Options{Scheme: e.scheme}); err != nil {
 		t.Fatal(err)
@@ -98,7 +106,7 @@ func (e *env) startManager() {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := manager.New(ctx, e.w.RESTConfig, manager.Options{
+	opts := manager.Options{
 		MetricsAddr:             "0",
 		ProbeAddr:               "0",
 		Namespace:               controllerNamespace,
@@ -118,7 +126,11 @@ func (e *env) startManager() {
 		ACMELogger:              slog.New(slog.NewTextHandler(testworld.ControllerLogWriter(), nil)),
 		// A restarted manager registers the same controller name again in this process.
 		SkipNameValidation: true,
-	})
+	}
+	if e.tune != nil {
+		e.tune(&opts)
+	}
+	mgr, err := manager.New(ctx, e.w.RESTConfig, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

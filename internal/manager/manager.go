@@ -63,6 +63,9 @@ type Options struct {
 
 	MaxConcurrentReconciles int
 	ResyncPeriod            time.Duration
+	// DriftCheckInterval is how often each zone holding owned records is listed and compared with
+	// what every site wants; 0 means DefaultDriftCheckInterval, negative turns the check off.
+	DriftCheckInterval time.Duration
 
 	// Test knobs; zero values are what production runs.
 	Clock               clock.PassiveClock // default real time
@@ -72,6 +75,10 @@ type Options struct {
 	ACMELogger          *slog.Logger // default: the controller's logger
 	SkipNameValidation  bool         // a second manager in one process (restart tests)
 }
+
+// DefaultDriftCheckInterval is how often owned records are compared with their zones: a hand
+// edit is undone within about this long (external-dns's default loop is a minute too).
+const DefaultDriftCheckInterval = time.Minute
 
 // Manager is the wired controller. Pool is exposed for tests that look at orders in flight.
 type Manager struct {
@@ -122,7 +129,19 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		logger = slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme")))
 	}
 
-	dns := route53.New(awsCfg.AWS, o.Route53)
+	driftInterval := o.DriftCheckInterval
+	if driftInterval == 0 {
+		driftInterval = DefaultDriftCheckInterval
+	}
+	r53opts := o.Route53
+	if driftInterval > 0 && r53opts.SnapshotTTL == 0 {
+		// The drift check lists every zone with owned records each interval; reconciles in between
+		// trust that listing instead of each reading the zone again. Writes made in between are
+		// in the snapshot already (the service applies its own writes), and anyone else's are
+		// what the next check finds.
+		r53opts.SnapshotTTL = driftInterval + 30*time.Second
+	}
+	dns := route53.New(awsCfg.AWS, r53opts)
 	wake := make(chan event.GenericEvent, 1024)
 	pool := acme.NewPool(acme.Options{
 		Workers:                  o.IssuanceWorkers,
@@ -163,6 +182,22 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		ResyncPeriod:            o.ResyncPeriod,
 		Wake:                    wake,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
+	if driftInterval > 0 {
+		index := route53.NewDesiredIndex()
+		drifted := make(chan event.GenericEvent, 1024)
+		r.DesiredRecords, r.Drifted = index, drifted
+		driftLog := ctrl.Log.WithName("drift-check")
+		err := mgr.Add(&route53.DriftCheck{
+			DNS: dns, Index: index, Interval: driftInterval,
+			Drifted: controllers.DriftedSites(drifted),
+			Failed: func(z route53.Zone, err error) {
+				driftLog.Error(err, "reading hosted zone for the drift check", "zone", z.Name, "zoneID", z.ID)
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up controller: %w", err)
