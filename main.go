@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/manager"
 )
 
@@ -34,6 +35,10 @@ func main() {
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Reconcile workers.")
 	flag.IntVar(&o.IssuanceWorkers, "issuance-workers", 8, "Certificate orders run at the same time (each waits for DNS propagation without holding a reconcile worker).")
 	flag.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often a Ready site is re-checked for drift.")
+	flag.Func("acme-orders-per-account", "New ACME orders allowed per account, as COUNT/WINDOW (e.g. 300/3h). Default: Let's Encrypt's published limit for its production and staging URLs, none for other CAs.",
+		func(v string) (err error) { o.ACMELimits.OrdersPerAccount, err = acme.ParseLimit(v); return err })
+	flag.Func("acme-certificates-per-domain", "New certificates allowed per registered domain, as COUNT/WINDOW (e.g. 50/168h). Default: Let's Encrypt's published limit for its production and staging URLs, none for other CAs.",
+		func(v string) (err error) { o.ACMELimits.CertificatesPerDomain, err = acme.ParseLimit(v); return err })
 	flag.DurationVar(&o.DriftCheckInterval, "drift-check-interval", manager.DefaultDriftCheckInterval,
 		"How often each Route53 zone holding owned records is read and compared with every site; drifted sites are repaired at once. 0 or less turns it off (drift then waits for --resync-period).")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "securesite-system"), "The controller's namespace (ACME account Secrets live here).")

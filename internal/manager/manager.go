@@ -60,6 +60,9 @@ type Options struct {
 	DNS01Nameservers       []string // host:port resolvers for the propagation check
 	DNS01SkipAuthoritative bool
 	IssuanceWorkers        int
+	// ACMELimits override the CA's budgets (zero fields: Let's Encrypt's published limits for its
+	// production and staging URLs, none for other CAs).
+	ACMELimits acme.Limits
 
 	MaxConcurrentReconciles int
 	ResyncPeriod            time.Duration
@@ -151,9 +154,13 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		PropagationTimeout:       o.PropagationTimeout,
 		PollInterval:             o.PropagationInterval,
 		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), o.Namespace),
-		DNS:                      controllers.NewChallengeDNS(dns),
-		Logger:                   logger,
-		Now:                      now,
+		Limits:                   o.ACMELimits,
+		Ledger: acme.NewSecretLedgerStore(mgr.GetClient(), mgr.GetAPIReader(), o.Namespace, func() time.Time {
+			return now().Add(-acme.LedgerKeep(o.ACMELimits))
+		}),
+		DNS:    controllers.NewChallengeDNS(dns),
+		Logger: logger,
+		Now:    now,
 		Notify: func(site types.NamespacedName) {
 			obj := &v1alpha1.SecureSite{}
 			obj.Namespace, obj.Name = site.Namespace, site.Name
