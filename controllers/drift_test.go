@@ -22,7 +22,7 @@ import (
 // poke, and the zone is read once per check however many sites it holds.
 func TestDriftRepairedWithinAMinute(t *testing.T) {
 	const sites = 20
-	e := startEnvWith(t, func(o *manager.Options) {
+	e := startEnvWith(t, func(_ *env, o *manager.Options) {
 		o.ResyncPeriod = 10 * time.Minute
 		o.DriftCheckInterval = 0
 		o.Route53 = r53layer.Options{}

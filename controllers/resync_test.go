@@ -20,7 +20,7 @@ import (
 // stayed for up to a day.)
 func TestResyncRepairsDriftWithoutPoke(t *testing.T) {
 	const resync = 3 * time.Second
-	e := startEnvWith(t, func(o *manager.Options) {
+	e := startEnvWith(t, func(_ *env, o *manager.Options) {
 		o.ResyncPeriod = resync
 		o.DriftCheckInterval = -1 // off: this test is about the per-site resync alone
 	})

@@ -63,7 +63,7 @@ type env struct {
 	stopped chan struct{}
 	pool    *acme.Pool
 	// tune changes the manager's options from the suite's defaults (nil: none).
-	tune func(*manager.Options)
+	tune func(*env, *manager.Options)
 }
 
 // startEnv starts the world and a manager; both stop when the test ends.
@@ -73,7 +73,7 @@ func startEnv(t *testing.T) *env {
 }
 
 // startEnvWith is startEnv with the manager's options changed by tune.
-func startEnvWith(t *testing.T, tune func(*manager.Options)) *env {
+func startEnvWith(t *testing.T, tune func(*env, *manager.Options)) *env {
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(testworld.ControllerLogWriter()), zap.UseDevMode(true)))
 	w := testworld.Start(t)
@@ -128,7 +128,7 @@ func (e *env) startManager() {
 		SkipNameValidation: true,
 	}
 	if e.tune != nil {
-		e.tune(&opts)
+		e.tune(e, &opts)
 	}
 	mgr, err := manager.New(ctx, e.w.RESTConfig, opts)
 	if err != nil {
