@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/securesite-io/securesite/internal/acme"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 )
 
 // challengeOwnerSuffix keeps DNS-01 records apart from a site's own records: the DNS phase makes
@@ -19,9 +19,9 @@ const challengeOwnerSuffix = "/acme"
 // together share a few ChangeResourceRecordSets calls.
 type challengeDNS struct {
 	dns interface {
-		FindZone(ctx context.Context, domain, zoneID string) (route53.Zone, error)
-		AddTXTValue(ctx context.Context, zone route53.Zone, owner, name, value string) (route53.EnsureResult, error)
-		RemoveTXTValue(ctx context.Context, zone route53.Zone, owner, name, value string) (route53.EnsureResult, error)
+		FindZone(ctx context.Context, domain, zoneID string) (records.Zone, error)
+		AddTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
+		RemoveTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
 		WaitInSync(ctx context.Context, changeID string) error
 	}
 	// changes holds the Route53 change that wrote each challenge value ("fqdn|value" → change
@@ -30,7 +30,7 @@ type challengeDNS struct {
 }
 
 // NewChallengeDNS adapts the Route53 layer to the ACME pool.
-func NewChallengeDNS(dns *route53.Service) acme.ChallengeDNS { return &challengeDNS{dns: dns} }
+func NewChallengeDNS(dns *records.Service) acme.ChallengeDNS { return &challengeDNS{dns: dns} }
 
 func challengeOwner(ctx context.Context) string {
 	if site, ok := acme.SiteFromContext(ctx); ok {

@@ -8,18 +8,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 )
 
 // desiredRecordIndex receives what each site wants in Route53 from the DNS phase; the zone-level
-// drift check (route53.DriftCheck) compares whole zones with it and wakes only drifted sites.
+// drift check (records.DriftCheck) compares whole zones with it and wakes only drifted sites.
 type desiredRecordIndex interface {
-	Publish(key string, zone route53.Zone, owner string, desired []route53.Record)
+	Publish(key string, zone records.Zone, owner string, desired []records.Record)
 	Remove(key string)
 }
 
 // publishDesired tells the drift check what the site wants in the zone.
-func (r *SecureSiteReconciler) publishDesired(s *scope, desired []route53.Record) {
+func (r *SecureSiteReconciler) publishDesired(s *scope, desired []records.Record) {
 	if r.DesiredRecords != nil {
 		r.DesiredRecords.Publish(siteKey(s.site.Namespace, s.site.Name), s.dns.zone, s.owner, desired)
 	}

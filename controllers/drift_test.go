@@ -13,7 +13,7 @@ import (
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/manager"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 )
 
 // TestDriftRepairedWithinAMinute runs the manager with the defaults a user gets (10-minute
@@ -25,7 +25,7 @@ func TestDriftRepairedWithinAMinute(t *testing.T) {
 	e := startEnvWith(t, func(_ *env, o *manager.Options) {
 		o.ResyncPeriod = 10 * time.Minute
 		o.DriftCheckInterval = 0
-		o.Route53 = r53layer.Options{}
+		o.Route53 = records.Options{}
 	})
 	zoneID := e.w.CreateHostedZone(context.Background(), "drift.test")
 	ns := e.namespace("drift")

@@ -6,7 +6,7 @@ import (
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/certs"
 	"github.com/securesite-io/securesite/internal/naming"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
 
@@ -34,6 +34,10 @@ func newScope(site *v1alpha1.SecureSite, now time.Time) *scope {
 	return &scope{site: site, now: now, owner: naming.Owner(site.Namespace, site.Name)}
 }
 
+// ownerTags are the tags of every AWS object the site makes; TagOwner is what adoption and
+// deletion check.
+func (s *scope) ownerTags() map[string]string { return naming.OwnerTags(s.owner, s.site.Spec.Domain) }
+
 // waitFor asks for the object to be reconciled again after d (the smallest request wins).
 func (s *scope) waitFor(d time.Duration) {
 	if d <= 0 {
@@ -50,13 +54,13 @@ type dnsObservation struct {
 	skipped bool
 	// zoneProblem says why no zone could be used ("" when the zone was found).
 	zoneProblem string
-	zone        route53.Zone
-	conflicts   []route53.Conflict
+	zone        records.Zone
+	conflicts   []records.Conflict
 	// pending: a change was sent and Route53 has not reported INSYNC yet.
 	pending bool
 	// wouldChange lists what a suspended site would have written.
 	wouldChange []string
-	records     []route53.Record
+	records     []records.Record
 }
 
 // certState is where the certificate stands.

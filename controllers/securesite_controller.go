@@ -179,13 +179,6 @@ func nextPass(phaseWait, resync time.Duration) time.Duration {
 	return resync
 }
 
-func (r *SecureSiteReconciler) resyncPeriod() time.Duration {
-	if r.ResyncPeriod > 0 {
-		return r.ResyncPeriod
-	}
-	return 10 * time.Minute
-}
-
 func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
 	phases := []metav1.Condition{
 		dnsReadyCondition(site, s.dns),

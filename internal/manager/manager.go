@@ -32,11 +32,11 @@ import (
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/controllers"
-	"github.com/securesite-io/securesite/internal/acm"
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/awsclient"
-	"github.com/securesite-io/securesite/internal/cloudfront"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/cdn"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 	"github.com/securesite-io/securesite/internal/smexport"
 )
@@ -72,7 +72,7 @@ type Options struct {
 
 	// Test knobs; zero values are what production runs.
 	Clock               clock.PassiveClock // default real time
-	Route53             route53.Options    // snapshot TTL, batch window
+	Route53             records.Options    // snapshot TTL, batch window
 	PropagationTimeout  time.Duration      // DNS-01 wait; default acme's
 	PropagationInterval time.Duration
 	ACMELogger          *slog.Logger // default: the controller's logger
@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		// what the next check finds.
 		r53opts.SnapshotTTL = driftInterval + 30*time.Second
 	}
-	dns := route53.New(awsCfg.AWS, r53opts)
+	dns := records.New(awsCfg.AWS, r53opts)
 	wake := make(chan event.GenericEvent, 1024)
 	pool := acme.NewPool(acme.Options{
 		Workers:                  o.IssuanceWorkers,
@@ -182,23 +182,23 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		Defaults:                controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
 		DNS:                     dns,
 		Issuer:                  pool,
-		ACM:                     acm.New(awsCfg.AWS),
+		ACM:                     acmimport.New(awsCfg.AWS),
 		Buckets:                 s3bucket.New(awsCfg),
-		Distributions:           controllers.CloudFront{Client: cloudfront.New(awsCfg.AWS)},
+		Distributions:           cdn.New(awsCfg.AWS),
 		Exporter:                smexport.New(awsCfg),
 		ResyncPeriod:            o.ResyncPeriod,
 		Wake:                    wake,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}
 	if driftInterval > 0 {
-		index := route53.NewDesiredIndex()
+		index := records.NewDesiredIndex()
 		drifted := make(chan event.GenericEvent, 1024)
 		r.DesiredRecords, r.Drifted = index, drifted
 		driftLog := ctrl.Log.WithName("drift-check")
-		err := mgr.Add(&route53.DriftCheck{
+		err := mgr.Add(&records.DriftCheck{
 			DNS: dns, Index: index, Interval: driftInterval,
 			Drifted: controllers.DriftedSites(drifted),
-			Failed: func(z route53.Zone, err error) {
+			Failed: func(z records.Zone, err error) {
 				driftLog.Error(err, "reading hosted zone for the drift check", "zone", z.Name, "zoneID", z.ID)
 			},
 		})

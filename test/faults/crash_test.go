@@ -16,7 +16,7 @@ import (
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/naming"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -186,7 +186,7 @@ func TestCrashSafety(t *testing.T) {
 			orphans++
 		case strings.HasPrefix(name, "_securesite-") && typ == "TXT":
 			// Challenge records have their own owner, "<site>/acme".
-			if owner, ok := r53layer.ParseOwner(value); ok && !liveOwners[strings.TrimSuffix(owner, "/acme")] {
+			if owner, ok := records.ParseOwner(value); ok && !liveOwners[strings.TrimSuffix(owner, "/acme")] {
 				t.Errorf("registry record of a deleted site: %s", rec)
 				orphans++
 			}
