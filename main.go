@@ -25,6 +25,8 @@ func main() {
 	flag.BoolVar(&o.SecureMetrics, "metrics-secure", false, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
+	flag.StringVar(&o.LeaderElectionID, "leader-election-id", "", "Name of the leader election lease (default securesite.io; per shard securesite.io-shard-<hash of --watch-label-selector>).")
+	flag.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", "Only reconcile SecureSites matching this label selector (e.g. shard=a, or shard notin (a,b)); run one Deployment per shard with disjoint selectors.")
 	flag.StringVar(&o.AWS.Region, "aws-region", envOr("AWS_REGION", "us-east-1"), "Default AWS region for buckets that name none.")
 	flag.StringVar(&o.AWS.EndpointURL, "aws-endpoint-url", "", "Send every AWS call to this URL (an emulator such as kumo). AWS_ENDPOINT_URL works too.")
 	flag.StringVar(&o.ACMEServer, "acme-server", "https://acme-v02.api.letsencrypt.org/directory", "Default ACME directory URL.")

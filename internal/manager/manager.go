@@ -6,9 +6,12 @@ package manager
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -47,6 +50,12 @@ type Options struct {
 	SecureMetrics bool
 	ProbeAddr     string // "0" disables
 	LeaderElect   bool
+	// LeaderElectionID names the lease; default "securesite.io", or one per shard when
+	// WatchLabelSelector is set, so every shard elects its own leader.
+	LeaderElectionID string
+	// WatchLabelSelector restricts the controller to SecureSites matching it (sharding: several
+	// Deployments with disjoint selectors split the sites between them). Empty: all.
+	WatchLabelSelector string
 	// Namespace is the controller's own: ACME account Secrets and the leader lease live here.
 	Namespace string
 
@@ -100,16 +109,29 @@ func Scheme() *runtime.Scheme {
 // New builds the manager with the controller registered; Start runs it.
 func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
+	// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
+	// caching them would cost memory for nothing.
+	byObject := map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}
+	shard, err := ShardSelector(o.WatchLabelSelector)
+	if err != nil {
+		return nil, err
+	}
+	if shard != nil {
+		byObject[&v1alpha1.SecureSite{}] = cache.ByObject{Label: shard}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        "securesite.io",
+		LeaderElectionID:        LeaderElectionID(o.LeaderElectionID, o.WatchLabelSelector),
 		LeaderElectionNamespace: o.Namespace,
-		// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
-		// caching them would cost memory for nothing.
-		Cache:      cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
+		Cache: cache.Options{
+			ByObject: byObject,
+			// managedFields are for server-side apply bookkeeping; the controller never reads
+			// them, and they are a large share of every cached object.
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
 		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	})
 	if err != nil {
@@ -228,4 +250,31 @@ func metricsOptions(o Options) metricsserver.Options {
 		m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	}
 	return m
+}
+
+// ShardSelector parses --watch-label-selector (nil when empty).
+func ShardSelector(s string) (labels.Selector, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("--watch-label-selector %q: %w", s, err)
+	}
+	return sel, nil
+}
+
+// LeaderElectionID is the lease name: the given one, else "securesite.io" for an unsharded
+// controller and "securesite.io-shard-<hash of the selector>" for a shard, so that shards do
+// not wait on each other's leader while replicas of one shard still elect one.
+func LeaderElectionID(id, selector string) string {
+	if id != "" {
+		return id
+	}
+	sel, err := ShardSelector(selector)
+	if err != nil || sel == nil {
+		return "securesite.io"
+	}
+	sum := sha256.Sum256([]byte(sel.String()))
+	return "securesite.io-shard-" + hex.EncodeToString(sum[:])[:10]
 }
