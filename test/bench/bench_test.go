@@ -319,13 +319,19 @@ func annotate(t *testing.T, k8s client.Client, name, value string) {
 // createNoise creates noiseN unlabelled Secrets spread over noiseNS namespaces.
 func createNoise(t *testing.T, k8s client.Client) {
 	t.Helper()
+	createNoiseN(t, k8s, noiseN)
+}
+
+// createNoiseN creates count unlabelled 32 KiB Secrets spread over noiseNS namespaces.
+func createNoiseN(t *testing.T, k8s client.Client, count int) {
+	t.Helper()
 	blob := make([]byte, noiseSize)
 	_, _ = rand.Read(blob)
 	for i := range noiseNS {
 		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("noise-%d", i)}})
 	}
 	var created atomic.Int64
-	testworld.Parallel(noiseN, 32, func(i int) {
+	testworld.Parallel(count, 32, func(i int) {
 		err := k8s.Create(context.Background(), &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("noise-%d", i%noiseNS), Name: fmt.Sprintf("unrelated-%05d", i)},
 			Data:       map[string][]byte{"blob": blob},
@@ -336,8 +342,8 @@ func createNoise(t *testing.T, k8s client.Client) {
 		}
 		created.Add(1)
 	})
-	if created.Load() != noiseN {
-		t.Fatalf("created %d of %d unrelated Secrets", created.Load(), noiseN)
+	if created.Load() != int64(count) {
+		t.Fatalf("created %d of %d unrelated Secrets", created.Load(), count)
 	}
 }
 

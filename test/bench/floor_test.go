@@ -67,7 +67,9 @@ func (k *kumoTXT) CleanUp(ctx context.Context, domain, _, keyAuth string) error 
 	return k.change(ctx, r53types.ChangeActionDelete, domain, keyAuth)
 }
 
-func (k *kumoTXT) Timeout() (time.Duration, time.Duration) { return time.Minute, 100 * time.Millisecond }
+func (k *kumoTXT) Timeout() (time.Duration, time.Duration) {
+	return time.Minute, 100 * time.Millisecond
+}
 
 // pebbleFloor issues n certificates on workers goroutines and returns the wall time and the
 // number of failed orders.

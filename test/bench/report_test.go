@@ -27,11 +27,11 @@ type report struct {
 	// key names the section in docs/benchmarks.md ("N=100"; other benchmarks use their own);
 	// title and cmd default to the convergence benchmark's.
 	key, title, cmd string
-	started time.Time
-	load    string // /proc/loadavg at the start and end: the machine may be shared
-	loadEnd string
-	rows    []row
-	notes   []string
+	started         time.Time
+	load            string // /proc/loadavg at the start and end: the machine may be shared
+	loadEnd         string
+	rows            []row
+	notes           []string
 }
 
 func (r *report) add(what, value, target string) { r.rows = append(r.rows, row{what, value, target}) }
