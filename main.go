@@ -14,6 +14,7 @@ import (
 
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/manager"
+	"github.com/securesite-io/securesite/internal/version"
 )
 
 func main() {
@@ -44,9 +45,14 @@ func main() {
 	flag.DurationVar(&o.DriftCheckInterval, "drift-check-interval", manager.DefaultDriftCheckInterval,
 		"How often each Route53 zone holding owned records is read and compared with every site; drifted sites are repaired at once. 0 or less turns it off (drift then waits for --resync-period).")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "securesite-system"), "The controller's namespace (ACME account Secrets live here).")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("securesite"))
+		return
+	}
 	if o.DriftCheckInterval <= 0 {
 		o.DriftCheckInterval = -1 // off (manager.Options reads 0 as the default)
 	}
@@ -83,7 +89,7 @@ func run(ctx context.Context, o manager.Options, acmeCABundle, nameservers strin
 	if err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
+	ctrl.Log.Info("starting manager", "version", version.Get().Version, "revision", version.Get().Revision, "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
 		"dns01Nameservers", o.DNS01Nameservers)
 	return mgr.Start(ctx)
 }
