@@ -26,8 +26,17 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 		return nil
 	}
 	if st.ACMCertificateARN != "" && st.ACMImportedSerial == p.SerialHex {
-		s.acm.imported = true
-		return nil
+		// Still there? A certificate deleted by hand leaves the distribution pointing at nothing;
+		// it is imported anew and the distribution phase repoints to the new ARN.
+		exists, err := r.ACM.Exists(ctx, st.ACMCertificateARN)
+		if err != nil {
+			return fmt.Errorf("checking ACM certificate: %w", err)
+		}
+		if exists {
+			s.acm.imported = true
+			return nil
+		}
+		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, "CertificateMissing", "DescribeCertificate", "ACM certificate %s no longer exists; importing the certificate again", st.ACMCertificateARN)
 	}
 	if site.Spec.Suspend {
 		s.acm.message = "suspended; would import certificate " + p.SerialHex + " into ACM"
@@ -39,7 +48,7 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 		return fmt.Errorf("importing certificate into ACM: %w", err)
 	}
 	verb := "re-imported into"
-	if st.ACMCertificateARN == "" {
+	if arn != st.ACMCertificateARN {
 		verb = "imported into new"
 		// ImportCertificate has no idempotency token: a crash before this pass's status patch
 		// would import a second, orphaned certificate next time. So the new ARN is recorded at

@@ -350,6 +350,24 @@ func TestStaticSite(t *testing.T) {
 			t.Errorf("distribution replaced: %s → %s", d.ID, s2.Status.Distribution.ID)
 		}
 
+		// The ACM certificate deleted by hand: imported anew and the distribution repointed to the
+		// new ARN (the site was stuck on the missing one before).
+		oldARN := e.get(ns, "web").Status.Certificate.ACMCertificateARN
+		if _, err := a.acm.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(oldARN)}); err != nil {
+			t.Fatalf("deleting the ACM certificate by hand: %v", err)
+		}
+		e.poke(ns, "web")
+		e.eventually(60*time.Second, "certificate imported anew and the distribution repointed", func() string {
+			arn := e.get(ns, "web").Status.Certificate.ACMCertificateARN
+			if arn == "" || arn == oldARN {
+				return "status names " + arn
+			}
+			if cfg, _ := a.distConfig(t, d.ID); aws.ToString(cfg.ViewerCertificate.ACMCertificateArn) != arn {
+				return "distribution uses " + aws.ToString(cfg.ViewerCertificate.ACMCertificateArn) + ", status " + arn
+			}
+			return ""
+		})
+
 		// Delete under Retain: distribution disabled then deleted, alias records gone, bucket and
 		// its objects kept.
 		start = time.Now()

@@ -83,10 +83,14 @@ func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainP
 	}
 	if arn != "" {
 		out, err := c.api.ImportCertificate(ctx, in)
-		if err != nil {
-			return "", fmt.Errorf("importing certificate to ACM: %w", err)
+		if !IsNotFound(err) {
+			if err != nil {
+				return "", fmt.Errorf("importing certificate to ACM: %w", err)
+			}
+			return aws.ToString(out.CertificateArn), nil
 		}
-		return aws.ToString(out.CertificateArn), nil
+		// Deleted out of band: import anew, and the caller repoints the distribution.
+		return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
 	}
 	// A first import is sent once: a retry after a lost answer would create a second
 	// certificate. After a failure the certificate is looked up by its tags instead, here and
@@ -141,6 +145,18 @@ func hasAll(have, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// Exists reports whether the certificate is still in ACM (someone may delete it by hand).
+func (c *Client) Exists(ctx context.Context, arn string) (bool, error) {
+	_, err := c.api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
+	if IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading ACM certificate %s: %w", arn, err)
+	}
+	return true, nil
 }
 
 // IsNotFound reports whether err means the certificate does not exist.
