@@ -126,6 +126,16 @@ func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alp
 		d.OriginAccessControlID = ""
 	}
 
+	if c := site.Status.Certificate; c != nil && c.ACMRetiredCertificateARN != "" {
+		err := r.ACM.Delete(ctx, c.ACMRetiredCertificateARN)
+		if errors.Is(err, acmimport.ErrInUse) {
+			return inUseWait, fmt.Sprintf("waiting for CloudFront to release ACM certificate %s after the distribution's deletion", c.ACMRetiredCertificateARN), nil
+		}
+		if err != nil {
+			return 0, "", fmt.Errorf("deleting ACM certificate %s: %w", c.ACMRetiredCertificateARN, err)
+		}
+		c.ACMRetiredCertificateARN = ""
+	}
 	if c := site.Status.Certificate; c != nil && c.ACMCertificateARN != "" {
 		err := r.ACM.Delete(ctx, c.ACMCertificateARN)
 		if errors.Is(err, acmimport.ErrInUse) {

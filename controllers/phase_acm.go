@@ -50,13 +50,22 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 	verb := "re-imported into"
 	if arn != st.ACMCertificateARN {
 		verb = "imported into new"
+		retired := st.ACMRetiredCertificateARN
+		if st.ACMCertificateARN != "" && retired == "" {
+			// Replaced, not lost: the old certificate stays until the distribution has moved off
+			// it (deleting it sooner is refused as in use, and would break the site meanwhile).
+			if exists, err := r.ACM.Exists(ctx, st.ACMCertificateARN); err == nil && exists {
+				retired = st.ACMCertificateARN
+			}
+		}
 		// ImportCertificate has no idempotency token: a crash before this pass's status patch
 		// would import a second, orphaned certificate next time. So the new ARN is recorded at
 		// once, on its own (a copy is patched, so the pass's other status changes stay pending).
-		patch := fmt.Sprintf(`{"status":{"certificate":{"acmCertificateARN":%q,"acmImportedSerial":%q}}}`, arn, p.SerialHex)
+		patch := fmt.Sprintf(`{"status":{"certificate":{"acmCertificateARN":%q,"acmImportedSerial":%q,"acmRetiredCertificateARN":%q}}}`, arn, p.SerialHex, retired)
 		if err := r.Status().Patch(ctx, site.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 			return fmt.Errorf("recording ACM certificate %s in status: %w", arn, err)
 		}
+		st.ACMRetiredCertificateARN = retired
 	}
 	r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "CertificateImported", "ImportCertificate", "certificate %s %s ACM certificate %s", p.SerialHex, verb, arn)
 	st.ACMCertificateARN = arn

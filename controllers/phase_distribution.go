@@ -2,12 +2,14 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/cdn"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
@@ -154,6 +156,19 @@ func (r *SecureSiteReconciler) reconcileDistribution(ctx context.Context, s *sco
 		// The origin switch is deployed: only now may the old bucket be touched.
 		if err := r.finishMigration(ctx, s); err != nil {
 			return err
+		}
+	}
+	if c := site.Status.Certificate; c != nil && c.ACMRetiredCertificateARN != "" && len(changes) == 0 && certARN != c.ACMRetiredCertificateARN {
+		// The distribution serves the new certificate and is deployed: the replaced one goes.
+		err := r.ACM.Delete(ctx, c.ACMRetiredCertificateARN)
+		switch {
+		case errors.Is(err, acmimport.ErrInUse):
+			s.waitFor(inUseWait) // AWS lets go of it some minutes after the switch
+		case err != nil:
+			return fmt.Errorf("deleting replaced ACM certificate %s: %w", c.ACMRetiredCertificateARN, err)
+		default:
+			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "CertificateDeleted", "DeleteCertificate", "replaced ACM certificate %s deleted", c.ACMRetiredCertificateARN)
+			c.ACMRetiredCertificateARN = ""
 		}
 	}
 	o.ready, o.reason = true, v1alpha1.ReasonDeployed

@@ -368,6 +368,27 @@ func TestStaticSite(t *testing.T) {
 			return ""
 		})
 
+		// A key algorithm change: AWS refuses to re-import an RSA certificate over an ECDSA one, so
+		// the new certificate goes to a new ARN, the distribution moves to it, and the old
+		// certificate is deleted once the distribution is deployed.
+		before := e.get(ns, "web").Status.Certificate.ACMCertificateARN
+		e.update(ns, "web", func(s *v1alpha1.SecureSite) {
+			s.Spec.Certificate.PrivateKey = v1alpha1.PrivateKeySpec{Algorithm: v1alpha1.KeyAlgorithmRSA, Size: 2048}
+		})
+		e.eventually(90*time.Second, "RSA certificate at a new ARN, distribution repointed, old ARN deleted", func() string {
+			c := e.get(ns, "web").Status.Certificate
+			if c.ACMCertificateARN == before || c.ACMRetiredCertificateARN != "" {
+				return fmt.Sprintf("status: ARN %s, retired %q", c.ACMCertificateARN, c.ACMRetiredCertificateARN)
+			}
+			if cfg, _ := a.distConfig(t, d.ID); aws.ToString(cfg.ViewerCertificate.ACMCertificateArn) != c.ACMCertificateARN {
+				return "distribution uses " + aws.ToString(cfg.ViewerCertificate.ACMCertificateArn)
+			}
+			if _, err := a.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(before)}); err == nil {
+				return "replaced certificate " + before + " still in ACM"
+			}
+			return ""
+		})
+
 		// Delete under Retain: distribution disabled then deleted, alias records gone, bucket and
 		// its objects kept.
 		start = time.Now()

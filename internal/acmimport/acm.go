@@ -4,6 +4,8 @@ package acmimport
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -82,6 +84,18 @@ func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainP
 		in.Tags = acmTags(tags)
 	}
 	if arn != "" {
+		// AWS refuses a re-import that changes the key's algorithm or size (as with a change of
+		// spec.certificate.privateKey): such a certificate goes to a new ARN, and the caller
+		// repoints the distribution and retires the old one.
+		desc, err := c.api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
+		switch {
+		case IsNotFound(err):
+			// Deleted out of band: import anew below.
+		case err != nil:
+			return "", fmt.Errorf("reading ACM certificate %s: %w", arn, err)
+		case desc.Certificate != nil && desc.Certificate.KeyAlgorithm != "" && desc.Certificate.KeyAlgorithm != KeyAlgorithm(parsed):
+			return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
+		}
 		out, err := c.api.ImportCertificate(ctx, in)
 		if !IsNotFound(err) {
 			if err != nil {
@@ -145,6 +159,24 @@ func hasAll(have, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// KeyAlgorithm is ACM's name for the certificate's key (RSA_2048, EC_prime256v1, ...).
+func KeyAlgorithm(cert *x509.Certificate) types.KeyAlgorithm {
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return types.KeyAlgorithm(fmt.Sprintf("RSA_%d", k.N.BitLen()))
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256:
+			return types.KeyAlgorithmEcPrime256v1
+		case 384:
+			return types.KeyAlgorithmEcSecp384r1
+		case 521:
+			return types.KeyAlgorithmEcSecp521r1
+		}
+	}
+	return ""
 }
 
 // Exists reports whether the certificate is still in ACM (someone may delete it by hand).

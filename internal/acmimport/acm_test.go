@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -209,4 +210,50 @@ func countTagged(t *testing.T, tags map[string]string) int {
 		}
 	}
 	return n
+}
+
+// AWS refuses a re-import that changes the key algorithm or size (a change of
+// spec.certificate.privateKey); such a certificate goes to a new ARN and the old one is left for
+// the caller to retire once the distribution no longer uses it.
+func TestReimportWithAnotherKeyTypeGoesToANewARN(t *testing.T) {
+	ctx := context.Background()
+	c := New(cfg.AWS)
+	ca, caKey := issue(t, nil, nil, "Test CA")
+	leaf, key := issue(t, ca, caKey, "rekey.example")
+	tags := map[string]string{"securesite.io/owner": "web/rekey"}
+	arn, err := c.Import(ctx, "", pemCert(leaf), pemKey(t, key), pemCert(ca), tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(77), Subject: pkix.Name{CommonName: "rekey.example"}, DNSNames: []string{"rekey.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &rsaKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaLeaf, _ := x509.ParseCertificate(der)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(rsaKey)
+	arn2, err := c.Import(ctx, arn, pemCert(rsaLeaf), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), pemCert(ca), tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arn2 == arn {
+		t.Fatalf("an RSA certificate was re-imported over an ECDSA one at %s; AWS refuses that", arn)
+	}
+	raw := acm.NewFromConfig(cfg.AWS)
+	desc, err := raw.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn2)})
+	if err != nil || desc.Certificate.KeyAlgorithm != acmtypes.KeyAlgorithmRsa2048 {
+		t.Errorf("new certificate: %v %v", desc, err)
+	}
+	if exists, err := c.Exists(ctx, arn); err != nil || !exists {
+		t.Errorf("old certificate gone (%v, %v): the caller retires it once unused", exists, err)
+	}
+	// Renewal with the same key type stays at the new ARN.
+	if again, err := c.Import(ctx, arn2, pemCert(rsaLeaf), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), pemCert(ca), tags); err != nil || again != arn2 {
+		t.Errorf("same-key re-import = %s, %v; want %s", again, err, arn2)
+	}
 }

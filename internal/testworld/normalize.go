@@ -3,7 +3,11 @@ package testworld
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -32,6 +36,8 @@ import (
 //   - ACM has no tag APIs (ListTagsForCertificate, AddTagsToCertificate,
 //     RemoveTagsFromCertificate): the proxy answers them from the tags sent with ImportCertificate
 //     and AddTagsToCertificate.
+//   - ACM does not parse imported certificates, so DescribeCertificate's KeyAlgorithm is not the
+//     certificate's: the proxy puts in the one of the certificate last imported to that ARN.
 //
 // moto 5.2.1:
 //
@@ -75,8 +81,9 @@ type normalizer struct {
 	// etags are the distributions' ETags as the proxy tells them (moto).
 	etags map[string]string
 	seq   int
-	// acmTags are the ACM certificates' tags (kumo).
+	// acmTags are the ACM certificates' tags, acmKeys their key algorithms (kumo).
 	acmTags map[string]map[string]string
+	acmKeys map[string]string
 }
 
 // keptElements are the DistributionConfig elements each emulator does not store.
@@ -93,7 +100,7 @@ func startNormalizer(emulator, target string) (*normalizer, error) {
 		return nil, err
 	}
 	n := &normalizer{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
-		acmTags: map[string]map[string]string{}}
+		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}}
 	n.proxy = httputil.NewSingleHostReverseProxy(u)
 	n.proxy.ModifyResponse = n.modifyResponse
 	n.srv = httptest.NewServer(http.HandlerFunc(n.serve))
@@ -190,7 +197,27 @@ type acmTag struct {
 
 type acmRequest struct {
 	CertificateArn string   `json:"CertificateArn"`
+	Certificate    []byte   `json:"Certificate"`
 	Tags           []acmTag `json:"Tags"`
+}
+
+// keyAlgorithmOf is ACM's name for the key of a PEM certificate, "" when it does not parse.
+func keyAlgorithmOf(certPEM []byte) string {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return ""
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return ""
+	}
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA_%d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return map[int]string{256: "EC_prime256v1", 384: "EC_secp384r1", 521: "EC_secp521r1"}[k.Curve.Params().BitSize]
+	}
+	return ""
 }
 
 // acmTagCall answers kumo's missing ACM tag operations itself and reports whether it did.
@@ -233,7 +260,7 @@ func (n *normalizer) acmTagCall(w http.ResponseWriter, r *http.Request, body []b
 func (n *normalizer) acmResponse(resp *http.Response) error {
 	req := resp.Request
 	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager.")
-	if resp.StatusCode != http.StatusOK || (op != "ImportCertificate" && op != "DeleteCertificate") {
+	if resp.StatusCode != http.StatusOK || (op != "ImportCertificate" && op != "DeleteCertificate" && op != "DescribeCertificate") {
 		return nil
 	}
 	var in acmRequest
@@ -246,12 +273,27 @@ func (n *normalizer) acmResponse(resp *http.Response) error {
 		switch op {
 		case "DeleteCertificate":
 			delete(n.acmTags, in.CertificateArn)
+			delete(n.acmKeys, in.CertificateArn)
 		case "ImportCertificate":
 			var out struct{ CertificateArn string }
-			if json.Unmarshal(b, &out) == nil && in.CertificateArn == "" && out.CertificateArn != "" {
-				n.acmTags[out.CertificateArn] = map[string]string{}
-				for _, t := range in.Tags {
-					n.acmTags[out.CertificateArn][t.Key] = t.Value
+			if json.Unmarshal(b, &out) == nil && out.CertificateArn != "" {
+				n.acmKeys[out.CertificateArn] = keyAlgorithmOf(in.Certificate)
+				if in.CertificateArn == "" {
+					n.acmTags[out.CertificateArn] = map[string]string{}
+					for _, t := range in.Tags {
+						n.acmTags[out.CertificateArn][t.Key] = t.Value
+					}
+				}
+			}
+		case "DescribeCertificate":
+			var out map[string]map[string]any
+			if json.Unmarshal(b, &out) != nil || out["Certificate"] == nil {
+				return b
+			}
+			if alg := n.acmKeys[in.CertificateArn]; alg != "" {
+				out["Certificate"]["KeyAlgorithm"] = alg
+				if nb, err := json.Marshal(out); err == nil {
+					return nb
 				}
 			}
 		}
