@@ -52,6 +52,10 @@ import (
 //     batch with InvalidChangeBatch, which is what keeps a foreign record from being taken over):
 //     the proxy looks each CREATE up first and answers InvalidChangeBatch as AWS does. Change
 //     batches to one zone go through one at a time, as Route53 applies them.
+//   - Route53 refuses a CREATE identical to an earlier one (a record deleted and created again,
+//     such as a DNS-01 ownership record) with "already exists" whenever any record sorts after
+//     its name: its duplicate check lists from the name onward instead of at it. Having checked
+//     that none of the batch's CREATEs exists, the proxy sends them as UPSERTs.
 //
 //   - S3 answers HeadBucket for a bucket of another region as if it were in the request's region
 //     (AWS: 301 with x-amz-bucket-region naming the bucket's region): the proxy answers 301.
@@ -138,6 +142,10 @@ func (n *normalizer) serve(w http.ResponseWriter, r *http.Request) {
 <ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[Tried to create resource record set [%s] but it already exists]</Message></Error><RequestId>testworld-normalizer</RequestId></ErrorResponse>`, existing)
 			return
 		}
+		body = bytes.ReplaceAll(body, []byte("<Action>CREATE</Action>"), []byte("<Action>UPSERT</Action>"))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	if n.emulator == Kumo && strings.HasPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.") && n.acmTagCall(w, r, body) {
 		return
