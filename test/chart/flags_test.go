@@ -33,6 +33,7 @@ var flagValues = map[string]chartValue{
 	"leader-elect":                   {set: []string{"leaderElection.enabled=true"}, arg: "--leader-elect"},
 	"metrics-bind-address":           {set: []string{"metrics.port=9443"}, arg: "--metrics-bind-address=:9443"},
 	"metrics-secure":                 {set: []string{"metrics.secure=true"}, arg: "--metrics-secure"},
+	"pprof-bind-address":             {set: []string{"pprof.enabled=true", "pprof.port=6060"}, arg: "--pprof-bind-address=127.0.0.1:6060"},
 	"health-probe-bind-address":      {set: []string{"probes.port=9081"}, arg: "--health-probe-bind-address=:9081"},
 	"namespace":                      {env: "POD_NAMESPACE=fieldRef:metadata.namespace", note: "the release namespace, through the flag's default $POD_NAMESPACE"},
 	"leader-election-id":             {set: []string{"leaderElection.id=securesite-blue"}, arg: "--leader-election-id=securesite-blue"},
