@@ -73,18 +73,6 @@ func secretName(site *v1alpha1.SecureSite) string {
 	return naming.DefaultSecretName(site.Name)
 }
 
-func (r *SecureSiteReconciler) acmeServer(site *v1alpha1.SecureSite) (server, email string) {
-	server, email = r.Defaults.ACMEServer, r.Defaults.ACMEEmail
-	if a := site.Spec.Certificate.ACME; a != nil {
-		if a.Server != "" {
-			server = a.Server
-		}
-		if a.Email != "" {
-			email = a.Email
-		}
-	}
-	return server, email
-}
 
 func issuerOf(site *v1alpha1.SecureSite) v1alpha1.IssuerType {
 	if site.Spec.Certificate.Issuer == "" {
@@ -128,11 +116,11 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 			st.LastFailureTime = &metav1.Time{Time: res.Finished}
 			st.NextAttemptTime = &metav1.Time{Time: certs.NextAttempt(st.FailedAttempts, res.Finished)}
 			st.LastFailureMessage = res.Err.Error()
-			st.FailedRequest = r.requestFingerprint(site)
+			st.FailedRequest = r.requestFingerprint(s)
 			r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
 				"attempt %d failed, next attempt after %s: %v", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), res.Err)
 		} else {
-			server, _ := r.acmeServer(site)
+			server, _, _ := r.classACME(s.class)
 			written, newParsed, err := r.writeSecret(ctx, site, secret, res.CertPEM, res.KeyPEM, res.CAPEM, server)
 			if err != nil {
 				// The order succeeded but the Secret write failed: keep the result for the next pass
@@ -193,7 +181,7 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", why, names))
 		s.waitFor(issuingRecheck)
 		return nil
-	case st.FailedAttempts > 0 && st.FailedRequest != "" && st.FailedRequest != r.requestFingerprint(site):
+	case st.FailedAttempts > 0 && st.FailedRequest != "" && st.FailedRequest != r.requestFingerprint(s):
 		// The user changed what is asked for (e.g. removed the name that failed): the backoff of
 		// the old request does not hold the new one back.
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BackoffLifted", "Issue", "the certificate request changed since the last failure; trying again now")
@@ -226,8 +214,8 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		observe(certWaitingZone, "waiting for a hosted zone to answer the DNS-01 challenge: "+s.dns.zoneProblem)
 		return nil
 	}
-	server, email := r.acmeServer(site)
-	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email}
+	server, email, caBundle := r.classACME(s.class)
+	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email, CABundle: caBundle}
 	if parsed != nil {
 		req.Replaces = parsed.Leaf
 	}
@@ -241,8 +229,9 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 
 // requestFingerprint identifies what the site asks the CA for (names, key, CA and account), short
 // enough for status even with 100 names.
-func (r *SecureSiteReconciler) requestFingerprint(site *v1alpha1.SecureSite) string {
-	server, email := r.acmeServer(site)
+func (r *SecureSiteReconciler) requestFingerprint(s *scope) string {
+	site := s.site
+	server, email, _ := r.classACME(s.class)
 	sum := sha256.Sum256([]byte(strings.Join(certificateNames(site), ",") + "|" + keySpec(site).String() + "|" + server + "|" + email + "|" + string(issuerOf(site))))
 	return hex.EncodeToString(sum[:8])
 }

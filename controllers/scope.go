@@ -16,6 +16,8 @@ type scope struct {
 	site  *v1alpha1.SecureSite
 	now   time.Time
 	owner string
+	// class is the SecureSiteClass that grants the site (set by the permission phase).
+	class *v1alpha1.SecureSiteClass
 
 	// requeueAfter is the shortest wait any phase asked for (0 = none).
 	requeueAfter time.Duration

@@ -51,6 +51,10 @@ type SecureSiteReconciler struct {
 	ACM           acmService
 	Buckets       bucketService
 	Distributions distributionService
+	// Tenancy holds the controller-wide fences and ownership settings (--domain-filter,
+	// --zone-id-filter, --reserved-names).
+	Tenancy Tenancy
+
 	// Exporter copies certificates to AWS Secrets Manager (nil: export unsupported).
 	Exporter certificateExporter
 
@@ -72,7 +76,7 @@ type SecureSiteReconciler struct {
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // phase is one step of a reconcile pass. It observes, acts when needed, and records what it saw
@@ -85,6 +89,7 @@ type phase struct {
 
 func (r *SecureSiteReconciler) phases() []phase {
 	return []phase{
+		{"permission", r.reconcilePermission},
 		{"dns", r.reconcileDNS},
 		{"certificate", r.reconcileCertificate},
 		{"export", r.reconcileExport},
@@ -215,6 +220,7 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.SecureSite{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
+	b = r.watchGrants(b)
 	if r.Wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.Wake, &handler.EnqueueRequestForObject{}))
 	}

@@ -24,6 +24,9 @@ type Request struct {
 	Key      certs.KeySpec
 	Server   string            // ACME directory URL
 	Email    string            // account email
+	// CABundle is PEM to trust for this server's TLS (the site's class names it); nil uses
+	// Options.CABundle.
+	CABundle []byte
 	Replaces *x509.Certificate // the certificate being renewed, for ARI "replaces" (optional)
 }
 
@@ -76,8 +79,9 @@ type Pool struct {
 	queue       []Request
 	pending     map[types.NamespacedName]bool // queued or in flight
 	results     map[types.NamespacedName]*Result
-	clients     map[accountKey]*clientEntry
+	clients     map[clientKey]*clientEntry
 	directories map[string]*api.Core
+	httpClients map[string]*http.Client // by CA bundle hash; "" is Options.CABundle's
 	wake        chan struct{}
 }
 
@@ -104,8 +108,9 @@ func NewPool(o Options) *Pool {
 		accounts:    o.Accounts,
 		pending:     map[types.NamespacedName]bool{},
 		results:     map[types.NamespacedName]*Result{},
-		clients:     map[accountKey]*clientEntry{},
+		clients:     map[clientKey]*clientEntry{},
 		directories: map[string]*api.Core{},
+		httpClients: map[string]*http.Client{},
 		wake:        make(chan struct{}, 1),
 	}
 	if p.accounts == nil {

@@ -41,7 +41,8 @@ const (
 func TestSamplesEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	root := testworld.ProjectRoot()
-	w := testworld.Start(t)
+	// The samples bring their own default SecureSiteClass, as a user's cluster would have.
+	w := testworld.Start(t, testworld.WithoutDefaultClass())
 	k := kube{t: t, kubeconfig: w.Kubeconfig}
 	awsCfg := emulatorAWS(w)
 	r53 := route53.NewFromConfig(awsCfg)
@@ -67,10 +68,11 @@ func TestSamplesEndToEnd(t *testing.T) {
 
 	k.must("create", "namespace", samplesNS)
 	samples := []string{
+		filepath.Join(root, "config", "samples", "securesiteclass_v1alpha1.yaml"),
 		filepath.Join(root, "config", "samples", "securesite_v1alpha1_securesite.yaml"),
 		filepath.Join(root, "config", "samples", "securesite_v1alpha1_backend_only.yaml"),
 	}
-	k.must("apply", "-n", samplesNS, "-f", samples[0], "-f", samples[1])
+	k.must("apply", "-n", samplesNS, "-f", samples[0], "-f", samples[1], "-f", samples[2])
 	start := time.Now()
 	for _, name := range []string{"duckhoo", "duckhoo-dev"} {
 		if _, err := k.run("wait", "-n", samplesNS, "--for=condition=Ready", "securesite/"+name, "--timeout=5m"); err != nil {
