@@ -73,7 +73,6 @@ func secretName(site *v1alpha1.SecureSite) string {
 	return naming.DefaultSecretName(site.Name)
 }
 
-
 func issuerOf(site *v1alpha1.SecureSite) v1alpha1.IssuerType {
 	if site.Spec.Certificate.Issuer == "" {
 		return v1alpha1.IssuerACME

@@ -91,7 +91,7 @@ func TestValidSpecsAccepted(t *testing.T) {
 		"delete policy":  func(s *v1alpha1.SecureSite) { s.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete },
 		"63-char bucket": func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = strings.Repeat("a", 63) },
 		"3-char bucket":  func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = "abc" },
-		"class named": func(s *v1alpha1.SecureSite) { s.Spec.ClassName = "team-a" },
+		"class named":    func(s *v1alpha1.SecureSite) { s.Spec.ClassName = "team-a" },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -19,11 +19,11 @@ import (
 
 // Request is one certificate order for a SecureSite.
 type Request struct {
-	Site     types.NamespacedName // one order in flight per site
-	Names    []string             // the first is the common name; all are SANs
-	Key      certs.KeySpec
-	Server   string            // ACME directory URL
-	Email    string            // account email
+	Site   types.NamespacedName // one order in flight per site
+	Names  []string             // the first is the common name; all are SANs
+	Key    certs.KeySpec
+	Server string // ACME directory URL
+	Email  string // account email
 	// CABundle is PEM to trust for this server's TLS (the site's class names it); nil uses
 	// Options.CABundle.
 	CABundle []byte

@@ -250,7 +250,9 @@ func atOrBelow(name, domain string) bool {
 	return domain != "" && (name == domain || strings.HasSuffix(name, "."+domain))
 }
 
-func normalize(n string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(n), ".")) }
+func normalize(n string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(n), "."))
+}
 
 func zoneID(id string) string { return strings.TrimPrefix(strings.TrimSpace(id), "/hostedzone/") }
 

@@ -101,7 +101,11 @@ func TestDecide(t *testing.T) {
 			Fences: Fences{ReservedNames: []string{"status.example.com"}}}, wantErr: "reserved name", field: "spec.domain"},
 		{name: "reserved apex not listed", in: Input{Site: site("o", "open", "app.example.com", func(s *v1alpha1.SecureSite) {
 			s.Spec.Certificate.AdditionalDNSNames = []string{"example.com"}
-		}), Classes: []v1alpha1.SecureSiteClass{func() v1alpha1.SecureSiteClass { c := open.DeepCopy(); c.Spec.Domains = []string{"app.example.com", "b.example.com"}; return *c }()},
+		}), Classes: []v1alpha1.SecureSiteClass{func() v1alpha1.SecureSiteClass {
+			c := open.DeepCopy()
+			c.Spec.Domains = []string{"app.example.com", "b.example.com"}
+			return *c
+		}()},
 			Zone: publicZone, Fences: Fences{ReservedNames: []string{"@"}}}, wantErr: "is not in SecureSiteClass open's domains", field: "spec.certificate.additionalDNSNames[0]"},
 		{name: "zone not listed", in: Input{Site: site("b", "team-b", "app.team-b.example.com", func(s *v1alpha1.SecureSite) { s.Spec.HostedZoneID = "ZOTHER" }),
 			NamespaceLabels: labelsB, Classes: all}, wantErr: "spec.hostedZoneID ZOTHER is not in SecureSiteClass team-b's hostedZoneIDs", field: "spec.hostedZoneID", class: "team-b"},
