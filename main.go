@@ -35,15 +35,36 @@ func main() {
 	flag.IntVar(&o.IssuanceWorkers, "issuance-workers", 8, "Certificate orders run at the same time (each waits for DNS propagation without holding a reconcile worker).")
 	flag.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often a Ready site is re-checked for drift.")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "securesite-system"), "The controller's namespace (ACME account Secrets live here).")
+
+	// Sharing a cluster and an AWS account (README "Sharing a cluster").
+	var domainFilter, zoneIDFilter, reservedNames string
+	flag.StringVar(&o.Tenancy.OwnerID, "owner-id", "", "Owner id in every TXT ownership record and AWS owner tag; controllers with different ids never touch each other's objects (default: the kube-system namespace's UID).")
+	flag.DurationVar(&o.Tenancy.NameHold, "name-hold", manager.DefaultNameHold, "How long a released DNS name stays held for its last owner before another site may take it (negative: no hold).")
+	flag.StringVar(&domainFilter, "domain-filter", "", "Comma-separated domains: the controller writes only these names and names below them, whatever a SecureSiteClass grants.")
+	flag.StringVar(&zoneIDFilter, "zone-id-filter", "", "Comma-separated Route53 hosted zone ids: the controller writes only into these zones.")
+	flag.StringVar(&reservedNames, "reserved-names", "", "Comma-separated names a SecureSiteClass must list exactly to grant: '@' (a zone apex), a label such as www (directly below a zone apex) or a full name.")
+
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	o.Tenancy.DomainFilter, o.Tenancy.ZoneIDFilter, o.Tenancy.ReservedNames = splitList(domainFilter), splitList(zoneIDFilter), splitList(reservedNames)
 
 	if err := run(ctrl.SetupSignalHandler(), o, acmeCABundle, nameserver); err != nil {
 		ctrl.Log.Error(err, "manager exited")
 		os.Exit(1)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func envOr(key, def string) string {
@@ -71,7 +92,7 @@ func run(ctx context.Context, o manager.Options, acmeCABundle, nameservers strin
 	if err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
+	ctrl.Log.Info("starting manager", "ownerID", mgr.OwnerID, "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
 		"dns01Nameservers", o.DNS01Nameservers)
 	return mgr.Start(ctx)
 }

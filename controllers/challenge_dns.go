@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/route53"
 )
 
@@ -21,16 +22,20 @@ type challengeDNS struct {
 		AddTXTValue(ctx context.Context, zone route53.Zone, owner, name, value string) (route53.EnsureResult, error)
 		RemoveTXTValue(ctx context.Context, zone route53.Zone, owner, name, value string) (route53.EnsureResult, error)
 	}
+	ownerID string
 }
 
-// NewChallengeDNS adapts the Route53 layer to the ACME pool.
-func NewChallengeDNS(dns *route53.Service) acme.ChallengeDNS { return &challengeDNS{dns: dns} }
+// NewChallengeDNS adapts the Route53 layer to the ACME pool; ownerID is the controller's
+// --owner-id, part of every ownership record it writes.
+func NewChallengeDNS(dns *route53.Service, ownerID string) acme.ChallengeDNS {
+	return &challengeDNS{dns: dns, ownerID: ownerID}
+}
 
-func challengeOwner(ctx context.Context) string {
+func (c *challengeDNS) challengeOwner(ctx context.Context) string {
 	if site, ok := acme.SiteFromContext(ctx); ok {
-		return site.Namespace + "/" + site.Name + challengeOwnerSuffix
+		return naming.Owner(c.ownerID, site.Namespace, site.Name) + challengeOwnerSuffix
 	}
-	return "securesite" + challengeOwnerSuffix
+	return naming.Owner(c.ownerID, "", "securesite") + challengeOwnerSuffix
 }
 
 func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error {
@@ -38,7 +43,7 @@ func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
-	res, err := c.dns.AddTXTValue(ctx, zone, challengeOwner(ctx), fqdn, value)
+	res, err := c.dns.AddTXTValue(ctx, zone, c.challengeOwner(ctx), fqdn, value)
 	if err != nil {
 		return err
 	}
@@ -53,6 +58,6 @@ func (c *challengeDNS) CleanupTXT(ctx context.Context, fqdn, value string) error
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
-	_, err = c.dns.RemoveTXTValue(ctx, zone, challengeOwner(ctx), fqdn, value)
+	_, err = c.dns.RemoveTXTValue(ctx, zone, c.challengeOwner(ctx), fqdn, value)
 	return err
 }

@@ -27,7 +27,7 @@ func backendSite(ns, name, domain, host, address string) *v1alpha1.SecureSite {
 	})
 }
 
-const registryValue = `"heritage=securesite,owner=%s"`
+const registryValue = `"heritage=securesite,owner=` + testOwnerID + `/%s"`
 
 func TestDNS(t *testing.T) {
 	e := startEnv(t)

@@ -88,6 +88,9 @@ func (r *SecureSiteReconciler) sitesIn(ctx context.Context, opts ...client.ListO
 // Tenancy is the controller-wide part of sharing a cluster.
 type Tenancy struct {
 	Fences tenancy.Fences
+	// OwnerID (--owner-id) is part of every ownership record and owner tag: two clusters
+	// sharing an AWS account never adopt each other's objects.
+	OwnerID string
 }
 
 // classACME is the CA the site's class names, falling back to the controller's defaults.

@@ -12,11 +12,19 @@ import (
 	"github.com/securesite-io/securesite/api/v1alpha1"
 )
 
-// TagOwner is the tag that marks AWS objects as owned by a SecureSite (<namespace>/<name>).
+// TagOwner is the tag that marks AWS objects as owned by a SecureSite (<owner id>/<namespace>/<name>).
 const TagOwner = "securesite.io/owner"
 
+// TagOwnerID carries the controller's --owner-id alone, so an IAM policy can limit the
+// controller to its own objects (aws:ResourceTag/securesite.io/owner-id).
+const TagOwnerID = "securesite.io/owner-id"
+
 func ownerTags(s *scope) map[string]string {
-	return map[string]string{TagOwner: s.owner, "securesite.io/domain": s.site.Spec.Domain}
+	t := map[string]string{TagOwner: s.owner, "securesite.io/domain": s.site.Spec.Domain}
+	if s.ownerID != "" {
+		t[TagOwnerID] = s.ownerID
+	}
+	return t
 }
 
 // reconcileACM imports the certificate into ACM in us-east-1, where CloudFront requires it, and

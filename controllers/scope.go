@@ -16,6 +16,8 @@ type scope struct {
 	site  *v1alpha1.SecureSite
 	now   time.Time
 	owner string
+	// ownerID is the controller's --owner-id (part of owner).
+	ownerID string
 	// class is the SecureSiteClass that grants the site (set by the permission phase).
 	class *v1alpha1.SecureSiteClass
 
@@ -32,8 +34,8 @@ type scope struct {
 	distribution distributionObservation
 }
 
-func newScope(site *v1alpha1.SecureSite, now time.Time) *scope {
-	return &scope{site: site, now: now, owner: naming.Owner(site.Namespace, site.Name)}
+func newScope(site *v1alpha1.SecureSite, now time.Time, ownerID string) *scope {
+	return &scope{site: site, now: now, owner: naming.Owner(ownerID, site.Namespace, site.Name), ownerID: ownerID}
 }
 
 // waitFor asks for the object to be reconciled again after d (the smallest request wins).

@@ -129,7 +129,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 
 	base := site.DeepCopy()
-	s := newScope(site, r.Clock.Now())
+	s := newScope(site, r.Clock.Now(), r.Tenancy.OwnerID)
 	var phaseErr error
 	for _, p := range r.phases() {
 		if phaseErr = p.run(ctx, s); phaseErr != nil {

@@ -62,14 +62,26 @@ type env struct {
 	stop    context.CancelFunc
 	stopped chan struct{}
 	pool    *acme.Pool
+
+	// tenancy configures the manager's sharing settings (startEnv: testOwnerID, no name hold).
+	tenancy manager.TenancyOptions
 }
+
+// testOwnerID is the --owner-id of the controller tests' manager.
+const testOwnerID = "controllers-test"
 
 // startEnv starts the world and a manager; both stop when the test ends.
 func startEnv(t *testing.T) *env {
+	// Names are released at once: these tests delete and re-create sites on the same names.
+	return startEnvWith(t, manager.TenancyOptions{OwnerID: testOwnerID, NameHold: -1})
+}
+
+// startEnvWith is startEnv with the manager's sharing settings and test world options.
+func startEnvWith(t *testing.T, tenancy manager.TenancyOptions, opts ...testworld.WorldOption) *env {
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(testworld.ControllerLogWriter()), zap.UseDevMode(true)))
-	w := testworld.Start(t)
-	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}}
+	w := testworld.Start(t, opts...)
+	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}, tenancy: tenancy}
 	var err error
 	if e.k8s, err = client.New(w.RESTConfig, client.Options{Scheme: e.scheme}); err != nil {
 		t.Fatal(err)
@@ -111,6 +123,7 @@ func (e *env) startManager() {
 		IssuanceWorkers:         8,
 		MaxConcurrentReconciles: 8,
 		ResyncPeriod:            time.Minute,
+		Tenancy:                 e.tenancy,
 		Clock:                   e.clock,
 		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
 		PropagationTimeout:      30 * time.Second,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,9 +37,11 @@ import (
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/cloudfront"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/route53"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 	"github.com/securesite-io/securesite/internal/smexport"
+	"github.com/securesite-io/securesite/internal/tenancy"
 )
 
 // Options are the manager's settings: main.go's flags, plus a few knobs tests turn.
@@ -64,6 +67,9 @@ type Options struct {
 	MaxConcurrentReconciles int
 	ResyncPeriod            time.Duration
 
+	// Sharing a cluster (and an AWS account).
+	Tenancy TenancyOptions
+
 	// Test knobs; zero values are what production runs.
 	Clock               clock.PassiveClock // default real time
 	Route53             route53.Options    // snapshot TTL, batch window
@@ -73,10 +79,43 @@ type Options struct {
 	SkipNameValidation  bool         // a second manager in one process (restart tests)
 }
 
+// TenancyOptions are the controller-wide limits and ownership settings.
+type TenancyOptions struct {
+	// OwnerID goes into every ownership record and owner tag. Empty: the UID of the cluster's
+	// kube-system namespace (stable for the cluster's life, and not a secret).
+	OwnerID string
+	// NameHold keeps a released name claimed by its last owner (default 1h; negative: none).
+	NameHold time.Duration
+	// DomainFilter, ZoneIDFilter and ReservedNames: see tenancy.Fences.
+	DomainFilter, ZoneIDFilter, ReservedNames []string
+}
+
+// DefaultNameHold is --name-hold's default.
+const DefaultNameHold = time.Hour
+
+// ownerID returns the configured owner id, else the kube-system namespace's UID.
+func ownerID(ctx context.Context, r client.Reader, configured string) (string, error) {
+	id := configured
+	if id == "" {
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		if err := r.Get(ctx, types.NamespacedName{Name: metav1.NamespaceSystem}, ns); err != nil {
+			return "", fmt.Errorf("reading the kube-system namespace for the default --owner-id (set --owner-id to skip): %w", err)
+		}
+		id = string(ns.UID)
+	}
+	if p := naming.OwnerIDProblem(id); p != "" {
+		return "", fmt.Errorf("--owner-id: %s", p)
+	}
+	return id, nil
+}
+
 // Manager is the wired controller. Pool is exposed for tests that look at orders in flight.
 type Manager struct {
 	ctrl.Manager
 	Pool *acme.Pool
+	// OwnerID is the owner id in use (configured, or the kube-system namespace's UID).
+	OwnerID string
 }
 
 // Scheme holds the types the controller reads and writes.
@@ -122,7 +161,18 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		logger = slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme")))
 	}
 
-	dns := route53.New(awsCfg.AWS, o.Route53)
+	owner, err := ownerID(ctx, mgr.GetAPIReader(), o.Tenancy.OwnerID)
+	if err != nil {
+		return nil, err
+	}
+	r53opts := o.Route53
+	switch {
+	case o.Tenancy.NameHold > 0:
+		r53opts.NameHold = o.Tenancy.NameHold
+	case o.Tenancy.NameHold == 0:
+		r53opts.NameHold = DefaultNameHold
+	}
+	dns := route53.New(awsCfg.AWS, r53opts)
 	wake := make(chan event.GenericEvent, 1024)
 	pool := acme.NewPool(acme.Options{
 		Workers:                  o.IssuanceWorkers,
@@ -132,7 +182,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		PropagationTimeout:       o.PropagationTimeout,
 		PollInterval:             o.PropagationInterval,
 		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), o.Namespace),
-		DNS:                      controllers.NewChallengeDNS(dns),
+		DNS:                      controllers.NewChallengeDNS(dns, owner),
 		Logger:                   logger,
 		Now:                      now,
 		Notify: func(site types.NamespacedName) {
@@ -149,17 +199,19 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		return nil, err
 	}
 	r := &controllers.SecureSiteReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("securesite-controller"),
-		Clock:                   o.Clock,
-		Defaults:                controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
-		DNS:                     dns,
-		Issuer:                  pool,
-		ACM:                     acm.New(awsCfg.AWS),
-		Buckets:                 s3bucket.New(awsCfg),
-		Distributions:           controllers.CloudFront{Client: cloudfront.New(awsCfg.AWS)},
-		Exporter:                smexport.New(awsCfg),
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("securesite-controller"),
+		Clock:         o.Clock,
+		Defaults:      controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
+		DNS:           dns,
+		Issuer:        pool,
+		ACM:           acm.New(awsCfg.AWS),
+		Buckets:       s3bucket.New(awsCfg),
+		Distributions: controllers.CloudFront{Client: cloudfront.New(awsCfg.AWS)},
+		Exporter:      smexport.New(awsCfg),
+		Tenancy: controllers.Tenancy{OwnerID: owner, Fences: tenancy.Fences{
+			DomainFilter: o.Tenancy.DomainFilter, ZoneIDFilter: o.Tenancy.ZoneIDFilter, ReservedNames: o.Tenancy.ReservedNames}},
 		ResyncPeriod:            o.ResyncPeriod,
 		Wake:                    wake,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
@@ -173,7 +225,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	return &Manager{Manager: mgr, Pool: pool}, nil
+	return &Manager{Manager: mgr, Pool: pool, OwnerID: owner}, nil
 }
 
 // metricsOptions serves metrics over HTTPS with TokenReview/SubjectAccessReview authorization when

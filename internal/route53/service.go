@@ -35,6 +35,9 @@ type Options struct {
 	// ZoneListTTL is how long the hosted zone list (and zones looked up by ID) are cached.
 	// Default 5m.
 	ZoneListTTL time.Duration
+	// NameHold keeps a released name (A, AAAA, CNAME) claimed by its last owner for this long,
+	// so no other owner can capture its traffic in the gap. 0: no hold.
+	NameHold time.Duration
 	// Now is the clock (tests move it). Default time.Now.
 	Now func() time.Time
 }
@@ -82,6 +85,8 @@ func New(cfg aws.Config, opts Options) *Service {
 
 func (s *Service) now() time.Time { return s.opts.Now() }
 
+func (s *Service) hold() Hold { return Hold{Duration: s.opts.NameHold, Now: s.now()} }
+
 // Plan observes the zone and returns what Ensure would write, writing nothing (suspend, and
 // status reports).
 func (s *Service) Plan(ctx context.Context, zone Zone, owner string, desired []Record) (Plan, error) {
@@ -92,7 +97,7 @@ func (s *Service) Plan(ctx context.Context, zone Zone, owner string, desired []R
 	if err != nil {
 		return Plan{}, err
 	}
-	return Diff(snap, owner, desired), nil
+	return DiffWithHold(snap, owner, desired, s.hold()), nil
 }
 
 // Ensure makes the records owner owns in the zone exactly the desired ones: missing records
@@ -113,7 +118,7 @@ func (s *Service) Ensure(ctx context.Context, zone Zone, owner string, desired [
 		if err != nil {
 			return EnsureResult{}, err
 		}
-		plan := Diff(snap, owner, desired)
+		plan := DiffWithHold(snap, owner, desired, s.hold())
 		res := EnsureResult{Conflicts: plan.Conflicts, InSync: true}
 		if plan.InSync() {
 			return res, nil

@@ -110,7 +110,7 @@ func TestSamplesEndToEnd(t *testing.T) {
 				t.Errorf("%s = %q, want %q", key, got, value)
 			}
 		}
-		if got := recs["_securesite-a.infra.duckhoo.site TXT"]; !strings.Contains(got, "owner="+samplesNS+"/duckhoo") {
+		if got := recs["_securesite-a.infra.duckhoo.site TXT"]; !strings.Contains(got, "/"+samplesNS+"/duckhoo") {
 			t.Errorf("ownership record of infra.duckhoo.site = %q, want owner %s/duckhoo", got, samplesNS)
 		}
 	})
