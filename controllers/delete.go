@@ -36,7 +36,11 @@ func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alph
 		return ctrl.Result{}, r.releaseFinalizer(ctx, site)
 	}
 	base := site.DeepCopy()
-	wait, err := r.deleteAWSObjects(ctx, site)
+	err := r.forgetForeignStatusObjects(ctx, site, naming.Owner(r.Tenancy.OwnerID, site.Namespace, site.Name))
+	var wait time.Duration
+	if err == nil {
+		wait, err = r.deleteAWSObjects(ctx, site)
+	}
 	msg := "deleting AWS objects"
 	if err != nil {
 		msg = err.Error()

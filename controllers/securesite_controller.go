@@ -90,6 +90,7 @@ type phase struct {
 func (r *SecureSiteReconciler) phases() []phase {
 	return []phase{
 		{"permission", r.reconcilePermission},
+		{"status authority", r.reconcileStatusAuthority},
 		{"dns", r.reconcileDNS},
 		{"certificate", r.reconcileCertificate},
 		{"export", r.reconcileExport},
