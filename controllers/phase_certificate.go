@@ -114,10 +114,10 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 			st.FailedAttempts++
 			st.LastFailureTime = &metav1.Time{Time: res.Finished}
 			st.NextAttemptTime = &metav1.Time{Time: certs.NextAttempt(st.FailedAttempts, res.Finished)}
-			st.LastFailureMessage = res.Err.Error()
+			st.LastFailureMessage = acme.ErrorText(res.Err)
 			st.FailedRequest = r.requestFingerprint(s)
 			r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
-				"attempt %d failed, next attempt after %s: %v", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), res.Err)
+				"attempt %d failed, next attempt after %s: %s", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), st.LastFailureMessage)
 		} else {
 			server, _, _ := r.classACME(s.class)
 			written, newParsed, err := r.writeSecret(ctx, site, secret, res.CertPEM, res.KeyPEM, res.CAPEM, server)
@@ -238,13 +238,13 @@ func (r *SecureSiteReconciler) requestFingerprint(s *scope) string {
 // observeSecret reads the site's TLS Secret. A Secret under that name that we do not own is a
 // conflict: it is never overwritten.
 func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1.SecureSite, name string) (*corev1.Secret, *certs.Parsed, error) {
-	secret := &corev1.Secret{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, secret)
+	key := client.ObjectKey{Namespace: site.Namespace, Name: name}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := r.Get(ctx, key, meta)
 	if apierrors.IsNotFound(err) {
 		// The cache only holds our labelled Secrets; ask the API server whether someone else's is there.
-		other := &metav1.PartialObjectMetadata{}
-		other.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, other); err == nil {
+		if err := r.APIReader.Get(ctx, key, meta); err == nil {
 			return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s exists and is not managed by SecureSite; not overwritten (delete it or set certificate.secretName)", site.Namespace, name)
 		} else if !apierrors.IsNotFound(err) {
 			return nil, nil, err
@@ -252,6 +252,17 @@ func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1
 		return nil, nil, nil
 	}
 	if err != nil {
+		return nil, nil, err
+	}
+	if !metav1.IsControlledBy(meta, site) {
+		return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
+	}
+	// Ours: its data is read from the API server (the cache holds metadata only).
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, nil // deleted since the cache saw it
+		}
 		return nil, nil, err
 	}
 	if !metav1.IsControlledBy(secret, site) {

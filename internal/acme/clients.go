@@ -215,14 +215,14 @@ func newHTTPClient(caBundle []byte) (*http.Client, error) {
 	}
 	return &http.Client{
 		Timeout: 2 * time.Minute,
-		Transport: &http.Transport{
+		Transport: limitBodies{next: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   30 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
 			MaxIdleConnsPerHost:   16,
 			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		},
+		}},
 	}, nil
 }
 

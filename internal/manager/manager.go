@@ -136,9 +136,14 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "securesite.io",
 		LeaderElectionNamespace: o.Namespace,
-		// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
-		// caching them would cost memory for nothing.
-		Cache:      cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
+		// Only the metadata of Secrets we labelled is cached: clusters hold thousands of unrelated
+		// Secrets, and anyone who may label a Secret could otherwise make the controller hold its
+		// data. The Secrets the controller owns are read from the API server when needed. A read
+		// of a type no watch caches fails instead of starting a cluster-wide informer.
+		Cache: cache.Options{
+			ByObject:                    map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}},
+			ReaderFailOnMissingInformer: true,
+		},
 		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	})
 	if err != nil {
@@ -161,6 +166,11 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		logger = slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme")))
 	}
 
+	// ACME account keys are read straight from the API server: the cache holds Secret metadata only.
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return nil, err
+	}
 	owner, err := ownerID(ctx, mgr.GetAPIReader(), o.Tenancy.OwnerID)
 	if err != nil {
 		return nil, err
@@ -181,7 +191,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		SkipAuthoritativeNSCheck: o.DNS01SkipAuthoritative,
 		PropagationTimeout:       o.PropagationTimeout,
 		PollInterval:             o.PropagationInterval,
-		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), o.Namespace),
+		Accounts:                 acme.NewSecretAccountStore(direct, o.Namespace),
 		DNS:                      controllers.NewChallengeDNS(dns, owner),
 		Logger:                   logger,
 		Now:                      now,
