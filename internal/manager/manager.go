@@ -182,6 +182,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	case o.Tenancy.NameHold == 0:
 		r53opts.NameHold = DefaultNameHold
 	}
+	if r53opts.HoldNow == nil {
+		r53opts.HoldNow = now
+	}
 	dns := route53.New(awsCfg.AWS, r53opts)
 	wake := make(chan event.GenericEvent, 1024)
 	pool := acme.NewPool(acme.Options{

@@ -38,6 +38,8 @@ type Options struct {
 	// NameHold keeps a released name (A, AAAA, CNAME) claimed by its last owner for this long,
 	// so no other owner can capture its traffic in the gap. 0: no hold.
 	NameHold time.Duration
+	// HoldNow is the clock of name holds (the controller's injected clock); default Now.
+	HoldNow func() time.Time
 	// Now is the clock (tests move it). Default time.Now.
 	Now func() time.Time
 }
@@ -85,7 +87,13 @@ func New(cfg aws.Config, opts Options) *Service {
 
 func (s *Service) now() time.Time { return s.opts.Now() }
 
-func (s *Service) hold() Hold { return Hold{Duration: s.opts.NameHold, Now: s.now()} }
+func (s *Service) hold() Hold {
+	now := s.opts.Now
+	if s.opts.HoldNow != nil {
+		now = s.opts.HoldNow
+	}
+	return Hold{Duration: s.opts.NameHold, Now: now()}
+}
 
 // Plan observes the zone and returns what Ensure would write, writing nothing (suspend, and
 // status reports).
