@@ -6,7 +6,7 @@ import (
 
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/naming"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 )
 
 // challengeOwnerSuffix keeps DNS-01 records apart from a site's own records: the DNS phase makes
@@ -18,16 +18,16 @@ const challengeOwnerSuffix = "/acme"
 // together share a few ChangeResourceRecordSets calls.
 type challengeDNS struct {
 	dns interface {
-		FindZone(ctx context.Context, domain, zoneID string) (route53.Zone, error)
-		AddTXTValue(ctx context.Context, zone route53.Zone, owner, name, value string) (route53.EnsureResult, error)
-		RemoveTXTValue(ctx context.Context, zone route53.Zone, owner, name, value string) (route53.EnsureResult, error)
+		FindZone(ctx context.Context, domain, zoneID string) (records.Zone, error)
+		AddTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
+		RemoveTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
 	}
 	ownerID string
 }
 
 // NewChallengeDNS adapts the Route53 layer to the ACME pool; ownerID is the controller's
 // --owner-id, part of every ownership record it writes.
-func NewChallengeDNS(dns *route53.Service, ownerID string) acme.ChallengeDNS {
+func NewChallengeDNS(dns *records.Service, ownerID string) acme.ChallengeDNS {
 	return &challengeDNS{dns: dns, ownerID: ownerID}
 }
 

@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 )
 
 func testSite(mutate func(*v1alpha1.SecureSite)) *v1alpha1.SecureSite {
@@ -25,7 +25,7 @@ func testSite(mutate func(*v1alpha1.SecureSite)) *v1alpha1.SecureSite {
 }
 
 func TestDNSReadyCondition(t *testing.T) {
-	zone := route53.Zone{ID: "Z1", Name: "duckhoo.site"}
+	zone := records.Zone{ID: "Z1", Name: "duckhoo.site"}
 	tests := []struct {
 		name       string
 		site       *v1alpha1.SecureSite
@@ -38,9 +38,9 @@ func TestDNSReadyCondition(t *testing.T) {
 			metav1.ConditionTrue, v1alpha1.ReasonNotConfigured, "no DNS records"},
 		{"zone missing", testSite(nil), dnsObservation{zoneProblem: "no Route53 hosted zone found for duckhoo.site"},
 			metav1.ConditionFalse, v1alpha1.ReasonZoneNotFound, "no Route53 hosted zone"},
-		{"foreign record", testSite(nil), dnsObservation{zone: zone, conflicts: []route53.Conflict{{Record: route53.Record{Name: "infra.duckhoo.site", Type: "A"}}}},
+		{"foreign record", testSite(nil), dnsObservation{zone: zone, conflicts: []records.Conflict{{Record: records.Record{Name: "infra.duckhoo.site", Type: "A"}}}},
 			metav1.ConditionFalse, v1alpha1.ReasonRecordConflict, "infra.duckhoo.site A exists and is not managed by SecureSite"},
-		{"other site's record", testSite(nil), dnsObservation{zone: zone, conflicts: []route53.Conflict{{Record: route53.Record{Name: "infra.duckhoo.site", Type: "A"}, Owner: "web/other"}}},
+		{"other site's record", testSite(nil), dnsObservation{zone: zone, conflicts: []records.Conflict{{Record: records.Record{Name: "infra.duckhoo.site", Type: "A"}, Owner: "web/other"}}},
 			metav1.ConditionFalse, v1alpha1.ReasonRecordConflict, "owned by SecureSite web/other"},
 		{"suspended with drift", testSite(func(s *v1alpha1.SecureSite) { s.Spec.Suspend = true }), dnsObservation{zone: zone, wouldChange: []string{"UPSERT A infra.duckhoo.site"}},
 			metav1.ConditionFalse, v1alpha1.ReasonSuspended, "would change: UPSERT A infra.duckhoo.site"},
@@ -48,7 +48,7 @@ func TestDNSReadyCondition(t *testing.T) {
 			metav1.ConditionTrue, v1alpha1.ReasonRecordsInSync, "in sync"},
 		{"pending", testSite(nil), dnsObservation{zone: zone, pending: true},
 			metav1.ConditionFalse, v1alpha1.ReasonRecordsPending, "INSYNC"},
-		{"in sync", testSite(nil), dnsObservation{zone: zone, records: []route53.Record{{Name: "infra.duckhoo.site", Type: "A"}}},
+		{"in sync", testSite(nil), dnsObservation{zone: zone, records: []records.Record{{Name: "infra.duckhoo.site", Type: "A"}}},
 			metav1.ConditionTrue, v1alpha1.ReasonRecordsInSync, "1 record(s) in sync in zone duckhoo.site"},
 	}
 	for _, tt := range tests {

@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/internal/cloudfront"
+	"github.com/securesite-io/securesite/internal/cdn"
 	"github.com/securesite-io/securesite/internal/naming"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
 
@@ -77,7 +77,7 @@ func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alp
 	if d := site.Status.Distribution; d != nil && d.ID != "" {
 		dist, err := r.Distributions.Get(ctx, d.ID)
 		switch {
-		case errors.Is(err, cloudfront.ErrNotFound):
+		case errors.Is(err, cdn.ErrNotFound):
 			// already gone
 		case err != nil:
 			return 0, fmt.Errorf("reading distribution %s: %w", d.ID, err)
@@ -132,7 +132,7 @@ func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, site *v1alp
 	if b := site.Status.Bucket; b != nil && b.Name != "" {
 		if site.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
 			buckets := []s3bucket.Bucket{{Name: b.Name, Region: b.Region, RegionalDomainName: b.RegionalDomainName}}
-			if m := b.Migration; m != nil && m.To != "" && m.To != b.Name && m.Phase != migrationPhaseDone {
+			if m := b.Migration; m != nil && m.To != "" && m.To != b.Name && m.Phase != v1alpha1.MigrationPhaseDone {
 				// A half-finished migration's target was made by us too.
 				buckets = append(buckets, s3bucket.Bucket{Name: m.To, Region: b.Region})
 			}
@@ -157,7 +157,7 @@ func (r *SecureSiteReconciler) releaseRecords(ctx context.Context, site *v1alpha
 		zoneID = site.Status.DNS.HostedZoneID
 	}
 	zone, err := r.findZone(ctx, site.Spec.Domain, zoneID)
-	if errors.Is(err, route53.ErrZoneNotFound) {
+	if errors.Is(err, records.ErrZoneNotFound) {
 		return nil // nothing of ours can be in a zone that does not exist
 	}
 	if err != nil {

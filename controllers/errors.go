@@ -3,8 +3,6 @@ package controllers
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"time"
 )
 
 // stalledError is a problem only the user can fix (an invalid spec, a conflict with an object we do
@@ -25,16 +23,4 @@ func asStalled(err error) (*stalledError, bool) {
 	var s *stalledError
 	ok := errors.As(err, &s)
 	return s, ok
-}
-
-// jitter spreads requeues of many sites so they do not hit AWS in step: d ± 10%.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return d
-	}
-	spread := int64(d) / 5
-	if spread == 0 {
-		return d
-	}
-	return d - time.Duration(spread/2) + time.Duration(rand.Int64N(spread))
 }

@@ -6,8 +6,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/securesite-io/securesite/internal/acme"
-	"github.com/securesite-io/securesite/internal/cloudfront"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/cdn"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 	"github.com/securesite-io/securesite/internal/smexport"
 )
@@ -16,10 +16,10 @@ import (
 // implementations live in internal/<service> and are tested against the emulator.
 
 type dnsService interface {
-	FindZone(ctx context.Context, domain, zoneID string) (route53.Zone, error)
-	Ensure(ctx context.Context, zone route53.Zone, owner string, desired []route53.Record) (route53.EnsureResult, error)
-	Plan(ctx context.Context, zone route53.Zone, owner string, desired []route53.Record) (route53.Plan, error)
-	Release(ctx context.Context, zone route53.Zone, owner string) (route53.EnsureResult, error)
+	FindZone(ctx context.Context, domain, zoneID string) (records.Zone, error)
+	Ensure(ctx context.Context, zone records.Zone, owner string, desired []records.Record) (records.EnsureResult, error)
+	Plan(ctx context.Context, zone records.Zone, owner string, desired []records.Record) (records.Plan, error)
+	Release(ctx context.Context, zone records.Zone, owner string) (records.EnsureResult, error)
 	ChangeInSync(ctx context.Context, changeID string) (bool, error)
 }
 
@@ -48,9 +48,9 @@ type bucketService interface {
 
 type distributionService interface {
 	EnsureOAC(ctx context.Context, name string) (string, error)
-	Ensure(ctx context.Context, id string, d cloudfront.Desired) (cloudfront.Distribution, []string, error)
-	Get(ctx context.Context, id string) (cloudfront.Distribution, error)
-	Disable(ctx context.Context, id string) (cloudfront.Distribution, error)
+	Ensure(ctx context.Context, id string, d cdn.Desired) (cdn.Distribution, []string, error)
+	Get(ctx context.Context, id string) (cdn.Distribution, error)
+	Disable(ctx context.Context, id string) (cdn.Distribution, error)
 	Delete(ctx context.Context, id, etag string) error
 	DeleteOAC(ctx context.Context, id string) error
 	// Owner is the value of the distribution's tag key; found is false when it does not exist.
@@ -60,13 +60,4 @@ type distributionService interface {
 type certificateExporter interface {
 	Export(ctx context.Context, region, name, kmsKeyID string, doc smexport.Document, tags map[string]string) (arn, versionID string, changed bool, err error)
 	Delete(ctx context.Context, region, name, owner string) error
-}
-
-// CloudFront adapts the CloudFront client to the reconciler's narrower view.
-type CloudFront struct{ *cloudfront.Client }
-
-// Get returns the distribution without its config.
-func (c CloudFront) Get(ctx context.Context, id string) (cloudfront.Distribution, error) {
-	d, _, err := c.Client.Get(ctx, id)
-	return d, err
 }

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/tenancy"
 )
 
@@ -46,7 +46,7 @@ func (r *SecureSiteReconciler) reconcilePermission(ctx context.Context, s *scope
 		switch {
 		case err == nil:
 			in.Zone = &tenancy.Zone{ID: zone.ID, Name: zone.Name, Private: zone.Private}
-		case errors.Is(err, route53.ErrZoneNotFound):
+		case errors.Is(err, records.ErrZoneNotFound):
 			// The DNS phase reports it; nothing can be written to a zone that does not exist.
 		default:
 			return fmt.Errorf("finding hosted zone for %s: %w", site.Spec.Domain, err)

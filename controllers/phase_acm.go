@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/pem"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,21 +10,6 @@ import (
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 )
-
-// TagOwner is the tag that marks AWS objects as owned by a SecureSite (<owner id>/<namespace>/<name>).
-const TagOwner = "securesite.io/owner"
-
-// TagOwnerID carries the controller's --owner-id alone, so an IAM policy can limit the
-// controller to its own objects (aws:ResourceTag/securesite.io/owner-id).
-const TagOwnerID = "securesite.io/owner-id"
-
-func ownerTags(s *scope) map[string]string {
-	t := map[string]string{TagOwner: s.owner, "securesite.io/domain": s.site.Spec.Domain}
-	if s.ownerID != "" {
-		t[TagOwnerID] = s.ownerID
-	}
-	return t
-}
 
 // reconcileACM imports the certificate into ACM in us-east-1, where CloudFront requires it, and
 // re-imports each renewal to the same ARN so the distribution never has to be repointed.
@@ -49,8 +33,7 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 		s.acm.message = "suspended; would import certificate " + p.SerialHex + " into ACM"
 		return nil
 	}
-	leaf, chain := splitChain(s.cert.certPEM)
-	arn, err := r.ACM.Import(ctx, st.ACMCertificateARN, leaf, s.cert.keyPEM, chain, ownerTags(s))
+	arn, err := r.ACM.Import(ctx, st.ACMCertificateARN, s.cert.certPEM, s.cert.keyPEM, nil, s.ownerTags())
 	if err != nil {
 		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonAWSError, "ImportCertificate", "ACM import failed: %v", err)
 		return fmt.Errorf("importing certificate into ACM: %w", err)
@@ -71,13 +54,4 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 	st.ACMImportedSerial = p.SerialHex
 	s.acm.imported = true
 	return nil
-}
-
-// splitChain separates the leaf from the rest of a PEM chain (ACM takes them apart).
-func splitChain(chainPEM []byte) (leaf, rest []byte) {
-	block, remaining := pem.Decode(chainPEM)
-	if block == nil {
-		return chainPEM, nil
-	}
-	return pem.EncodeToMemory(block), remaining
 }

@@ -22,13 +22,6 @@ var (
 	copyPageSize int32 = 1000
 )
 
-const (
-	migrationPhaseCopying   = "Copying"
-	migrationPhaseSwitching = "Switching"
-	migrationPhaseDone      = "Done"
-	ownedElsewhereWait      = 5 * time.Minute
-)
-
 // desiredBucket is the bucket the spec asks for: its name (default derived from the domain) and region.
 func (r *SecureSiteReconciler) desiredBucket(site *v1alpha1.SecureSite) (name, region string) {
 	ss := site.Spec.StaticSite
@@ -65,11 +58,11 @@ func (r *SecureSiteReconciler) reconcileBucket(ctx context.Context, s *scope) er
 		s.bucket.reason, s.bucket.message = v1alpha1.ReasonSuspended, "suspended; bucket "+name+" not checked"
 		return nil
 	}
-	target, created, err := r.Buckets.Ensure(ctx, name, region, ownerTags(s))
+	target, created, err := r.Buckets.Ensure(ctx, name, region, s.ownerTags())
 	if errors.Is(err, s3bucket.ErrOwnedElsewhere) {
 		s.bucket.reason = v1alpha1.ReasonBucketOwnedElsewhere
 		s.bucket.message = fmt.Sprintf("bucket %s exists and its %s tag does not name %s; it is not adopted (choose another bucket name, or tag it %s=%s to adopt it)",
-			name, TagOwner, s.owner, TagOwner, s.owner)
+			name, naming.TagOwner, s.owner, naming.TagOwner, s.owner)
 		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonBucketOwnedElsewhere, "EnsureBucket", s.bucket.message)
 		s.waitFor(ownedElsewhereWait)
 		return nil
@@ -87,7 +80,7 @@ func (r *SecureSiteReconciler) reconcileBucket(ctx context.Context, s *scope) er
 		st.Name, st.Region, st.RegionalDomainName = target.Name, target.Region, target.RegionalDomainName
 		// A finished migration stays in status as the record of what was copied; one that was
 		// under way is abandoned (the spec went back to the bucket being served).
-		if st.Migration != nil && (st.Migration.Phase != migrationPhaseDone || st.Migration.To != name) {
+		if st.Migration != nil && (st.Migration.Phase != v1alpha1.MigrationPhaseDone || st.Migration.To != name) {
 			st.Migration = nil
 		}
 		s.bucket.ready, s.bucket.reason, s.bucket.message = true, v1alpha1.ReasonReconciled, fmt.Sprintf("bucket %s in %s", name, target.Region)
@@ -108,13 +101,13 @@ func (r *SecureSiteReconciler) migrateBucket(ctx context.Context, s *scope, targ
 		if err != nil {
 			return fmt.Errorf("counting objects in %s: %w", from.Name, err)
 		}
-		m = &v1alpha1.MigrationStatus{From: from.Name, To: target.Name, TotalObjects: total, Phase: migrationPhaseCopying}
+		m = &v1alpha1.MigrationStatus{From: from.Name, To: target.Name, TotalObjects: total, Phase: v1alpha1.MigrationPhaseCopying}
 		st.Migration = m
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonMigrating, "MigrateBucket",
 			"bucket renamed: copying %d object(s) from %s to %s", total, from.Name, target.Name)
 	}
 	s.bucket.reason = v1alpha1.ReasonMigrating
-	if m.Phase == migrationPhaseCopying {
+	if m.Phase == v1alpha1.MigrationPhaseCopying {
 		deadline := time.Now().Add(copyBudget)
 		for time.Now().Before(deadline) {
 			copied, next, done, err := r.Buckets.CopyPage(ctx, from, target, m.LastKey, copyPageSize)
@@ -124,13 +117,13 @@ func (r *SecureSiteReconciler) migrateBucket(ctx context.Context, s *scope, targ
 				return fmt.Errorf("copying objects from %s to %s: %w", from.Name, target.Name, err)
 			}
 			if done {
-				m.Phase = migrationPhaseSwitching
+				m.Phase = v1alpha1.MigrationPhaseSwitching
 				r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonMigrating, "MigrateBucket",
 					"copied %d object(s) to %s; switching the CloudFront origin", m.CopiedObjects, target.Name)
 				break
 			}
 		}
-		if m.Phase == migrationPhaseCopying {
+		if m.Phase == v1alpha1.MigrationPhaseCopying {
 			s.waitFor(time.Second)
 		}
 	}
@@ -155,7 +148,7 @@ func (r *SecureSiteReconciler) finishMigration(ctx context.Context, s *scope) er
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BucketRetained", "MigrateBucket", "old bucket %s kept with its objects (deletionPolicy Retain)", old.Name)
 	}
 	st.Name, st.Region, st.RegionalDomainName = target.Name, target.Region, target.RegionalDomainName
-	st.Migration.Phase = migrationPhaseDone
+	st.Migration.Phase = v1alpha1.MigrationPhaseDone
 	s.bucket.ready, s.bucket.reason = true, v1alpha1.ReasonReconciled
 	s.bucket.message = fmt.Sprintf("bucket %s in %s (migrated from %s, %d object(s) copied)", target.Name, target.Region, old.Name, st.Migration.CopiedObjects)
 	return nil

@@ -22,14 +22,8 @@ import (
 	"github.com/securesite-io/securesite/internal/naming"
 )
 
-const (
-	// selfSignedValidity is short on purpose: dev certificates should exercise renewal.
-	selfSignedValidity = 30 * 24 * time.Hour
-	// issuingRecheck is a safety net in case a wake-up from the issuance pool is lost.
-	issuingRecheck = time.Minute
-	// maxValidWait caps the requeue of a valid certificate, so renewal is re-checked at least daily.
-	maxValidWait = 24 * time.Hour
-)
+// selfSignedValidity is short on purpose: dev certificates should exercise renewal.
+const selfSignedValidity = 30 * 24 * time.Hour
 
 // certificateNames are the names on the certificate: domain first (the subject), then the backend
 // and the additional names, without duplicates.

@@ -4,24 +4,20 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/internal/cloudfront"
+	"github.com/securesite-io/securesite/internal/cdn"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
 
-const (
-	// distributionOriginID stays the same across bucket renames, so a migration repoints the origin
-	// in place instead of rewriting the cache behaviour.
-	distributionOriginID = "securesite-bucket"
-	deployWait           = 30 * time.Second
-)
+// distributionOriginID stays the same across bucket renames, so a migration repoints the origin
+// in place instead of rewriting the cache behaviour.
+const distributionOriginID = "securesite-bucket"
 
 // desiredDistribution is the distribution the spec asks for, as a value.
-func desiredDistribution(site *v1alpha1.SecureSite, origin s3bucket.Bucket, oacID, certARN string, tags map[string]string) cloudfront.Desired {
+func desiredDistribution(site *v1alpha1.SecureSite, origin s3bucket.Bucket, oacID, certARN string, tags map[string]string) cdn.Desired {
 	ss := site.Spec.StaticSite
 	index := ss.IndexDocument
 	if index == "" {
@@ -31,7 +27,7 @@ func desiredDistribution(site *v1alpha1.SecureSite, origin s3bucket.Bucket, oacI
 	if price == "" {
 		price = "PriceClass_100"
 	}
-	return cloudfront.Desired{
+	return cdn.Desired{
 		// The UID makes creation idempotent: a crash between create and status patch finds the
 		// same distribution again instead of making a second one.
 		CallerReference:   "securesite-" + string(site.UID),
@@ -47,6 +43,18 @@ func desiredDistribution(site *v1alpha1.SecureSite, origin s3bucket.Bucket, oacI
 		Enabled:           true,
 		Tags:              tags,
 	}
+}
+
+// siteAliases are the names CloudFront serves: the domain and the additional names that are not
+// wildcards (a wildcard cannot be an alias record).
+func siteAliases(site *v1alpha1.SecureSite) []string {
+	names := []string{site.Spec.Domain}
+	for _, n := range site.Spec.Certificate.AdditionalDNSNames {
+		if !strings.HasPrefix(n, "*.") {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 func oacName(site *v1alpha1.SecureSite) string {
@@ -99,12 +107,12 @@ func (r *SecureSiteReconciler) reconcileDistribution(ctx context.Context, s *sco
 
 	origin := s3bucket.Bucket{Name: bst.Name, Region: bst.Region, RegionalDomainName: bst.RegionalDomainName}
 	target := s.bucket.migrationTarget
-	switching := target != nil && bst.Migration != nil && bst.Migration.Phase == migrationPhaseSwitching
+	switching := target != nil && bst.Migration != nil && bst.Migration.Phase == v1alpha1.MigrationPhaseSwitching
 	if switching {
 		origin = *target
 	}
 
-	dist, changes, err := r.Distributions.Ensure(ctx, st.ID, desiredDistribution(site, origin, st.OriginAccessControlID, certARN, ownerTags(s)))
+	dist, changes, err := r.Distributions.Ensure(ctx, st.ID, desiredDistribution(site, origin, st.OriginAccessControlID, certARN, s.ownerTags()))
 	if err != nil {
 		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonAWSError, "EnsureDistribution", "CloudFront: %v", err)
 		return fmt.Errorf("ensuring distribution: %w", err)

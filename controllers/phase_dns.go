@@ -5,39 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 )
 
 // cloudFrontHostedZoneID is the fixed Route53 zone of every CloudFront distribution, the target
 // zone of alias records (AWS documents it as Z2FDTNDATAQYW2 in all partitions' commercial regions).
 const cloudFrontHostedZoneID = "Z2FDTNDATAQYW2"
 
-// How long to wait before looking again.
-const (
-	dnsPendingWait  = 5 * time.Second
-	dnsConflictWait = 5 * time.Minute
-)
-
 // desiredRecords is the record set a site owns, computed from its spec and what the distribution
 // phase last recorded in status.
-func desiredRecords(site *v1alpha1.SecureSite) []route53.Record {
-	var out []route53.Record
+func desiredRecords(site *v1alpha1.SecureSite) []records.Record {
+	var out []records.Record
 	if b := site.Spec.Backend; b != nil {
 		ttl := b.TTL
 		if ttl == 0 {
 			ttl = 300
 		}
-		out = append(out, route53.DesiredBackendRecord(b.Hostname, b.Address, ttl))
+		out = append(out, records.DesiredBackendRecord(b.Hostname, b.Address, ttl))
 	}
 	if site.Spec.StaticSite != nil && site.Status.Distribution != nil && site.Status.Distribution.DomainName != "" {
 		for _, name := range siteAliases(site) {
 			for _, typ := range []string{"A", "AAAA"} {
-				out = append(out, route53.Record{Name: name, Type: typ, Alias: &route53.AliasTarget{
+				out = append(out, records.Record{Name: name, Type: typ, Alias: &records.AliasTarget{
 					HostedZoneID: cloudFrontHostedZoneID, DNSName: site.Status.Distribution.DomainName}})
 			}
 		}
@@ -45,28 +38,11 @@ func desiredRecords(site *v1alpha1.SecureSite) []route53.Record {
 	return out
 }
 
-// siteAliases are the names CloudFront serves: the domain and the additional names that are not
-// wildcards (a wildcard cannot be an alias record).
-func siteAliases(site *v1alpha1.SecureSite) []string {
-	names := []string{site.Spec.Domain}
-	for _, n := range site.Spec.Certificate.AdditionalDNSNames {
-		if !strings.HasPrefix(n, "*.") {
-			names = append(names, n)
-		}
-	}
-	return names
-}
-
-// inZone reports whether name is the zone apex or below it.
-func inZone(name, zone string) bool {
-	return name == zone || strings.HasSuffix(name, "."+zone)
-}
-
 func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error {
 	site := s.site
 	desired := desiredRecords(site)
 	zone, err := r.findZone(ctx, site.Spec.Domain, site.Spec.HostedZoneID)
-	if errors.Is(err, route53.ErrZoneNotFound) {
+	if errors.Is(err, records.ErrZoneNotFound) {
 		s.dns.zoneProblem = fmt.Sprintf("no Route53 hosted zone found for %s", site.Spec.Domain)
 		if site.Spec.HostedZoneID != "" {
 			s.dns.zoneProblem = fmt.Sprintf("hosted zone %s does not exist", site.Spec.HostedZoneID)
@@ -84,7 +60,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	}
 	site.Status.DNS.HostedZoneID = zone.ID
 	for _, rec := range desired {
-		if !inZone(rec.Name, zone.Name) {
+		if !records.InZone(rec.Name, zone.Name) {
 			return stalled(v1alpha1.ReasonInvalidSpec, "%s is not inside hosted zone %s (%s); use a name in the zone or set hostedZoneID", rec.Name, zone.Name, zone.ID)
 		}
 	}
@@ -141,7 +117,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 // findZone looks an explicit zone up by its id alone. The CRD lets hostedZoneID hold records of a
 // zone the domain is not in (a backend in another zone), and each record is checked against the
 // zone: a record outside it is an invalid spec, not a missing zone.
-func (r *SecureSiteReconciler) findZone(ctx context.Context, domain, zoneID string) (route53.Zone, error) {
+func (r *SecureSiteReconciler) findZone(ctx context.Context, domain, zoneID string) (records.Zone, error) {
 	if zoneID != "" {
 		domain = ""
 	}
@@ -149,7 +125,7 @@ func (r *SecureSiteReconciler) findZone(ctx context.Context, domain, zoneID stri
 }
 
 // recordStatuses lists the records the site owns (the desired ones minus conflicts).
-func recordStatuses(desired []route53.Record, conflicts []route53.Conflict) []v1alpha1.RecordStatus {
+func recordStatuses(desired []records.Record, conflicts []records.Conflict) []v1alpha1.RecordStatus {
 	var out []v1alpha1.RecordStatus
 	for _, rec := range desired {
 		conflicting := false

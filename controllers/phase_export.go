@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/smexport"
 )
 
@@ -48,10 +49,10 @@ func (r *SecureSiteReconciler) reconcileExport(ctx context.Context, s *scope) er
 	if region == "" {
 		region = r.Defaults.Region
 	}
-	arn, version, changed, err := r.Exporter.Export(ctx, region, sm.Name, sm.KMSKeyID, doc, ownerTags(s))
+	arn, version, changed, err := r.Exporter.Export(ctx, region, sm.Name, sm.KMSKeyID, doc, s.ownerTags())
 	if errors.Is(err, smexport.ErrOwnedElsewhere) {
 		s.export.reason = v1alpha1.ReasonSecretConflict
-		s.export.message = fmt.Sprintf("Secrets Manager secret %s exists and its %s tag does not name %s; not overwritten", sm.Name, TagOwner, s.owner)
+		s.export.message = fmt.Sprintf("Secrets Manager secret %s exists and its %s tag does not name %s; not overwritten", sm.Name, naming.TagOwner, s.owner)
 		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonSecretConflict, "ExportCertificate", s.export.message)
 		s.waitFor(ownedElsewhereWait)
 		return nil

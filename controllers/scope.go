@@ -6,7 +6,7 @@ import (
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/certs"
 	"github.com/securesite-io/securesite/internal/naming"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
 
@@ -38,6 +38,16 @@ func newScope(site *v1alpha1.SecureSite, now time.Time, ownerID string) *scope {
 	return &scope{site: site, now: now, owner: naming.Owner(ownerID, site.Namespace, site.Name), ownerID: ownerID}
 }
 
+// ownerTags are the tags of every AWS object the site makes; TagOwner is what adoption and
+// deletion check.
+func (s *scope) ownerTags() map[string]string {
+	t := naming.OwnerTags(s.owner, s.site.Spec.Domain)
+	if s.ownerID != "" {
+		t[naming.TagOwnerID] = s.ownerID
+	}
+	return t
+}
+
 // waitFor asks for the object to be reconciled again after d (the smallest request wins).
 func (s *scope) waitFor(d time.Duration) {
 	if d <= 0 {
@@ -54,13 +64,13 @@ type dnsObservation struct {
 	skipped bool
 	// zoneProblem says why no zone could be used ("" when the zone was found).
 	zoneProblem string
-	zone        route53.Zone
-	conflicts   []route53.Conflict
+	zone        records.Zone
+	conflicts   []records.Conflict
 	// pending: a change was sent and Route53 has not reported INSYNC yet.
 	pending bool
 	// wouldChange lists what a suspended site would have written.
 	wouldChange []string
-	records     []route53.Record
+	records     []records.Record
 }
 
 // certState is where the certificate stands.

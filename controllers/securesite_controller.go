@@ -172,13 +172,6 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{RequeueAfter: jitter(r.resyncPeriod())}, nil
 }
 
-func (r *SecureSiteReconciler) resyncPeriod() time.Duration {
-	if r.ResyncPeriod > 0 {
-		return r.ResyncPeriod
-	}
-	return 10 * time.Minute
-}
-
 func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
 	phases := []metav1.Condition{
 		dnsReadyCondition(site, s.dns),

@@ -28,7 +28,8 @@ import (
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/controllers"
 	"github.com/securesite-io/securesite/internal/awsclient"
-	"github.com/securesite-io/securesite/internal/cloudfront"
+	"github.com/securesite-io/securesite/internal/cdn"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -232,7 +233,7 @@ func TestStaticSite(t *testing.T) {
 		}
 		owner := ""
 		for _, tg := range tags.TagSet {
-			if aws.ToString(tg.Key) == controllers.TagOwner {
+			if aws.ToString(tg.Key) == naming.TagOwner {
 				owner = aws.ToString(tg.Value)
 			}
 		}
@@ -280,7 +281,7 @@ func TestStaticSite(t *testing.T) {
 		}
 		// kumo v0.33.1 drops CustomErrorResponses from the stored config, so the SPA fallback is
 		// checked in the configuration the controller sends, built from the same spec.
-		sent := cloudfront.DesiredConfig(cloudfront.Desired{DefaultRootObject: "index.html", SPAFallback: s.Spec.StaticSite.SPAFallback, ACMCertificateARN: c.ACMCertificateARN})
+		sent := cdn.DesiredConfig(cdn.Desired{DefaultRootObject: "index.html", SPAFallback: s.Spec.StaticSite.SPAFallback, ACMCertificateARN: c.ACMCertificateARN})
 		var spa []string
 		for _, r := range sent.CustomErrorResponses.Items {
 			spa = append(spa, fmt.Sprintf("%d→%s %s", aws.ToInt32(r.ErrorCode), aws.ToString(r.ResponsePagePath), aws.ToString(r.ResponseCode)))

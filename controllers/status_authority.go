@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/naming"
 )
 
 // Status is a cache, not authority: whoever may write securesites/status (a tenant's CI, a
@@ -44,7 +45,7 @@ func (r *SecureSiteReconciler) statusObjects(site *v1alpha1.SecureSite) []status
 	}
 	if d := site.Status.Distribution; d != nil && d.ID != "" {
 		out = append(out, statusObject{field: "status.distribution.id", kind: "distribution", name: d.ID, owner: func(ctx context.Context) (string, bool, error) {
-			return r.Distributions.Owner(ctx, d.ID, TagOwner)
+			return r.Distributions.Owner(ctx, d.ID, naming.TagOwner)
 		}})
 	}
 	return out
@@ -65,7 +66,7 @@ func (r *SecureSiteReconciler) foreignStatusObject(ctx context.Context, site *v1
 		}
 		if found && got != owner {
 			return fmt.Sprintf("%s names %s %s, whose %s tag is %q, not %s: status is not proof of ownership, so nothing is written to it (restore the status or delete the site)",
-				o.field, o.kind, o.name, TagOwner, got, owner), nil
+				o.field, o.kind, o.name, naming.TagOwner, got, owner), nil
 		}
 	}
 	return "", nil

@@ -3,8 +3,6 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +26,7 @@ import (
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/manager"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/manager/managertest"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -36,7 +34,7 @@ import (
 // Kubernetes API server (envtest), kumo for AWS, pebble for ACME and the DNS server that answers
 // pebble from kumo's Route53. Nothing is faked.
 
-const controllerNamespace = "securesite-system"
+const controllerNamespace = managertest.ControllerNamespace
 
 // offsetClock is real time plus an offset tests can move forward (renewal, backoff).
 type offsetClock struct{ offset atomic.Int64 }
@@ -57,10 +55,8 @@ type env struct {
 	r53 *route53.Client
 
 	mu      sync.Mutex
-	mgr     ctrl.Manager
+	running *managertest.Running
 	cache   cache.Cache
-	stop    context.CancelFunc
-	stopped chan struct{}
 	pool    *acme.Pool
 
 	// tenancy configures the manager's sharing settings (startEnv: testOwnerID, no name hold).
@@ -101,64 +97,24 @@ func startEnvWith(t *testing.T, tenancy manager.TenancyOptions, opts ...testworl
 }
 
 // startManager runs the controller with main.go's wiring (internal/manager), pointed at the test
-// world, with a movable clock and a 1s Route53 snapshot so drift tests need not wait 30s.
+// world, with a movable clock.
 func (e *env) startManager() {
-	t := e.t
-	t.Helper()
-	caBundle, err := os.ReadFile(e.w.Pebble.CABundlePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := manager.New(ctx, e.w.RESTConfig, manager.Options{
-		MetricsAddr:             "0",
-		ProbeAddr:               "0",
-		Namespace:               controllerNamespace,
-		AWS:                     testworld.KumoOptions(e.w.Kumo.URL),
-		ACMEServer:              e.w.Pebble.DirectoryURL,
-		ACMEEmail:               "ops@example.test",
-		ACMECABundle:            caBundle,
-		DNS01Nameservers:        []string{e.w.DNS.Addr()},
-		DNS01SkipAuthoritative:  true,
-		IssuanceWorkers:         8,
-		MaxConcurrentReconciles: 8,
-		ResyncPeriod:            time.Minute,
-		Tenancy:                 e.tenancy,
-		Clock:                   e.clock,
-		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
-		PropagationTimeout:      30 * time.Second,
-		PropagationInterval:     200 * time.Millisecond,
-		ACMELogger:              slog.New(slog.NewTextHandler(testworld.ControllerLogWriter(), nil)),
-		// A restarted manager registers the same controller name again in this process.
-		SkipNameValidation: true,
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatal("cache did not sync")
-	}
+	e.t.Helper()
+	o := managertest.Options(e.t, e.w)
+	o.Clock = e.clock
+	o.Tenancy = e.tenancy
+	m := managertest.Start(e.t, e.w.RESTConfig, o)
 	e.mu.Lock()
-	e.mgr, e.cache, e.stop, e.stopped, e.pool = mgr, mgr.GetCache(), cancel, stopped, mgr.Pool
+	e.running, e.cache, e.pool = m, m.GetCache(), m.Pool
 	e.mu.Unlock()
 }
 
 func (e *env) stopManager() {
 	e.mu.Lock()
-	stop, stopped := e.stop, e.stopped
-	e.stop = nil
+	m := e.running
 	e.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-stopped
+	if m != nil {
+		m.Stop()
 	}
 }
 

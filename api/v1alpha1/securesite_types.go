@@ -309,6 +309,16 @@ type BucketStatus struct {
 	Migration          *MigrationStatus `json:"migration,omitempty"`
 }
 
+// The phases of a bucket migration, in order.
+const (
+	// MigrationPhaseCopying: objects are being copied to the new bucket.
+	MigrationPhaseCopying = "Copying"
+	// MigrationPhaseSwitching: every object is copied; the distribution's origin moves to the new bucket.
+	MigrationPhaseSwitching = "Switching"
+	// MigrationPhaseDone: the distribution serves from the new bucket; the old one was kept or deleted.
+	MigrationPhaseDone = "Done"
+)
+
 // MigrationStatus is the progress of copying objects to a renamed bucket.
 type MigrationStatus struct {
 	From          string `json:"from,omitempty"`

@@ -18,9 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/smexport"
-	"github.com/securesite-io/securesite/internal/smexport/testpki"
 	"github.com/securesite-io/securesite/internal/testworld"
+	"github.com/securesite-io/securesite/internal/testworld/testpki"
 )
 
 var (
@@ -70,7 +71,7 @@ func export(t *testing.T, name string, ca *testpki.CA, l testpki.Leaf) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := smexport.New(awsCfg).Export(context.Background(), "us-east-1", name, "", doc, map[string]string{smexport.OwnerTag: owner}); err != nil {
+	if _, _, _, err := smexport.New(awsCfg).Export(context.Background(), "us-east-1", name, "", doc, map[string]string{naming.TagOwner: owner}); err != nil {
 		t.Fatal(err)
 	}
 }

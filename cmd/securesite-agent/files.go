@@ -39,37 +39,31 @@ func (cfg Config) validate() error {
 type ownership struct{ uid, gid int }
 
 func resolveOwnership(owner, group string) (ownership, error) {
-	o := ownership{uid: -1, gid: -1}
-	if owner != "" {
-		id, err := lookupID(owner, func(name string) (string, error) {
-			u, err := user.Lookup(name)
-			if err != nil {
-				return "", err
-			}
-			return u.Uid, nil
-		})
-		if err != nil {
-			return o, &UsageError{fmt.Sprintf("--owner %s: %v", owner, err)}
-		}
-		o.uid = id
+	uid, err := lookupID("--owner", owner, userID)
+	if err != nil {
+		return ownership{uid: -1, gid: -1}, err
 	}
-	if group != "" {
-		id, err := lookupID(group, func(name string) (string, error) {
-			g, err := user.LookupGroup(name)
-			if err != nil {
-				return "", err
-			}
-			return g.Gid, nil
-		})
-		if err != nil {
-			return o, &UsageError{fmt.Sprintf("--group %s: %v", group, err)}
-		}
-		o.gid = id
+	gid, err := lookupID("--group", group, groupID)
+	if err != nil {
+		return ownership{uid: uid, gid: -1}, err
 	}
-	return o, nil
+	return ownership{uid: uid, gid: gid}, nil
 }
 
-func lookupID(s string, byName func(string) (string, error)) (int, error) {
+// lookupID turns the value of flag (a number, or a name that byName resolves) into an id; -1
+// when the flag is empty.
+func lookupID(flag, s string, byName func(string) (string, error)) (int, error) {
+	if s == "" {
+		return -1, nil
+	}
+	id, err := parseID(s, byName)
+	if err != nil {
+		return -1, &UsageError{fmt.Sprintf("%s %s: %v", flag, s, err)}
+	}
+	return id, nil
+}
+
+func parseID(s string, byName func(string) (string, error)) (int, error) {
 	if n, err := strconv.Atoi(s); err == nil {
 		if n < 0 {
 			return 0, errors.New("negative id")
@@ -81,6 +75,22 @@ func lookupID(s string, byName func(string) (string, error)) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(idStr)
+}
+
+func userID(name string) (string, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return "", err
+	}
+	return u.Uid, nil
+}
+
+func groupID(name string) (string, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return "", err
+	}
+	return g.Gid, nil
 }
 
 type desiredFile struct {

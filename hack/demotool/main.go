@@ -19,7 +19,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +35,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/securesite-io/securesite/internal/certs"
 )
 
 func main() {
@@ -198,19 +199,10 @@ func certSummary(in io.Reader, out io.Writer, rootsFile string) error {
 			return fmt.Errorf("input is neither PEM nor base64 of PEM: %w", err)
 		}
 	}
-	var chain []*x509.Certificate
-	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
-		if block.Type != "CERTIFICATE" {
-			continue // never echo anything else, a key least of all
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return err
-		}
-		chain = append(chain, c)
-	}
-	if len(chain) == 0 {
-		return errors.New("no certificate in input")
+	// Only CERTIFICATE blocks are read: never echo anything else, a key least of all.
+	chain, err := certs.ParseCertificates(data)
+	if err != nil {
+		return fmt.Errorf("reading the certificates of the input: %w", err)
 	}
 	leaf := chain[0]
 	left := time.Until(leaf.NotAfter).Round(time.Hour)

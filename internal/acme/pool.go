@@ -194,14 +194,6 @@ func (p *Pool) InFlight(site types.NamespacedName) bool {
 	return p.pending[site]
 }
 
-// Forget drops a finished result nobody will take (the site was deleted). A queued or running
-// order still finishes and leaves its result; call Forget again after Notify if needed.
-func (p *Pool) Forget(site types.NamespacedName) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.results, site)
-}
-
 func (p *Pool) work(ctx context.Context) {
 	for {
 		req, ok := p.next()

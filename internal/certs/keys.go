@@ -109,12 +109,7 @@ func EncodeKey(key crypto.Signer) ([]byte, error) {
 
 // ParseKey reads the first private key of a PEM (PKCS #8, SEC 1 or PKCS #1).
 func ParseKey(keyPEM []byte) (crypto.Signer, error) {
-	for rest := keyPEM; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return nil, fmt.Errorf("no private key in PEM")
-		}
+	for block := range pemBlocks(keyPEM, "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY") {
 		var (
 			key any
 			err error
@@ -124,10 +119,8 @@ func ParseKey(keyPEM []byte) (crypto.Signer, error) {
 			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 		case "EC PRIVATE KEY":
 			key, err = x509.ParseECPrivateKey(block.Bytes)
-		case "RSA PRIVATE KEY":
-			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 		default:
-			continue
+			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s: %w", block.Type, err)
@@ -138,6 +131,7 @@ func ParseKey(keyPEM []byte) (crypto.Signer, error) {
 		}
 		return signer, nil
 	}
+	return nil, fmt.Errorf("no private key in PEM")
 }
 
 // publicKeySpec names the algorithm and size of a certificate's public key.

@@ -7,6 +7,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"time"
 )
 
@@ -80,15 +82,7 @@ func ParseTLSSecret(data map[string][]byte) (*Parsed, error) {
 // ParseCertificates reads every CERTIFICATE block of a PEM, in order.
 func ParseCertificates(certPEM []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
-	for rest := certPEM; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
+	for block := range pemBlocks(certPEM, "CERTIFICATE") {
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
 			return nil, err
@@ -99,6 +93,34 @@ func ParseCertificates(certPEM []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM certificate")
 	}
 	return out, nil
+}
+
+// SplitLeaf returns the PEM of the first certificate of a chain (tls.crt: leaf first) and the PEM
+// of the certificates after it; leaf is nil when there is no certificate.
+func SplitLeaf(chainPEM []byte) (leaf, rest []byte) {
+	for block := range pemBlocks(chainPEM, "CERTIFICATE") {
+		if leaf == nil {
+			leaf = pem.EncodeToMemory(block)
+			continue
+		}
+		rest = append(rest, pem.EncodeToMemory(block)...)
+	}
+	return leaf, rest
+}
+
+// pemBlocks yields the PEM blocks of data in order, only those of the given types (every block
+// when none is given); anything between blocks is skipped.
+func pemBlocks(data []byte, types ...string) iter.Seq[*pem.Block] {
+	return func(yield func(*pem.Block) bool) {
+		for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+			if len(types) > 0 && !slices.Contains(types, block.Type) {
+				continue
+			}
+			if !yield(block) {
+				return
+			}
+		}
+	}
 }
 
 func publicKeysEqual(a, b crypto.PublicKey) bool {

@@ -33,12 +33,12 @@ import (
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/controllers"
-	"github.com/securesite-io/securesite/internal/acm"
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/awsclient"
-	"github.com/securesite-io/securesite/internal/cloudfront"
+	"github.com/securesite-io/securesite/internal/cdn"
 	"github.com/securesite-io/securesite/internal/naming"
-	"github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 	"github.com/securesite-io/securesite/internal/smexport"
 	"github.com/securesite-io/securesite/internal/tenancy"
@@ -72,7 +72,7 @@ type Options struct {
 
 	// Test knobs; zero values are what production runs.
 	Clock               clock.PassiveClock // default real time
-	Route53             route53.Options    // snapshot TTL, batch window
+	Route53             records.Options    // snapshot TTL, batch window
 	PropagationTimeout  time.Duration      // DNS-01 wait; default acme's
 	PropagationInterval time.Duration
 	ACMELogger          *slog.Logger // default: the controller's logger
@@ -185,7 +185,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if r53opts.HoldNow == nil {
 		r53opts.HoldNow = now
 	}
-	dns := route53.New(awsCfg.AWS, r53opts)
+	dns := records.New(awsCfg.AWS, r53opts)
 	wake := make(chan event.GenericEvent, 1024)
 	pool := acme.NewPool(acme.Options{
 		Workers:                  o.IssuanceWorkers,
@@ -212,17 +212,17 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		return nil, err
 	}
 	r := &controllers.SecureSiteReconciler{
-		Client:        mgr.GetClient(),
-		APIReader:     mgr.GetAPIReader(),
-		Recorder:      mgr.GetEventRecorder("securesite-controller"),
-		Clock:         o.Clock,
-		Defaults:      controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
-		DNS:           dns,
-		Issuer:        pool,
-		ACM:           acm.New(awsCfg.AWS),
-		Buckets:       s3bucket.New(awsCfg),
-		Distributions: controllers.CloudFront{Client: cloudfront.New(awsCfg.AWS)},
-		Exporter:      smexport.New(awsCfg),
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("securesite-controller"),
+		Clock:                   o.Clock,
+		Defaults:                controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
+		DNS:                     dns,
+		Issuer:                  pool,
+		ACM:                     acmimport.New(awsCfg.AWS),
+		Buckets:                 s3bucket.New(awsCfg),
+		Distributions:           cdn.New(awsCfg.AWS),
+		Exporter:                smexport.New(awsCfg),
 		Tenancy: controllers.Tenancy{OwnerID: owner, Fences: tenancy.Fences{
 			DomainFilter: o.Tenancy.DomainFilter, ZoneIDFilter: o.Tenancy.ZoneIDFilter, ReservedNames: o.Tenancy.ReservedNames}},
 		ResyncPeriod:            o.ResyncPeriod,

@@ -2,6 +2,18 @@ package naming
 
 import "fmt"
 
+// Tags that mark AWS objects (buckets, ACM certificates, distributions, Secrets Manager secrets)
+// as made by a SecureSite. A user adopts an existing bucket by tagging it TagOwner=<owner id>/<namespace>/<name>.
+const (
+	// TagOwner names the owning SecureSite, as Owner writes it.
+	TagOwner = "securesite.io/owner"
+	// TagDomain is the site's domain, for people browsing the AWS console.
+	TagDomain = "securesite.io/domain"
+	// TagOwnerID carries the controller's --owner-id alone, so an IAM policy can limit the
+	// controller to its own objects (aws:ResourceTag/securesite.io/owner-id).
+	TagOwnerID = "securesite.io/owner-id"
+)
+
 // DefaultSecretName is the TLS Secret name when spec.certificate.secretName is empty.
 func DefaultSecretName(siteName string) string { return siteName + "-tls" }
 
@@ -28,4 +40,9 @@ func OwnerIDProblem(id string) string {
 		}
 	}
 	return ""
+}
+
+// OwnerTags are the tags every AWS object a site makes carries.
+func OwnerTags(owner, domain string) map[string]string {
+	return map[string]string{TagOwner: owner, TagDomain: domain}
 }

@@ -15,10 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/naming"
 )
-
-// OwnerTag is the bucket tag that names the SecureSite (<namespace>/<name>) owning a bucket.
-const OwnerTag = "securesite.io/owner"
 
 // ErrOwnedElsewhere means the bucket exists but is not ours: another SecureSite's, someone
 // else's in this account, or another account's. It is never written to.
@@ -58,12 +56,12 @@ func New(cfg awsclient.Config) *Client {
 func (c *Client) s3For(region string) *s3.Client { return c.regions.For(region) }
 
 // Ensure makes the bucket exist in region, closed to the public and tagged with tags (which must
-// include OwnerTag). An existing bucket is adopted only when its OwnerTag equals ours; otherwise
+// include naming.TagOwner). An existing bucket is adopted only when its naming.TagOwner equals ours; otherwise
 // ErrOwnedElsewhere and nothing is written. A bucket already in shape costs three reads.
 func (c *Client) Ensure(ctx context.Context, name, region string, tags map[string]string) (Bucket, bool, error) {
-	want := tags[OwnerTag]
+	want := tags[naming.TagOwner]
 	if want == "" {
-		return Bucket{}, false, fmt.Errorf("tags must include %s", OwnerTag)
+		return Bucket{}, false, fmt.Errorf("tags must include %s", naming.TagOwner)
 	}
 	b := NewBucket(name, region)
 	api := c.s3For(region)
@@ -84,8 +82,8 @@ func (c *Client) Ensure(ctx context.Context, name, region string, tags map[strin
 			}
 		}
 	}
-	if !created && have[OwnerTag] != want {
-		return b, false, fmt.Errorf("bucket %s (owner tag %q): %w", name, have[OwnerTag], ErrOwnedElsewhere)
+	if !created && have[naming.TagOwner] != want {
+		return b, false, fmt.Errorf("bucket %s (owner tag %q): %w", name, have[naming.TagOwner], ErrOwnedElsewhere)
 	}
 	if err := c.ensurePublicAccessBlock(ctx, api, name); err != nil {
 		return b, created, err
@@ -123,11 +121,11 @@ func (c *Client) create(ctx context.Context, api *s3.Client, b Bucket, tags map[
 	}
 }
 
-// Owner reports the bucket's OwnerTag value and whether the bucket exists. A bucket of another
+// Owner reports the bucket's naming.TagOwner value and whether the bucket exists. A bucket of another
 // account (403 on HeadBucket) exists with owner "".
 func (c *Client) Owner(ctx context.Context, name, region string) (string, bool, error) {
 	tags, exists, err := c.lookup(ctx, c.s3For(region), name, region)
-	return tags[OwnerTag], exists, err
+	return tags[naming.TagOwner], exists, err
 }
 
 // lookup returns the bucket's tags and whether it exists (a nil map for a bucket we may not

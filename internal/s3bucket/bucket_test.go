@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -48,7 +49,7 @@ func (c counter) delta(op string) int {
 var writeOps = []string{"CreateBucket", "PutPublicAccessBlock", "PutBucketTagging", "PutBucketPolicy"}
 
 func ownerTags() map[string]string {
-	return map[string]string{OwnerTag: "web/duckhoo", "app": "securesite"}
+	return map[string]string{naming.TagOwner: "web/duckhoo", "app": "securesite"}
 }
 
 func TestEnsureCreatesClosedTaggedBucketAndIsIdempotent(t *testing.T) {
@@ -89,13 +90,13 @@ func TestEnsureCreatesClosedTaggedBucketAndIsIdempotent(t *testing.T) {
 
 func TestEnsureAdoptsOwnBucketKeepingOtherTags(t *testing.T) {
 	ctx := context.Background()
-	mustCreate(t, "site-adopt", map[string]string{OwnerTag: "web/duckhoo", "team": "blog"})
+	mustCreate(t, "site-adopt", map[string]string{naming.TagOwner: "web/duckhoo", "team": "blog"})
 	b, created, err := New(cfg).Ensure(ctx, "site-adopt", "us-east-1", ownerTags())
 	if err != nil || created {
 		t.Fatalf("Ensure = created %v, err %v; want adopted", created, err)
 	}
 	tags := bucketTags(t, b.Name)
-	if tags["team"] != "blog" || tags["app"] != "securesite" || tags[OwnerTag] != "web/duckhoo" {
+	if tags["team"] != "blog" || tags["app"] != "securesite" || tags[naming.TagOwner] != "web/duckhoo" {
 		t.Errorf("tags after adoption = %v; want ours added, team kept", tags)
 	}
 	pab, err := raw.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(b.Name)})
@@ -106,7 +107,7 @@ func TestEnsureAdoptsOwnBucketKeepingOtherTags(t *testing.T) {
 
 func TestEnsureRefusesBucketOwnedElsewhereWithoutWriting(t *testing.T) {
 	ctx := context.Background()
-	mustCreate(t, "site-theirs", map[string]string{OwnerTag: "other/site"})
+	mustCreate(t, "site-theirs", map[string]string{naming.TagOwner: "other/site"})
 	mustCreate(t, "site-untagged", nil)
 	for _, name := range []string{"site-theirs", "site-untagged"} {
 		before := countS3(writeOps...)
@@ -120,7 +121,7 @@ func TestEnsureRefusesBucketOwnedElsewhereWithoutWriting(t *testing.T) {
 			}
 		}
 	}
-	if tags := bucketTags(t, "site-theirs"); tags[OwnerTag] != "other/site" || len(tags) != 1 {
+	if tags := bucketTags(t, "site-theirs"); tags[naming.TagOwner] != "other/site" || len(tags) != 1 {
 		t.Errorf("foreign bucket tags changed: %v", tags)
 	}
 }

@@ -16,12 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/smexport/certdoc"
 )
-
-// OwnerTag is the tag naming the SecureSite (namespace/name) that owns a secret. The controller's
-// IAM policy is scoped on it, and Export/Delete refuse secrets whose tag names someone else.
-const OwnerTag = "securesite.io/owner"
 
 // ServiceID is the SDK's service id, the "service" label of awsclient.Calls.
 const ServiceID = secretsmanager.ServiceID
@@ -55,12 +52,12 @@ func (c *Client) api(region string) *secretsmanager.Client { return c.regions.Fo
 
 // Export makes the secret's AWSCURRENT version hold doc. It creates the secret (tagged, encrypted
 // with kmsKeyID when given) if missing, adopts an existing one only when its owner tag equals
-// tags[OwnerTag], and writes a new version only when the current one carries another serial, so a
+// tags[naming.TagOwner], and writes a new version only when the current one carries another serial, so a
 // resync costs one DescribeSecret and one GetSecretValue and no write. changed reports a write.
 func (c *Client) Export(ctx context.Context, region, name, kmsKeyID string, doc Document, tags map[string]string) (arn, versionID string, changed bool, err error) {
-	owner := tags[OwnerTag]
+	owner := tags[naming.TagOwner]
 	if owner == "" {
-		return "", "", false, fmt.Errorf("exporting to secret %s: tags must name the owner (%s)", name, OwnerTag)
+		return "", "", false, fmt.Errorf("exporting to secret %s: tags must name the owner (%s)", name, naming.TagOwner)
 	}
 	value, err := doc.Marshal()
 	if err != nil {
@@ -84,7 +81,7 @@ func (c *Client) Export(ctx context.Context, region, name, kmsKeyID string, doc 
 		return "", "", false, fmt.Errorf("describing secret %s: %w", name, err)
 	}
 	arn = aws.ToString(desc.ARN)
-	if got := tagValue(desc.Tags, OwnerTag); got != owner {
+	if got := tagValue(desc.Tags, naming.TagOwner); got != owner {
 		return arn, "", false, ownedElsewhere(name, got)
 	}
 	if desc.DeletedDate != nil {
@@ -124,7 +121,7 @@ func (c *Client) Export(ctx context.Context, region, name, kmsKeyID string, doc 
 func (c *Client) create(ctx context.Context, api *secretsmanager.Client, name, kmsKeyID, value string, tags map[string]string) (string, string, error) {
 	in := &secretsmanager.CreateSecretInput{
 		Name:         aws.String(name),
-		Description:  aws.String("TLS certificate exported by SecureSite " + tags[OwnerTag] + "; read it with securesite-agent"),
+		Description:  aws.String("TLS certificate exported by SecureSite " + tags[naming.TagOwner] + "; read it with securesite-agent"),
 		SecretString: aws.String(value),
 		Tags:         smTags(tags),
 	}
@@ -150,7 +147,7 @@ func (c *Client) Delete(ctx context.Context, region, name string, owner string) 
 	if err != nil {
 		return fmt.Errorf("describing secret %s: %w", name, err)
 	}
-	if got := tagValue(desc.Tags, OwnerTag); got != owner {
+	if got := tagValue(desc.Tags, naming.TagOwner); got != owner {
 		return ownedElsewhere(name, got)
 	}
 	if desc.DeletedDate != nil {
@@ -169,7 +166,7 @@ func (c *Client) Delete(ctx context.Context, region, name string, owner string) 
 
 func ownedElsewhere(name, got string) error {
 	if got == "" {
-		return fmt.Errorf("secret %s has no %s tag: %w", name, OwnerTag, ErrOwnedElsewhere)
+		return fmt.Errorf("secret %s has no %s tag: %w", name, naming.TagOwner, ErrOwnedElsewhere)
 	}
 	return fmt.Errorf("secret %s is owned by %s: %w", name, got, ErrOwnedElsewhere)
 }

@@ -11,9 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/smexport/certdoc"
-	"github.com/securesite-io/securesite/internal/smexport/testpki"
 	"github.com/securesite-io/securesite/internal/testworld"
+	"github.com/securesite-io/securesite/internal/testworld/testpki"
 )
 
 var cfg awsclient.Config
@@ -61,7 +62,7 @@ func TestExportCreatesThenWritesOnlyNewSerials(t *testing.T) {
 	api := secretsmanager.NewFromConfig(cfg.ForRegion(region))
 	ca := testpki.NewCA(t, "Test Intermediate")
 	name := "securesite/infra.duckhoo.site"
-	tags := map[string]string{OwnerTag: "web/duckhoo", "securesite.io/site": "duckhoo.site"}
+	tags := map[string]string{naming.TagOwner: "web/duckhoo", "securesite.io/site": "duckhoo.site"}
 
 	// First export: the secret is created with its tags and key, holding the document.
 	doc1 := newDoc(t, ca)
@@ -74,7 +75,7 @@ func TestExportCreatesThenWritesOnlyNewSerials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tagValue(desc.Tags, OwnerTag) != "web/duckhoo" || tagValue(desc.Tags, "securesite.io/site") != "duckhoo.site" {
+	if tagValue(desc.Tags, naming.TagOwner) != "web/duckhoo" || tagValue(desc.Tags, "securesite.io/site") != "duckhoo.site" {
 		t.Fatalf("tags = %+v", desc.Tags)
 	}
 	if aws.ToString(desc.KmsKeyId) != "alias/securesite" {
@@ -119,14 +120,14 @@ func TestExportRefusesForeignSecrets(t *testing.T) {
 	c := New(cfg)
 	api := secretsmanager.NewFromConfig(cfg.ForRegion(region))
 	doc := newDoc(t, testpki.NewCA(t, "Test Intermediate"))
-	ours := map[string]string{OwnerTag: "web/duckhoo"}
+	ours := map[string]string{naming.TagOwner: "web/duckhoo"}
 
 	for _, tc := range []struct {
 		name string
 		tags []types.Tag
 	}{
 		{name: "handmade/no-tags"},
-		{name: "other/site", tags: []types.Tag{{Key: aws.String(OwnerTag), Value: aws.String("shop/duckhoo")}}},
+		{name: "other/site", tags: []types.Tag{{Key: aws.String(naming.TagOwner), Value: aws.String("shop/duckhoo")}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const value = `{"password":"hunter2"}`
@@ -165,7 +166,7 @@ func TestDeleteSchedulesOwnedSecretsOnly(t *testing.T) {
 	api := secretsmanager.NewFromConfig(cfg.ForRegion(region))
 	name := "securesite/delete-me"
 	doc := newDoc(t, testpki.NewCA(t, "Test Intermediate"))
-	if _, _, _, err := c.Export(ctx, region, name, "", doc, map[string]string{OwnerTag: "web/gone"}); err != nil {
+	if _, _, _, err := c.Export(ctx, region, name, "", doc, map[string]string{naming.TagOwner: "web/gone"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Delete(ctx, region, name, "web/someone-else"); !errors.Is(err, ErrOwnedElsewhere) {

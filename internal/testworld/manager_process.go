@@ -146,9 +146,6 @@ func (w *World) StartManager(t testing.TB, o ManagerOptions) *ManagerProcess {
 	}
 }
 
-// Exited is closed when the process has ended.
-func (m *ManagerProcess) Exited() <-chan struct{} { return m.exited }
-
 // Kill ends the process with SIGKILL, as a crash or an OOM kill would, and waits for it.
 func (m *ManagerProcess) Kill() {
 	_ = m.Cmd.Process.Kill()

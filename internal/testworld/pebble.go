@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/securesite-io/securesite/internal/certs"
 )
 
 // Pebble is a running pebble ACME CA.
@@ -262,7 +263,7 @@ func (p *Pebble) managementCerts(ctx context.Context, prefix string) ([]*x509.Ce
 	if err != nil {
 		return nil, err
 	}
-	var certs []*x509.Certificate
+	var out []*x509.Certificate
 	for i := 0; ; i++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ManagementURL+prefix+strconv.Itoa(i), nil)
 		if err != nil {
@@ -278,18 +279,16 @@ func (p *Pebble) managementCerts(ctx context.Context, prefix string) ([]*x509.Ce
 			return nil, err
 		}
 		if resp.StatusCode == http.StatusNotFound && i > 0 {
-			return certs, nil
+			return out, nil
 		}
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("GET %s%d: %s", prefix, i, resp.Status)
 		}
-		for block, rest := pem.Decode(body); block != nil; block, rest = pem.Decode(rest) {
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("GET %s%d: %w", prefix, i, err)
-			}
-			certs = append(certs, c)
+		got, err := certs.ParseCertificates(body)
+		if err != nil {
+			return nil, fmt.Errorf("GET %s%d: %w", prefix, i, err)
 		}
+		out = append(out, got...)
 	}
 }
 

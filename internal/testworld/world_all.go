@@ -22,10 +22,9 @@ import (
 
 // World is the whole offline test world for one test.
 type World struct {
-	Kumo   *Kumo
-	DNS    *dnsserver.Server
-	Pebble *Pebble
-	// APIServer, RESTConfig and Kubeconfig are nil/empty with WithoutAPIServer.
+	Kumo       *Kumo
+	DNS        *dnsserver.Server
+	Pebble     *Pebble
 	APIServer  *envtest.Environment
 	RESTConfig *rest.Config // a system:masters user
 	Kubeconfig string       // file for kubectl, same user
@@ -40,7 +39,6 @@ type WorldOption func(*worldOptions)
 
 type worldOptions struct {
 	pebble    PebbleOptions
-	apiServer bool
 	dnsMaxAge time.Duration
 	// noClass: no default SecureSiteClass (tests of sharing a cluster make their own).
 	noClass bool
@@ -62,19 +60,14 @@ func WithPebbleOptions(o PebbleOptions) WorldOption {
 	return func(w *worldOptions) { w.pebble = o }
 }
 
-// WithoutAPIServer skips etcd and kube-apiserver (≈5 s) for tests that need only AWS and ACME.
-func WithoutAPIServer() WorldOption {
-	return func(w *worldOptions) { w.apiServer = false }
-}
-
-// Start starts kumo, the DNS server, pebble and (unless WithoutAPIServer) the API server with the
+// Start starts kumo, the DNS server, pebble and the API server with the
 // project's CRDs, and stops them all in t.Cleanup. A missing binary fails the test rather than
 // skipping it: CI must build the world (`make test-world`) first, and a silent skip would hide that.
 // Logs go to $SECURESITE_TEST_LOGS/<test name>/ when that is set, else to a temporary directory
 // whose log tails are printed if the test fails.
 func Start(t testing.TB, opts ...WorldOption) *World {
 	t.Helper()
-	o := worldOptions{apiServer: true}
+	o := worldOptions{}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -86,19 +79,17 @@ func Start(t testing.TB, opts ...WorldOption) *World {
 		err error
 	}
 	apiReady := make(chan struct{})
-	if o.apiServer {
-		// The API server takes seconds, the rest a fraction of one: start it alongside.
-		go func() {
-			defer close(apiReady)
-			api.env, api.cfg, api.err = StartAPIServerLogs(w.LogDir)
-		}()
-		t.Cleanup(func() {
-			<-apiReady
-			if api.env != nil {
-				_ = api.env.Stop()
-			}
-		})
-	}
+	// The API server takes seconds, the rest a fraction of one: start it alongside.
+	go func() {
+		defer close(apiReady)
+		api.env, api.cfg, api.err = StartAPIServerLogs(w.LogDir)
+	}()
+	t.Cleanup(func() {
+		<-apiReady
+		if api.env != nil {
+			_ = api.env.Stop()
+		}
+	})
 	var err error
 	if w.Kumo, err = StartKumo(w.LogDir); err != nil {
 		t.Fatalf("test world: %v", err)
@@ -112,20 +103,18 @@ func Start(t testing.TB, opts ...WorldOption) *World {
 		t.Fatalf("test world: %v", err)
 	}
 	t.Cleanup(w.Pebble.Stop)
-	if o.apiServer {
-		<-apiReady
-		if api.err != nil {
-			t.Fatalf("test world: %v", api.err)
-		}
-		w.APIServer, w.RESTConfig = api.env, api.cfg
-		w.Kubeconfig = filepath.Join(w.LogDir, "kubeconfig")
-		if err := WriteKubeconfig(api.cfg, w.Kubeconfig); err != nil {
+	<-apiReady
+	if api.err != nil {
+		t.Fatalf("test world: %v", api.err)
+	}
+	w.APIServer, w.RESTConfig = api.env, api.cfg
+	w.Kubeconfig = filepath.Join(w.LogDir, "kubeconfig")
+	if err := WriteKubeconfig(api.cfg, w.Kubeconfig); err != nil {
+		t.Fatalf("test world: %v", err)
+	}
+	if !o.noClass {
+		if err := CreateDefaultClass(context.Background(), api.cfg); err != nil {
 			t.Fatalf("test world: %v", err)
-		}
-		if !o.noClass {
-			if err := CreateDefaultClass(context.Background(), api.cfg); err != nil {
-				t.Fatalf("test world: %v", err)
-			}
 		}
 	}
 	return w

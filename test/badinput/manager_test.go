@@ -2,26 +2,20 @@ package badinput
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	controllermanager "github.com/securesite-io/securesite/internal/manager"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/manager/managertest"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
-// The wiring below follows controllers/suite_test.go startManager (package controllers_test, so
-// not importable), minus restarts and the movable clock: this test needs real time only.
-
-const controllerNamespace = "securesite-system"
+const controllerNamespace = managertest.ControllerNamespace
 
 // syncBuffer is the manager's log, kept in memory so the secrets-hygiene check can read it.
 type syncBuffer struct {
@@ -41,10 +35,10 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// manager is the reconciler running in-process; exited closes if it stops on its own.
+// manager is the reconciler running in-process, its log kept for the secrets-hygiene check.
 type manager struct {
-	log    *syncBuffer
-	exited chan struct{}
+	log *syncBuffer
+	*managertest.Running
 }
 
 func newScheme() *runtime.Scheme { return controllermanager.Scheme() }
@@ -53,55 +47,19 @@ func newScheme() *runtime.Scheme { return controllermanager.Scheme() }
 // secrets-hygiene check can read it.
 func startManager(t *testing.T, w *testworld.World) *manager {
 	t.Helper()
-	m := &manager{log: &syncBuffer{}, exited: make(chan struct{})}
+	m := &manager{log: &syncBuffer{}}
 	ctrl.SetLogger(zap.New(zap.WriteTo(m.log), zap.UseDevMode(true)))
-	caBundle, err := os.ReadFile(w.Pebble.CABundlePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := controllermanager.New(ctx, w.RESTConfig, controllermanager.Options{
-		MetricsAddr:             "0",
-		ProbeAddr:               "0",
-		Namespace:               controllerNamespace,
-		AWS:                     testworld.KumoOptions(w.Kumo.URL),
-		ACMEServer:              w.Pebble.DirectoryURL,
-		ACMEEmail:               "ops@example.test",
-		ACMECABundle:            caBundle,
-		DNS01Nameservers:        []string{w.DNS.Addr()},
-		DNS01SkipAuthoritative:  true,
-		IssuanceWorkers:         4,
-		MaxConcurrentReconciles: 8,
-		ResyncPeriod:            time.Minute,
-		Route53:                 r53layer.Options{SnapshotTTL: time.Second},
-		PropagationTimeout:      30 * time.Second,
-		PropagationInterval:     200 * time.Millisecond,
-		ACMELogger:              slog.New(slog.NewTextHandler(m.log, nil)),
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(m.exited)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-m.exited
-	})
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatal("cache did not sync")
-	}
+	o := managertest.Options(t, w)
+	o.IssuanceWorkers = 4
+	o.ACMELogger = slog.New(slog.NewTextHandler(m.log, nil))
+	m.Running = managertest.Start(t, w.RESTConfig, o)
 	return m
 }
 
 // running reports whether the manager is still up (it never stops on its own in a healthy run).
 func (m *manager) running() bool {
 	select {
-	case <-m.exited:
+	case <-m.Stopped():
 		return false
 	default:
 		return true

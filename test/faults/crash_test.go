@@ -16,7 +16,7 @@ import (
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/naming"
-	r53layer "github.com/securesite-io/securesite/internal/route53"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -192,7 +192,7 @@ func TestCrashSafety(t *testing.T) {
 			// Challenge records have their own owner, "<site>/acme".
 			// A deleted site's address names stay held for it (--name-hold): those registry records
 			// are marked released, and are meant to be there.
-			if owner, ok := r53layer.ParseOwner(value); ok && !liveOwners[strings.TrimSuffix(owner, "/acme")] && !strings.Contains(value, "released=") {
+			if owner, ok := records.ParseOwner(value); ok && !liveOwners[strings.TrimSuffix(owner, "/acme")] && !strings.Contains(value, "released=") {
 				t.Errorf("registry record of a deleted site: %s", rec)
 				orphans++
 			}

@@ -7,8 +7,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -31,10 +29,12 @@ import (
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/manager"
+	"github.com/securesite-io/securesite/internal/manager/managertest"
+	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
-const controllerNamespace = "securesite-system"
+const controllerNamespace = managertest.ControllerNamespace
 
 // rig is the test world, a Kubernetes client and uncounted AWS clients on kumo itself (the
 // checks must see kumo's truth, not the proxy's faults).
@@ -86,42 +86,19 @@ func (r *rig) startManager(awsURL string) {
 	t := r.t
 	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(testworld.ControllerLogWriter()), zap.UseDevMode(true)))
-	caBundle, err := os.ReadFile(r.w.Pebble.CABundlePath)
-	if err != nil {
-		t.Fatal(err)
+	o := managertest.Options(t, r.w)
+	o.AWS = awsclient.Options{
+		Region: "us-east-1", EndpointURL: awsURL, StaticCredentials: &testworld.EmulatorCredentials,
+		MaxAttempts: 10, MaxBackoff: 2 * time.Second,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := manager.New(ctx, r.w.RESTConfig, manager.Options{
-		MetricsAddr: "0",
-		ProbeAddr:   "0",
-		Namespace:   controllerNamespace,
-		AWS: awsclient.Options{
-			Region: "us-east-1", EndpointURL: awsURL, StaticCredentials: &testworld.EmulatorCredentials,
-			MaxAttempts: 10, MaxBackoff: 2 * time.Second,
-		},
-		ACMEServer:              r.w.Pebble.DirectoryURL,
-		ACMEEmail:               "ops@faults.test",
-		ACMECABundle:            caBundle,
-		DNS01Nameservers:        []string{r.w.DNS.Addr()},
-		DNS01SkipAuthoritative:  true,
-		IssuanceWorkers:         16,
-		MaxConcurrentReconciles: 8,
-		ResyncPeriod:            10 * time.Minute,
-		Clock:                   clock.RealClock{},
-		ACMELogger:              slog.New(slog.NewTextHandler(testworld.ControllerLogWriter(), nil)),
-		SkipNameValidation:      true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-stopped })
+	o.ACMEEmail = "ops@faults.test"
+	o.IssuanceWorkers = 16
+	o.ResyncPeriod = 10 * time.Minute
+	o.Clock = clock.RealClock{}
+	// Production Route53 snapshot and batching, and the ACME package's propagation timing.
+	o.Route53 = records.Options{}
+	o.PropagationTimeout, o.PropagationInterval = 0, 0
+	managertest.Start(t, r.w.RESTConfig, o)
 }
 
 // site is site i of the zone: a backend record and an ACME certificate; static sites also get a

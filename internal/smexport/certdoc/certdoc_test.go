@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/securesite-io/securesite/internal/certs"
-	"github.com/securesite-io/securesite/internal/smexport/testpki"
+	"github.com/securesite-io/securesite/internal/testworld/testpki"
 )
 
 func TestFromPEMSplitsLeafAndChain(t *testing.T) {

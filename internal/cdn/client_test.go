@@ -1,4 +1,4 @@
-package cloudfront
+package cdn
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
@@ -44,7 +45,7 @@ func calls(op string) float64 { return awsclient.CallCount("CloudFront", op) }
 func site(t *testing.T, name string) Desired {
 	t.Helper()
 	ctx := context.Background()
-	b, _, err := s3bucket.New(cfg).Ensure(ctx, name, "ap-northeast-2", map[string]string{s3bucket.OwnerTag: "web/" + name})
+	b, _, err := s3bucket.New(cfg).Ensure(ctx, name, "ap-northeast-2", map[string]string{naming.TagOwner: "web/" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func site(t *testing.T, name string) Desired {
 		CallerReference: "uid-" + name, Comment: "securesite web/" + name,
 		OriginDomain: b.RegionalDomainName, OriginID: "s3-" + name, OACID: oac,
 		DefaultRootObject: "index.html", SPAFallback: true, PriceClass: "PriceClass_100", Enabled: true,
-		Tags: map[string]string{s3bucket.OwnerTag: "web/" + name},
+		Tags: map[string]string{naming.TagOwner: "web/" + name},
 	}
 }
 
@@ -160,7 +161,7 @@ func TestEnsureRepairsHandEditsAndLeavesEqualAlone(t *testing.T) {
 	if n := calls("UpdateDistribution") - updates; n != 1 {
 		t.Errorf("UpdateDistribution calls = %v, want 1", n)
 	}
-	_, observed, err := c.Get(ctx, dist.ID)
+	_, observed, err := c.getWithConfig(ctx, dist.ID)
 	if err != nil || observed.DefaultCacheBehavior.ViewerProtocolPolicy != types.ViewerProtocolPolicyRedirectToHttps {
 		t.Errorf("policy after repair = %v (%v)", observed.DefaultCacheBehavior.ViewerProtocolPolicy, err)
 	}
@@ -204,7 +205,7 @@ func TestEnsureRetriesWhenAnotherWriterChangesTheETag(t *testing.T) {
 	if !slices.Contains(changes, "PriceClass") || !slices.Contains(changes, "Comment") {
 		t.Errorf("changes after re-read = %v, want PriceClass and the hand-edited Comment", changes)
 	}
-	_, observed, _ := New(cfg.AWS).Get(ctx, got.ID)
+	_, observed, _ := New(cfg.AWS).getWithConfig(ctx, got.ID)
 	if observed.PriceClass != types.PriceClassPriceClass200 || aws.ToString(observed.Comment) != d.Comment {
 		t.Errorf("after retry: price class %s comment %q", observed.PriceClass, aws.ToString(observed.Comment))
 	}
@@ -223,7 +224,7 @@ func TestDisableThenDelete(t *testing.T) {
 		t.Fatalf("Disable = %+v, %v", off, err)
 	}
 	// kumo reports Deployed at once; on AWS the caller waits for it before Delete.
-	got, _, err := c.Get(ctx, dist.ID)
+	got, err := c.Get(ctx, dist.ID)
 	if err != nil || got.Enabled || got.Status != "Deployed" {
 		t.Fatalf("after Disable: %+v %v", got, err)
 	}
@@ -234,7 +235,7 @@ func TestDisableThenDelete(t *testing.T) {
 	if err := c.Delete(ctx, dist.ID, got.ETag); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Get(ctx, dist.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Get(ctx, dist.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get after Delete = %v, want ErrNotFound", err)
 	}
 	if err := c.Delete(ctx, dist.ID, got.ETag); err != nil {

@@ -1,8 +1,8 @@
-// Package cloudfront keeps the static site's CloudFront distribution: an S3 origin behind Origin
+// Package cdn keeps the static site's CloudFront distribution: an S3 origin behind Origin
 // Access Control, the ACM certificate, HTTPS only, and SPA error responses. The desired
 // configuration is a pure value (DesiredConfig); NeedsUpdate diffs it against what CloudFront
 // returns, and the client writes only when they differ.
-package cloudfront
+package cdn
 
 import (
 	"fmt"

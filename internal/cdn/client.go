@@ -1,4 +1,4 @@
-package cloudfront
+package cdn
 
 import (
 	"context"
@@ -93,7 +93,7 @@ func (c *Client) findOAC(ctx context.Context, name string) (string, error) {
 func (c *Client) Ensure(ctx context.Context, id string, d Desired) (Distribution, []string, error) {
 	desired := DesiredConfig(d)
 	if id != "" {
-		dist, observed, err := c.Get(ctx, id)
+		dist, observed, err := c.getWithConfig(ctx, id)
 		if err == nil {
 			return c.converge(ctx, dist, observed, desired)
 		}
@@ -117,7 +117,7 @@ func (c *Client) Ensure(ctx context.Context, id string, d Desired) (Distribution
 	if err != nil {
 		return Distribution{}, nil, err
 	}
-	dist, observed, err := c.Get(ctx, existing)
+	dist, observed, err := c.getWithConfig(ctx, existing)
 	if err != nil {
 		return Distribution{}, nil, err
 	}
@@ -177,7 +177,7 @@ func (c *Client) converge(ctx context.Context, dist Distribution, observed, desi
 		if !staleETag(err) || attempt == maxUpdateAttempts {
 			return dist, nil, fmt.Errorf("updating distribution %s (%v): %w", dist.ID, diffs, err)
 		}
-		if dist, observed, err = c.Get(ctx, dist.ID); err != nil {
+		if dist, observed, err = c.getWithConfig(ctx, dist.ID); err != nil {
 			return dist, nil, err
 		}
 	}
@@ -201,8 +201,14 @@ func staleETag(err error) bool {
 	return code == "PreconditionFailed" || code == "InvalidIfMatchVersion"
 }
 
-// Get returns the distribution and its configuration; ErrNotFound when it does not exist.
-func (c *Client) Get(ctx context.Context, id string) (Distribution, *types.DistributionConfig, error) {
+// Get returns the distribution without its configuration; ErrNotFound when it does not exist.
+func (c *Client) Get(ctx context.Context, id string) (Distribution, error) {
+	d, _, err := c.getWithConfig(ctx, id)
+	return d, err
+}
+
+// getWithConfig returns the distribution and its configuration; ErrNotFound when it does not exist.
+func (c *Client) getWithConfig(ctx context.Context, id string) (Distribution, *types.DistributionConfig, error) {
 	out, err := c.api.GetDistribution(ctx, &cloudfront.GetDistributionInput{Id: aws.String(id)})
 	if awsclient.ErrorCode(err) == "NoSuchDistribution" {
 		return Distribution{}, nil, fmt.Errorf("distribution %s: %w", id, ErrNotFound)
@@ -216,7 +222,7 @@ func (c *Client) Get(ctx context.Context, id string) (Distribution, *types.Distr
 // Disable turns the distribution off, the step AWS requires before deletion. The caller then
 // waits for Status Deployed before calling Delete.
 func (c *Client) Disable(ctx context.Context, id string) (Distribution, error) {
-	dist, observed, err := c.Get(ctx, id)
+	dist, observed, err := c.getWithConfig(ctx, id)
 	if err != nil {
 		return dist, err
 	}
@@ -230,7 +236,7 @@ func (c *Client) Disable(ctx context.Context, id string) (Distribution, error) {
 		if !staleETag(err) || attempt == maxUpdateAttempts {
 			return dist, fmt.Errorf("disabling distribution %s: %w", id, err)
 		}
-		if dist, observed, err = c.Get(ctx, id); err != nil {
+		if dist, observed, err = c.getWithConfig(ctx, id); err != nil {
 			return dist, err
 		}
 	}

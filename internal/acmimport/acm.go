@@ -1,11 +1,9 @@
-// Package acm imports the site's ACME certificate into AWS Certificate Manager in us-east-1,
+// Package acmimport imports the site's ACME certificate into AWS Certificate Manager in us-east-1,
 // the only region whose certificates CloudFront accepts.
-package acm
+package acmimport
 
 import (
-	"bytes"
 	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm/types"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/certs"
 )
 
 // Region is where CloudFront looks for viewer certificates.
@@ -38,7 +37,7 @@ func New(cfg aws.Config) *Client {
 // re-import. certPEM may hold the leaf followed by its chain (a kubernetes.io/tls tls.crt);
 // ACM wants them apart, so the chain is split off when chainPEM is empty.
 func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainPEM []byte, tags map[string]string) (string, error) {
-	leaf, rest := splitLeaf(certPEM)
+	leaf, rest := certs.SplitLeaf(certPEM)
 	if leaf == nil {
 		return "", errors.New("importing certificate to ACM: no PEM certificate in the certificate data")
 	}
@@ -70,33 +69,6 @@ func (c *Client) Delete(ctx context.Context, arn string) error {
 		return fmt.Errorf("deleting ACM certificate %s: %w", arn, err)
 	}
 	return nil
-}
-
-// IsNotFound reports whether err means the certificate does not exist (for example a
-// re-import to an ARN someone deleted by hand; the caller then imports anew).
-func IsNotFound(err error) bool {
-	return awsclient.ErrorCode(err) == "ResourceNotFoundException"
-}
-
-// splitLeaf returns the first CERTIFICATE block and the PEM of the certificates after it.
-func splitLeaf(data []byte) (leaf, chain []byte) {
-	var rest bytes.Buffer
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if leaf == nil {
-			leaf = pem.EncodeToMemory(block)
-			continue
-		}
-		_ = pem.Encode(&rest, block)
-	}
-	return leaf, rest.Bytes()
 }
 
 func acmTags(m map[string]string) []types.Tag {

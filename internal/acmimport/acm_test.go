@@ -1,4 +1,4 @@
-package acm
+package acmimport
 
 import (
 	"bytes"
@@ -74,7 +74,7 @@ func TestImportReimportDelete(t *testing.T) {
 	if err := c.Delete(ctx, arn); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(arn)}); !IsNotFound(err) {
+	if _, err := raw.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(arn)}); awsclient.ErrorCode(err) != "ResourceNotFoundException" {
 		t.Errorf("certificate still there after Delete: %v", err)
 	}
 	if err := c.Delete(ctx, arn); err != nil {

@@ -1,8 +1,8 @@
-// Package route53 keeps the records SecureSite owns in Route53 hosted zones as declared, and
+// Package records keeps the records SecureSite owns in Route53 hosted zones as declared, and
 // never touches anyone else's. Ownership lives in the zone (a TXT registry record per owned
 // record set, external-dns style). Observation costs one paginated list per zone shared by all
 // callers, and writes from many sites are merged into few ChangeResourceRecordSets calls.
-package route53
+package records
 
 import (
 	"context"
@@ -189,7 +189,7 @@ func validate(zone Zone, owner string, desired []Record) error {
 	zoneName := normalizeName(zone.Name)
 	for _, r := range desired {
 		name := normalizeName(r.Name)
-		if !inZone(name, zoneName) {
+		if !InZone(name, zoneName) {
 			return fmt.Errorf("record %s is outside hosted zone %s", name, zoneName)
 		}
 		switch strings.ToUpper(r.Type) {

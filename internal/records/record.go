@@ -1,4 +1,4 @@
-package route53
+package records
 
 import (
 	"net/netip"
@@ -252,7 +252,7 @@ func recordToSDK(r Record) types.ResourceRecordSet {
 	return rs
 }
 
-// inZone reports whether name is the zone apex or below it.
-func inZone(name, zone string) bool {
+// InZone reports whether name is the zone apex or below it.
+func InZone(name, zone string) bool {
 	return name == zone || strings.HasSuffix(name, "."+zone)
 }

@@ -1,4 +1,4 @@
-package route53
+package records
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func (s *Service) FindZone(ctx context.Context, domain, zoneID string) (Zone, er
 		if err != nil {
 			return Zone{}, err
 		}
-		if domain != "" && !inZone(domain, z.Name) {
+		if domain != "" && !InZone(domain, z.Name) {
 			return Zone{}, fmt.Errorf("%w: %s is not inside hosted zone %s (%s)", ErrZoneNotFound, domain, z.ID, z.Name)
 		}
 		return z, nil
@@ -133,7 +133,7 @@ func (s *Service) publicZones(ctx context.Context, notBefore time.Time) ([]Zone,
 func longestSuffixZone(zones []Zone, domain string) (Zone, error) {
 	var best []Zone
 	for _, z := range zones {
-		if !inZone(domain, z.Name) {
+		if !InZone(domain, z.Name) {
 			continue
 		}
 		switch {

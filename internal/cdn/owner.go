@@ -1,4 +1,4 @@
-package cloudfront
+package cdn
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // distribution named in a SecureSite's status: status can be edited by whoever may write it, so
 // it is not proof that the distribution is the site's.
 func (c *Client) Owner(ctx context.Context, id, key string) (owner string, found bool, err error) {
-	dist, _, err := c.Get(ctx, id)
+	dist, err := c.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return "", false, nil
 	}
