@@ -212,17 +212,17 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		return nil, err
 	}
 	r := &controllers.SecureSiteReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("securesite-controller"),
-		Clock:                   o.Clock,
-		Defaults:                controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
-		DNS:                     dns,
-		Issuer:                  pool,
-		ACM:                     acmimport.New(awsCfg.AWS),
-		Buckets:                 s3bucket.New(awsCfg),
-		Distributions:           cdn.New(awsCfg.AWS),
-		Exporter:                smexport.New(awsCfg),
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("securesite-controller"),
+		Clock:         o.Clock,
+		Defaults:      controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
+		DNS:           dns,
+		Issuer:        pool,
+		ACM:           acmimport.New(awsCfg.AWS),
+		Buckets:       s3bucket.New(awsCfg),
+		Distributions: cdn.New(awsCfg.AWS),
+		Exporter:      smexport.New(awsCfg),
 		Tenancy: controllers.Tenancy{OwnerID: owner, Fences: tenancy.Fences{
 			DomainFilter: o.Tenancy.DomainFilter, ZoneIDFilter: o.Tenancy.ZoneIDFilter, ReservedNames: o.Tenancy.ReservedNames}},
 		ResyncPeriod:            o.ResyncPeriod,
