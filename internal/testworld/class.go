@@ -20,15 +20,17 @@ const DefaultClassName = "test-world"
 var TestWorldDomains = []string{"test", "site", "example"}
 
 // DefaultClass is the class a test world starts with: the default class, selecting every
-// namespace, granting the test domains, with the controller's own ACME flags. Tests of the
+// namespace, granting the test domains and wildcards below them, with the controller's own ACME
+// flags. Tests of the
 // controller's other features run under it, as a single-team cluster would; tests of sharing a
 // cluster start without it.
 func DefaultClass() *v1alpha1.SecureSiteClass {
 	return &v1alpha1.SecureSiteClass{
 		ObjectMeta: metav1.ObjectMeta{Name: DefaultClassName, Annotations: map[string]string{v1alpha1.AnnotationDefaultClass: "true"}},
 		Spec: v1alpha1.SecureSiteClassSpec{
-			NamespaceSelector: &metav1.LabelSelector{},
-			Domains:           TestWorldDomains,
+			NamespaceSelector:         &metav1.LabelSelector{},
+			Domains:                   TestWorldDomains,
+			AllowWildcardCertificates: true,
 		},
 	}
 }
