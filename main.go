@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/securesite-io/securesite/internal/manager"
+	"github.com/securesite-io/securesite/internal/version"
 )
 
 func main() {
@@ -44,9 +45,14 @@ func main() {
 	flag.StringVar(&zoneIDFilter, "zone-id-filter", "", "Comma-separated Route53 hosted zone ids: the controller writes only into these zones.")
 	flag.StringVar(&reservedNames, "reserved-names", "", "Comma-separated names a SecureSiteClass must list exactly to grant: '@' (a zone apex), a label such as www (directly below a zone apex) or a full name.")
 
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("securesite"))
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	o.Tenancy.DomainFilter, o.Tenancy.ZoneIDFilter, o.Tenancy.ReservedNames = splitList(domainFilter), splitList(zoneIDFilter), splitList(reservedNames)
 
@@ -92,7 +98,7 @@ func run(ctx context.Context, o manager.Options, acmeCABundle, nameservers strin
 	if err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "ownerID", mgr.OwnerID, "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
+	ctrl.Log.Info("starting manager", "ownerID", mgr.OwnerID, "version", version.Get().Version, "revision", version.Get().Revision, "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
 		"dns01Nameservers", o.DNS01Nameservers)
 	return mgr.Start(ctx)
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/securesite-io/securesite/internal/version"
 )
 
 // octalMode is a flag holding a permission mode written like chmod's (0640).
@@ -37,6 +39,9 @@ func (o octalMode) Set(s string) error {
 	return nil
 }
 
+// errShowVersion is parseFlags' answer to --version: print it and exit 0.
+var errShowVersion = errors.New("version requested")
+
 func parseFlags(args []string) (Config, error) {
 	cfg := Config{CertMode: 0o644, KeyMode: 0o640}
 	fs := flag.NewFlagSet("securesite-agent", flag.ContinueOnError)
@@ -51,12 +56,19 @@ func parseFlags(args []string) (Config, error) {
 	fs.Var(octalMode{&cfg.KeyMode}, "key-mode", "mode of the key file; modes readable by others are refused")
 	fs.StringVar(&cfg.ReloadCommand, "reload-command", "", "run with /bin/sh -c after the files changed (e.g. 'systemctl reload nginx')")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "limit for reading the secret, and separately for the reload command")
+<<<<<<< HEAD
 	var names string
 	fs.StringVar(&names, "expect-dns-name", "", "comma-separated names the certificate must cover (e.g. infra.duckhoo.site); a certificate for other names is not installed")
 	fs.StringVar(&cfg.ExpectOwner, "expect-owner", "", "the secret's securesite.io/owner tag must be this: <owner id>/<namespace>/<name> of the SecureSite (the controller logs its owner id at start); needs secretsmanager:DescribeSecret")
 	fs.StringVar(&cfg.CAFile, "ca-file", "", "PEM roots the certificate chain must verify to (default: the system's roots)")
+=======
+	showVersion := fs.Bool("version", false, "print the version and exit")
+>>>>>>> main
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if *showVersion {
+		return cfg, errShowVersion
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -77,6 +89,10 @@ func run(args []string) int {
 	cfg, err := parseFlags(args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if errors.Is(err, errShowVersion) {
+			fmt.Println(version.String("securesite-agent"))
 			return 0
 		}
 		fmt.Fprintln(os.Stderr, "securesite-agent:", err)
