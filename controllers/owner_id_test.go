@@ -24,7 +24,7 @@ import (
 // adopts, changes or deletes what the first made.
 func TestTwoClustersOneAccount(t *testing.T) {
 	ctx := context.Background()
-	one := startEnvWith(t, manager.TenancyOptions{OwnerID: "cluster-1", NameHold: -1})
+	one := startTenancyEnv(t, manager.TenancyOptions{OwnerID: "cluster-1", NameHold: -1}, nil)
 	raw := newRawAWS(one)
 	zoneID := one.w.CreateHostedZone(ctx, "owners.test")
 

@@ -171,8 +171,7 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		observe(certSuspended, "suspended; would issue: "+why)
 		return nil
 	case r.Issuer.InFlight(key):
-		observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", why, names))
-		s.waitFor(issuingRecheck)
+		r.observeIssuing(s, key, observe, fmt.Sprintf("issuing (%s) for %v", why, names))
 		return nil
 	case st.FailedAttempts > 0 && st.FailedRequest != "" && st.FailedRequest != r.requestFingerprint(s):
 		// The user changed what is asked for (e.g. removed the name that failed): the backoff of
@@ -215,9 +214,21 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 	if r.Issuer.Submit(req) {
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonIssuing, "Issue", "ordering a certificate from %s for %v (%s)", server, names, why)
 	}
-	observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", why, names))
-	s.waitFor(issuingRecheck)
+	r.observeIssuing(s, key, observe, fmt.Sprintf("issuing (%s) for %v", why, names))
 	return nil
+}
+
+// observeIssuing reports an order in the pool: running, or queued behind the CA's rate limits
+// (not a failure and not a backoff: the pool sends it when its turn comes).
+func (r *SecureSiteReconciler) observeIssuing(s *scope, key types.NamespacedName, observe func(certState, string), msg string) {
+	if w, ok := r.Issuer.Waiting(key); ok {
+		observe(certRateLimited, fmt.Sprintf("waiting for the CA's rate limit (%s); order expected to be sent at %s",
+			w.Reason, w.Until.UTC().Format(time.RFC3339)))
+		s.waitFor(min(max(w.Until.Sub(s.now), time.Second), issuingRecheck))
+		return
+	}
+	observe(certIssuing, msg)
+	s.waitFor(issuingRecheck)
 }
 
 // requestFingerprint identifies what the site asks the CA for (names, key, CA and account), short

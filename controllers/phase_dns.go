@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/records"
@@ -49,6 +50,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 		}
 		// A zone may be created later; look again, slowly.
 		s.waitFor(dnsConflictWait)
+		r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
 		return nil
 	}
 	if err != nil {
@@ -61,6 +63,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	site.Status.DNS.HostedZoneID = zone.ID
 	for _, rec := range desired {
 		if !records.InZone(rec.Name, zone.Name) {
+			r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
 			return stalled(v1alpha1.ReasonInvalidSpec, "%s is not inside hosted zone %s (%s); use a name in the zone or set hostedZoneID", rec.Name, zone.Name, zone.ID)
 		}
 	}
@@ -69,6 +72,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	}
 
 	if site.Spec.Suspend {
+		r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
 		plan, err := r.DNS.Plan(ctx, zone, s.owner, desired)
 		if err != nil {
 			return fmt.Errorf("observing zone %s: %w", zone.Name, err)
@@ -111,6 +115,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	}
 	s.dns.records = desired
 	site.Status.DNS.Records = recordStatuses(desired, res.Conflicts)
+	r.publishDesired(s, desired)
 	return nil
 }
 

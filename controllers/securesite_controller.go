@@ -63,6 +63,10 @@ type SecureSiteReconciler struct {
 	// Wake receives a site's key when an issuance finishes, so the reconciler picks up the result
 	// without polling.
 	Wake chan event.GenericEvent
+	// DesiredRecords receives each site's desired Route53 records for the zone-level drift check
+	// (nil: no drift check), and Drifted carries the sites it found drifted.
+	DesiredRecords desiredRecordIndex
+	Drifted        chan event.GenericEvent
 	// MaxConcurrentReconciles bounds the reconcile workers.
 	MaxConcurrentReconciles int
 
@@ -106,6 +110,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, site); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.written.Delete(req.NamespacedName)
+			r.forgetDesired(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -117,6 +122,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 	if !site.DeletionTimestamp.IsZero() {
+		r.forgetDesired(req.NamespacedName)
 		return r.reconcileDelete(ctx, site)
 	}
 	// The finalizer goes on in its own small patch before anything is created in AWS, so a
@@ -166,10 +172,17 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if s.stalled != nil {
 		return ctrl.Result{}, nil //nolint:nilerr // only the user can fix it: reported as Stalled, not retried
 	}
-	if s.requeueAfter > 0 {
-		return ctrl.Result{RequeueAfter: jitter(s.requeueAfter)}, nil
+	return ctrl.Result{RequeueAfter: jitter(nextPass(s.requeueAfter, r.resyncPeriod()))}, nil
+}
+
+// nextPass is when a site is looked at again: the shortest wait a phase asked for, but never later
+// than the resync period. A valid certificate asks to be looked at on its renewal day; taking
+// that wait alone once left drift in the site's other objects unrepaired for up to a day.
+func nextPass(phaseWait, resync time.Duration) time.Duration {
+	if phaseWait > 0 && phaseWait < resync {
+		return phaseWait
 	}
-	return ctrl.Result{RequeueAfter: jitter(r.resyncPeriod())}, nil
+	return resync
 }
 
 func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
@@ -217,6 +230,9 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b = r.watchGrants(b)
 	if r.Wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.Wake, &handler.EnqueueRequestForObject{}))
+	}
+	if r.Drifted != nil {
+		b = b.WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{}))
 	}
 	return b.Complete(r)
 }

@@ -72,8 +72,8 @@ func teamClass(name, team string, domains ...string) *v1alpha1.SecureSiteClass {
 // Each attack of issue 12 is refused with NotPermitted (or a conflict) and writes nothing in AWS.
 func TestSharingACluster(t *testing.T) {
 	const ownerID = "cluster-1"
-	e := startEnvWith(t, manager.TenancyOptions{OwnerID: ownerID, NameHold: time.Hour, ReservedNames: []string{"@", "www"}},
-		testworld.WithoutDefaultClass())
+	e := startTenancyEnv(t, manager.TenancyOptions{OwnerID: ownerID, NameHold: time.Hour, ReservedNames: []string{"@", "www"}},
+		nil, testworld.WithoutDefaultClass())
 	ctx := context.Background()
 	raw := newRawAWS(e)
 	zoneID := e.w.CreateHostedZone(ctx, "tenancy.test")

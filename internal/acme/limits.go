@@ -1,78 +1,120 @@
 package acme
 
 import (
-	"errors"
-	"io"
-	"net/http"
-	"unicode/utf8"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
 )
 
-// The ACME server is chosen by the cluster admin (a SecureSiteClass), not by tenants, but its
-// answers still end up in status, events and memory; both are bounded.
+// Limit is one CA budget: at most Count orders in any Window (a sliding window, as Let's
+// Encrypt's limits are). A zero Count means no limit.
+type Limit struct {
+	Count  int
+	Window time.Duration
+}
+
+// ParseLimit reads "COUNT/WINDOW", e.g. "300/3h" or "50/168h"; "" is no limit.
+func ParseLimit(s string) (Limit, error) {
+	if s = strings.TrimSpace(s); s == "" {
+		return Limit{}, nil
+	}
+	count, window, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(count)
+	if !ok || err != nil || n < 1 {
+		return Limit{}, fmt.Errorf("limit %q: want COUNT/WINDOW with COUNT ≥ 1, e.g. 300/3h", s)
+	}
+	d, err := time.ParseDuration(window)
+	if err != nil || d <= 0 {
+		return Limit{}, fmt.Errorf("limit %q: window: want a duration such as 3h or 168h", s)
+	}
+	return Limit{Count: n, Window: d}, nil
+}
+
+func (l Limit) String() string {
+	if l.Count == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d per %s", l.Count, l.Window)
+}
+
+// Limits are the budgets of one CA.
+type Limits struct {
+	// OrdersPerAccount bounds new orders per ACME account (Let's Encrypt: 300 per 3 hours).
+	OrdersPerAccount Limit
+	// CertificatesPerDomain bounds new certificates per registered domain, across accounts
+	// (Let's Encrypt: 50 per 7 days).
+	CertificatesPerDomain Limit
+}
+
+// Let's Encrypt's directory URLs and published limits (letsencrypt.org/docs/rate-limits):
+// production 300 new orders per account per 3 hours and 50 certificates per registered domain
+// per 7 days; staging 1,500 and 30,000 for the same windows. Renewals inside the ARI window
+// are exempt from both.
 const (
-	// maxResponseBody bounds every ACME response body: a certificate chain or a directory is a
-	// few KiB, so 1 MiB is generous and a misbehaving server cannot exhaust memory.
-	maxResponseBody = 1 << 20
-	// maxErrorText bounds the error text the controller puts in status and events.
-	maxErrorText = 300
+	LetsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStaging    = "https://acme-staging-v02.api.letsencrypt.org/directory"
 )
 
-// ErrResponseTooLarge is returned when an ACME response body exceeds maxResponseBody.
-var ErrResponseTooLarge = errors.New("ACME response body larger than 1 MiB")
+const week = 7 * 24 * time.Hour
 
-// ErrorText is err's message cut to a few hundred characters (on a rune boundary), for status
-// and events: a problem document's detail is the CA's text, and can be long.
-func ErrorText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return truncate(err.Error(), maxErrorText)
+// KnownLimits are the defaults by directory URL.
+var KnownLimits = map[string]Limits{
+	LetsEncryptProduction: {OrdersPerAccount: Limit{300, 3 * time.Hour}, CertificatesPerDomain: Limit{50, week}},
+	LetsEncryptStaging:    {OrdersPerAccount: Limit{1500, 3 * time.Hour}, CertificatesPerDomain: Limit{30000, week}},
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// limitsFor returns the budgets for server: the configured override when set, else the known
+// defaults of that CA, else none (a CA whose limits we do not know is only held back by its
+// own rateLimited answers).
+func (p *Pool) limitsFor(server string) Limits {
+	l := KnownLimits[strings.TrimSuffix(server, "/")]
+	if p.opts.Limits.OrdersPerAccount.Count > 0 {
+		l.OrdersPerAccount = p.opts.Limits.OrdersPerAccount
 	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	if p.opts.Limits.CertificatesPerDomain.Count > 0 {
+		l.CertificatesPerDomain = p.opts.Limits.CertificatesPerDomain
 	}
-	return s[:cut] + "…"
+	return l
 }
 
-// limitBodies wraps a transport so each response body reads at most maxResponseBody bytes and
-// fails past that, instead of being read whole.
-type limitBodies struct{ next http.RoundTripper }
-
-func (l limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := l.next.RoundTrip(req)
-	if err != nil || resp.Body == nil {
-		return resp, err
-	}
-	resp.Body = &limitedBody{rc: resp.Body, left: maxResponseBody}
-	return resp, nil
-}
-
-type limitedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		// One byte more tells a body of exactly the limit from a longer one.
-		var one [1]byte
-		if n, _ := b.rc.Read(one[:]); n > 0 {
-			return 0, ErrResponseTooLarge
+// registeredDomains are the registered domains (public suffix + 1 label) of the names, sorted,
+// once each: Let's Encrypt counts a certificate once against each registered domain it names.
+func registeredDomains(names []string) []string {
+	var out []string
+	for _, n := range names {
+		n = strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(n, "."), "*."))
+		d, err := publicsuffix.EffectiveTLDPlusOne(n)
+		if err != nil {
+			d = n
 		}
-		return 0, io.EOF
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
 	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
+	slices.Sort(out)
+	return out
 }
 
-func (b *limitedBody) Close() error { return b.rc.Close() }
+// earliest is the first time at or after from when one more event fits the limit, given the
+// events already counted (sorted).
+func earliest(events []time.Time, l Limit, from time.Time) time.Time {
+	if l.Count == 0 {
+		return from
+	}
+	start := from.Add(-l.Window)
+	i, _ := slices.BinarySearchFunc(events, start, func(e, t time.Time) int { return e.Compare(t) })
+	// A boundary event exactly at start has left the window.
+	for i < len(events) && !events[i].After(start) {
+		i++
+	}
+	inWindow := events[i:]
+	if len(inWindow) < l.Count {
+		return from
+	}
+	// The window must lose len-Count+1 events: the (len-Count)-th one leaving frees a slot.
+	return inWindow[len(inWindow)-l.Count].Add(l.Window)
+}

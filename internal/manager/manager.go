@@ -6,9 +6,12 @@ package manager
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -50,6 +53,12 @@ type Options struct {
 	SecureMetrics bool
 	ProbeAddr     string // "0" disables
 	LeaderElect   bool
+	// LeaderElectionID names the lease; default "securesite.io", or one per shard when
+	// WatchLabelSelector is set, so every shard elects its own leader.
+	LeaderElectionID string
+	// WatchLabelSelector restricts the controller to SecureSites matching it (sharding: several
+	// Deployments with disjoint selectors split the sites between them). Empty: all.
+	WatchLabelSelector string
 	// Namespace is the controller's own: ACME account Secrets and the leader lease live here.
 	Namespace string
 
@@ -63,9 +72,15 @@ type Options struct {
 	DNS01Nameservers       []string // host:port resolvers for the propagation check
 	DNS01SkipAuthoritative bool
 	IssuanceWorkers        int
+	// ACMELimits override the CA's budgets (zero fields: Let's Encrypt's published limits for its
+	// production and staging URLs, none for other CAs).
+	ACMELimits acme.Limits
 
 	MaxConcurrentReconciles int
 	ResyncPeriod            time.Duration
+	// DriftCheckInterval is how often each zone holding owned records is listed and compared with
+	// what every site wants; 0 means DefaultDriftCheckInterval, negative turns the check off.
+	DriftCheckInterval time.Duration
 
 	// Sharing a cluster (and an AWS account).
 	Tenancy TenancyOptions
@@ -110,6 +125,10 @@ func ownerID(ctx context.Context, r client.Reader, configured string) (string, e
 	return id, nil
 }
 
+// DefaultDriftCheckInterval is how often owned records are compared with their zones: a hand
+// edit is undone within about this long (external-dns's default loop is a minute too).
+const DefaultDriftCheckInterval = time.Minute
+
 // Manager is the wired controller. Pool is exposed for tests that look at orders in flight.
 type Manager struct {
 	ctrl.Manager
@@ -129,20 +148,34 @@ func Scheme() *runtime.Scheme {
 // New builds the manager with the controller registered; Start runs it.
 func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
+	// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
+	// caching them would cost memory for nothing.
+	byObject := map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}
+	shard, err := ShardSelector(o.WatchLabelSelector)
+	if err != nil {
+		return nil, err
+	}
+	if shard != nil {
+		byObject[&v1alpha1.SecureSite{}] = cache.ByObject{Label: shard}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        "securesite.io",
+		LeaderElectionID:        LeaderElectionID(o.LeaderElectionID, o.WatchLabelSelector),
 		LeaderElectionNamespace: o.Namespace,
-		// Only the metadata of Secrets we labelled is cached: clusters hold thousands of unrelated
-		// Secrets, and anyone who may label a Secret could otherwise make the controller hold its
-		// data. The Secrets the controller owns are read from the API server when needed. A read
-		// of a type no watch caches fails instead of starting a cluster-wide informer.
+		// Only the metadata of Secrets we labelled is cached (Owns with OnlyMetadata): clusters
+		// hold thousands of unrelated Secrets, and anyone who may label a Secret could otherwise
+		// make the controller hold its data. The Secrets the controller owns are read from the API
+		// server when needed. A read of a type no watch caches fails instead of starting a
+		// cluster-wide informer.
 		Cache: cache.Options{
-			ByObject:                    map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}},
+			ByObject:                    byObject,
 			ReaderFailOnMissingInformer: true,
+			// managedFields are for server-side apply bookkeeping; the controller never reads
+			// them, and they are a large share of every cached object.
+			DefaultTransform: cache.TransformStripManagedFields(),
 		},
 		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	})
@@ -185,6 +218,17 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if r53opts.HoldNow == nil {
 		r53opts.HoldNow = now
 	}
+	driftInterval := o.DriftCheckInterval
+	if driftInterval == 0 {
+		driftInterval = DefaultDriftCheckInterval
+	}
+	if driftInterval > 0 && r53opts.SnapshotTTL == 0 {
+		// The drift check lists every zone with owned records each interval; reconciles in between
+		// trust that listing instead of each reading the zone again. Writes made in between are
+		// in the snapshot already (the service applies its own writes), and anyone else's are
+		// what the next check finds.
+		r53opts.SnapshotTTL = driftInterval + 30*time.Second
+	}
 	dns := records.New(awsCfg.AWS, r53opts)
 	wake := make(chan event.GenericEvent, 1024)
 	pool := acme.NewPool(acme.Options{
@@ -195,9 +239,13 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		PropagationTimeout:       o.PropagationTimeout,
 		PollInterval:             o.PropagationInterval,
 		Accounts:                 acme.NewSecretAccountStore(direct, o.Namespace),
-		DNS:                      controllers.NewChallengeDNS(dns, owner),
-		Logger:                   logger,
-		Now:                      now,
+		Limits:                   o.ACMELimits,
+		Ledger: acme.NewSecretLedgerStore(direct, mgr.GetAPIReader(), o.Namespace, func() time.Time {
+			return now().Add(-acme.LedgerKeep(o.ACMELimits))
+		}),
+		DNS:    controllers.NewChallengeDNS(dns, owner),
+		Logger: logger,
+		Now:    now,
 		Notify: func(site types.NamespacedName) {
 			obj := &v1alpha1.SecureSite{}
 			obj.Namespace, obj.Name = site.Namespace, site.Name
@@ -229,6 +277,22 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		Wake:                    wake,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}
+	if driftInterval > 0 {
+		index := records.NewDesiredIndex()
+		drifted := make(chan event.GenericEvent, 1024)
+		r.DesiredRecords, r.Drifted = index, drifted
+		driftLog := ctrl.Log.WithName("drift-check")
+		err := mgr.Add(&records.DriftCheck{
+			DNS: dns, Index: index, Interval: driftInterval,
+			Drifted: controllers.DriftedSites(drifted),
+			Failed: func(z records.Zone, err error) {
+				driftLog.Error(err, "reading hosted zone for the drift check", "zone", z.Name, "zoneID", z.ID)
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up controller: %w", err)
 	}
@@ -251,4 +315,31 @@ func metricsOptions(o Options) metricsserver.Options {
 		m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	}
 	return m
+}
+
+// ShardSelector parses --watch-label-selector (nil when empty).
+func ShardSelector(s string) (labels.Selector, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("--watch-label-selector %q: %w", s, err)
+	}
+	return sel, nil
+}
+
+// LeaderElectionID is the lease name: the given one, else "securesite.io" for an unsharded
+// controller and "securesite.io-shard-<hash of the selector>" for a shard, so that shards do
+// not wait on each other's leader while replicas of one shard still elect one.
+func LeaderElectionID(id, selector string) string {
+	if id != "" {
+		return id
+	}
+	sel, err := ShardSelector(selector)
+	if err != nil || sel == nil {
+		return "securesite.io"
+	}
+	sum := sha256.Sum256([]byte(sel.String()))
+	return "securesite.io-shard-" + hex.EncodeToString(sum[:])[:10]
 }
