@@ -174,7 +174,7 @@ func (p *Pool) withDNSProvider(c *lego.Client) (*lego.Client, error) {
 		// follows at once. That check asks the authoritative servers; only when they cannot be
 		// reached (SkipAuthoritativeNSCheck) is it the recursive resolvers' instead.
 		provider.interval = firstLook
-		pc := &propagationCheck{waiter: w, interval: p.opts.PollInterval, last: map[string]time.Time{}}
+		pc := &propagationCheck{waiter: w, interval: p.opts.PollInterval, tries: map[string]checkTries{}}
 		opts = append(opts, dns01.WrapPreCheck(pc.check),
 			dns01.CondOptions(!p.opts.SkipAuthoritativeNSCheck, dns01.DisableRecursiveNSsPropagationRequirement()))
 	}

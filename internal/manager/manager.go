@@ -52,6 +52,7 @@ type Options struct {
 	MetricsAddr   string // "0" disables
 	SecureMetrics bool
 	ProbeAddr     string // "0" disables
+	PprofAddr     string // net/http/pprof endpoint; "" or "0" disables
 	LeaderElect   bool
 	// LeaderElectionID names the lease; default "securesite.io", or one per shard when
 	// WatchLabelSelector is set, so every shard elects its own leader.
@@ -162,6 +163,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		Scheme:                  Scheme(),
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
+		PprofBindAddress:        o.PprofAddr,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID(o.LeaderElectionID, o.WatchLabelSelector),
 		LeaderElectionNamespace: o.Namespace,
