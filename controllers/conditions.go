@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -34,6 +35,9 @@ func dnsReadyCondition(site *v1alpha1.SecureSite, o dnsObservation) metav1.Condi
 			who := "exists and is not managed by SecureSite"
 			if cf.Owner != "" {
 				who = "is owned by SecureSite " + cf.Owner
+			}
+			if !cf.HeldUntil.IsZero() {
+				who = fmt.Sprintf("was released by SecureSite %s and is held for it until %s", cf.Owner, cf.HeldUntil.UTC().Format(time.RFC3339))
 			}
 			parts = append(parts, fmt.Sprintf("%s %s %s", cf.Record.Name, cf.Record.Type, who))
 		}

@@ -130,9 +130,14 @@ func TestChartDefaults(t *testing.T) {
 			t.Errorf("%d %s by default; they need the Prometheus Operator's CRDs, so they are opt-in", n, kind)
 		}
 	}
-	crd := o.one(t, "CustomResourceDefinition")
-	if crd.GetAnnotations()["helm.sh/resource-policy"] != "" {
-		t.Errorf("the crds/ CRD carries a resource policy; Helm never deletes crds/ anyway")
+	crds := o.ofKind("CustomResourceDefinition")
+	if len(crds) != 2 {
+		t.Errorf("%d CRDs, want SecureSite and SecureSiteClass", len(crds))
+	}
+	for _, crd := range crds {
+		if crd.GetAnnotations()["helm.sh/resource-policy"] != "" {
+			t.Errorf("the crds/ CRD %s carries a resource policy; Helm never deletes crds/ anyway", crd.GetName())
+		}
 	}
 }
 
@@ -181,14 +186,21 @@ func TestChartNonDefaultValues(t *testing.T) {
 	if !reflect.DeepEqual(rule.Object["spec"], alerts) {
 		t.Errorf("PrometheusRule spec differs from files/alerts.yaml")
 	}
-	crd := o.one(t, "CustomResourceDefinition")
-	if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
-		t.Errorf("templated CRD annotations %v, want helm.sh/resource-policy=keep", crd.GetAnnotations())
+	crds := o.ofKind("CustomResourceDefinition")
+	if len(crds) != 2 {
+		t.Errorf("%d templated CRDs, want SecureSite and SecureSiteClass", len(crds))
 	}
-	var fromFile map[string]any
-	readYAML(t, filepath.Join(testworld.ChartDir(), "crds", "securesite.io_securesites.yaml"), &fromFile)
-	if !reflect.DeepEqual(crd.Object["spec"], fromFile["spec"]) {
-		t.Errorf("the templated CRD's spec differs from crds/securesite.io_securesites.yaml")
+	for _, crd := range crds {
+		if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("templated CRD %s annotations %v, want helm.sh/resource-policy=keep", crd.GetName(), crd.GetAnnotations())
+		}
+		var fromFile map[string]any
+		file := crd.GetName() + ".yaml"
+		file = "securesite.io_" + strings.TrimSuffix(file, ".securesite.io.yaml") + ".yaml"
+		readYAML(t, filepath.Join(testworld.ChartDir(), "crds", file), &fromFile)
+		if !reflect.DeepEqual(crd.Object["spec"], fromFile["spec"]) {
+			t.Errorf("the templated CRD's spec differs from crds/%s", file)
+		}
 	}
 	binding := o["ClusterRoleBinding//edge-securesite-metrics-reader"]
 	if binding == nil || !strings.Contains(toYAML(t, binding.Object["subjects"]), "prometheus-k8s") {

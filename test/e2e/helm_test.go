@@ -26,7 +26,7 @@ func TestHelmInstallEndToEnd(t *testing.T) {
 	)
 	ctx := context.Background()
 	root := testworld.ProjectRoot()
-	w := testworld.Start(t)
+	w := testworld.Start(t, testworld.WithoutDefaultClass()) // the samples bring their class
 	k := kube{t: t, kubeconfig: w.Kubeconfig}
 	w.CreateHostedZone(ctx, "duckhoo.site")
 
@@ -75,6 +75,7 @@ func TestHelmInstallEndToEnd(t *testing.T) {
 
 	k.must("create", "namespace", sitesNS)
 	k.must("apply", "-n", sitesNS,
+		"-f", filepath.Join(root, "config", "samples", "securesiteclass_v1alpha1.yaml"),
 		"-f", filepath.Join(root, "config", "samples", "securesite_v1alpha1_securesite.yaml"),
 		"-f", filepath.Join(root, "config", "samples", "securesite_v1alpha1_backend_only.yaml"))
 	start := time.Now()
@@ -90,7 +91,7 @@ func TestHelmInstallEndToEnd(t *testing.T) {
 	if out := k.must("get", "leases", "-n", namespace, "-o", "name"); strings.TrimSpace(out) == "" {
 		t.Errorf("no leader-election lease in %s", namespace)
 	}
-	account := acme.AccountSecretName(w.Pebble.DirectoryURL, "ops@duckhoo.site") // the sample's email
+	account := acme.AccountSecretName(w.Pebble.DirectoryURL, "ops@duckhoo.site") // the sample class's email
 	if _, err := k.run("get", "secret", "-n", namespace, account); err != nil {
 		t.Errorf("the ACME account Secret is not in the release namespace: %v", err)
 	}

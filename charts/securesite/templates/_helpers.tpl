@@ -108,6 +108,21 @@ control-plane: controller-manager
 {{- with $v.resyncPeriod }}
 - {{ printf "--resync-period=%v" . | quote }}
 {{- end }}
+{{- with $v.tenancy.ownerID }}
+- {{ printf "--owner-id=%v" . | quote }}
+{{- end }}
+{{- with $v.tenancy.nameHold }}
+- {{ printf "--name-hold=%v" . | quote }}
+{{- end }}
+{{- with $v.tenancy.domainFilter }}
+- {{ printf "--domain-filter=%s" (join "," .) | quote }}
+{{- end }}
+{{- with $v.tenancy.zoneIDFilter }}
+- {{ printf "--zone-id-filter=%s" (join "," .) | quote }}
+{{- end }}
+{{- with $v.tenancy.reservedNames }}
+- {{ printf "--reserved-names=%s" (join "," .) | quote }}
+{{- end }}
 {{- with $v.driftCheckInterval }}
 - {{ printf "--drift-check-interval=%v" . | quote }}
 {{- end }}
