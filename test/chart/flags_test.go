@@ -33,6 +33,7 @@ var flagValues = map[string]chartValue{
 	"leader-elect":                   {set: []string{"leaderElection.enabled=true"}, arg: "--leader-elect"},
 	"metrics-bind-address":           {set: []string{"metrics.port=9443"}, arg: "--metrics-bind-address=:9443"},
 	"metrics-secure":                 {set: []string{"metrics.secure=true"}, arg: "--metrics-secure"},
+	"pprof-bind-address":             {set: []string{"pprof.enabled=true", "pprof.port=6060"}, arg: "--pprof-bind-address=127.0.0.1:6060"},
 	"health-probe-bind-address":      {set: []string{"probes.port=9081"}, arg: "--health-probe-bind-address=:9081"},
 	"owner-id":                       {set: []string{"tenancy.ownerID=cluster-1"}, arg: "--owner-id=cluster-1"},
 	"name-hold":                      {set: []string{"tenancy.nameHold=30m"}, arg: "--name-hold=30m"},

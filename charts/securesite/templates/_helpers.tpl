@@ -72,6 +72,9 @@ control-plane: controller-manager
 - --metrics-bind-address=0
 {{- end }}
 - --health-probe-bind-address=:{{ $v.probes.port }}
+{{- if $v.pprof.enabled }}
+- --pprof-bind-address=127.0.0.1:{{ $v.pprof.port }}
+{{- end }}
 {{- with $v.aws.endpointURL }}
 - {{ printf "--aws-endpoint-url=%v" . | quote }}
 {{- end }}
