@@ -85,7 +85,9 @@ type ClassACME struct {
 // create SecureSites for its domains, in its zones, with its CA. A site its class does not allow
 // is reported NotPermitted and nothing is written in AWS.
 // +kubebuilder:object:root=true
-// +kubebuilder:resource:scope=Cluster,shortName=ssclass,categories=securesite
+// No category: "securesite" is the SecureSite kind's category, and kubectl expands a name that is
+// also a category to every kind in it, so `kubectl get securesite <name>` would become ambiguous.
+// +kubebuilder:resource:scope=Cluster,shortName=ssclass
 // +kubebuilder:printcolumn:name="Domains",type=string,JSONPath=`.spec.domains`
 // +kubebuilder:printcolumn:name="Wildcards",type=boolean,JSONPath=`.spec.allowWildcardCertificates`
 // +kubebuilder:printcolumn:name="Default",type=string,JSONPath=`.metadata.annotations.securesite\.io/is-default-class`
