@@ -52,19 +52,26 @@ podDisruptionBudget:
   minAvailable: 1
 nodeSelector:
   kubernetes.io/os: linux
+defaultClass:
+  create: true
+  spec:
+    namespaceSelector: {}
+    domains: [duckhoo.site]
+    acme: {email: ops@duckhoo.site}
 `
 
-func writeValues(t *testing.T, text string) string {
+// nonDefaultValuesFile writes nonDefaultValues to a file for helm -f.
+func nonDefaultValuesFile(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(nonDefaultValues), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
 func TestChartLint(t *testing.T) {
-	nonDefault := writeValues(t, nonDefaultValues)
+	nonDefault := nonDefaultValuesFile(t)
 	for _, helm := range []string{"helm", "helm4"} {
 		for _, args := range [][]string{nil, {"-f", nonDefault}} {
 			out, err := testworld.Helm(helm, append([]string{"lint", "--strict", testworld.ChartDir()}, args...)...)
@@ -83,7 +90,7 @@ func TestChartLint(t *testing.T) {
 // TestChartRendersWithHelm4 checks that Helm v4 renders exactly what Helm v3 does, so the chart
 // is one chart for both.
 func TestChartRendersWithHelm4(t *testing.T) {
-	nonDefault := writeValues(t, nonDefaultValues)
+	nonDefault := nonDefaultValuesFile(t)
 	for _, args := range [][]string{nil, {"-f", nonDefault}} {
 		common := append([]string{"template", "securesite", testworld.ChartDir(), "--namespace", "securesite-system", "--include-crds"}, args...)
 		v3, err := testworld.Helm("helm", common...)
@@ -125,9 +132,9 @@ func TestChartDefaults(t *testing.T) {
 	if pdb := o.one(t, "PodDisruptionBudget"); pdb.Object["spec"].(map[string]any)["maxUnavailable"] != int64(1) {
 		t.Errorf("PodDisruptionBudget %v, want maxUnavailable 1 (a drain may always take the one Pod)", pdb.Object["spec"])
 	}
-	for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "SecureSiteClass"} {
 		if n := len(o.ofKind(kind)); n != 0 {
-			t.Errorf("%d %s by default; they need the Prometheus Operator's CRDs, so they are opt-in", n, kind)
+			t.Errorf("%d %s by default; they are opt-in (the Prometheus Operator's CRDs; a grant is the admin's choice)", n, kind)
 		}
 	}
 	crds := o.ofKind("CustomResourceDefinition")
@@ -142,7 +149,7 @@ func TestChartDefaults(t *testing.T) {
 }
 
 func TestChartNonDefaultValues(t *testing.T) {
-	o := render(t, "edge", "platform", "-f", writeValues(t, nonDefaultValues))
+	o := render(t, "edge", "platform", "-f", nonDefaultValuesFile(t))
 	d := o.one(t, "Deployment")
 	if d.GetName() != "edge-securesite-controller-manager" || d.GetNamespace() != "platform" {
 		t.Errorf("Deployment %s/%s", d.GetNamespace(), d.GetName())
@@ -202,6 +209,11 @@ func TestChartNonDefaultValues(t *testing.T) {
 			t.Errorf("the templated CRD's spec differs from crds/%s", file)
 		}
 	}
+	class := o.one(t, "SecureSiteClass")
+	if class.GetName() != "default" || class.GetAnnotations()["securesite.io/is-default-class"] != "true" ||
+		!strings.Contains(toYAML(t, class.Object["spec"]), "duckhoo.site") {
+		t.Errorf("default SecureSiteClass %v", class.Object)
+	}
 	binding := o["ClusterRoleBinding//edge-securesite-metrics-reader"]
 	if binding == nil || !strings.Contains(toYAML(t, binding.Object["subjects"]), "prometheus-k8s") {
 		t.Errorf("metrics.readers: no binding of the metrics-reader ClusterRole to prometheus-k8s")
@@ -241,7 +253,12 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 			t.Errorf("--set %s: error does not name %q:\n%v", tc.set, tc.wantInError, err)
 		}
 	}
-	// The chart's own rule the schema cannot say: two managers need a lease.
+	// The chart's own rules the schema cannot say: two managers need a lease; a default class
+	// grants some domain.
+	if _, err := testworld.RenderChart("securesite", "securesite-system", "--set", "defaultClass.create=true"); err == nil ||
+		!strings.Contains(err.Error(), "defaultClass.spec.domains") {
+		t.Errorf("defaultClass without domains: err = %v, want a refusal naming defaultClass.spec.domains", err)
+	}
 	_, err := testworld.RenderChart("securesite", "securesite-system", "--set", "replicaCount=2", "--set", "leaderElection.enabled=false")
 	if err == nil || !strings.Contains(err.Error(), "leaderElection") {
 		t.Errorf("replicaCount=2 without leader election: err = %v, want a refusal naming leaderElection", err)
