@@ -206,6 +206,13 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		observe(certWaitingZone, "waiting for a hosted zone to answer the DNS-01 challenge: "+s.dns.zoneProblem)
 		return nil
 	}
+	if msg, err := r.namesClaimedElsewhere(ctx, s); err != nil || msg != "" {
+		if err == nil {
+			observe(certNameClaimed, msg)
+			s.waitFor(dnsConflictWait)
+		}
+		return err
+	}
 	server, email, caBundle := r.classACME(s.class)
 	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email, CABundle: caBundle}
 	if parsed != nil {
