@@ -88,7 +88,7 @@ func TestClaimOfName(t *testing.T) {
 		releasedRecord(a("gone.z.site", "192.0.2.1"), "o/web/b", now.Add(-2*time.Hour)))
 	for _, tc := range []struct {
 		owner, name, want string
-		held          bool
+		held              bool
 	}{
 		{"o/web/b", "api.z.site", "o/web/a", false},
 		{"o/web/a", "api.z.site", "", false},
