@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -35,6 +36,9 @@ func dnsReadyCondition(site *v1alpha1.SecureSite, o dnsObservation) metav1.Condi
 			if cf.Owner != "" {
 				who = "is owned by SecureSite " + cf.Owner
 			}
+			if !cf.HeldUntil.IsZero() {
+				who = fmt.Sprintf("was released by SecureSite %s and is held for it until %s", cf.Owner, cf.HeldUntil.UTC().Format(time.RFC3339))
+			}
 			parts = append(parts, fmt.Sprintf("%s %s %s", cf.Record.Name, cf.Record.Type, who))
 		}
 		return c(false, v1alpha1.ReasonRecordConflict, "not written, to avoid overwriting a record we do not own: "+strings.Join(parts, "; "))
@@ -62,6 +66,8 @@ func certificateReadyCondition(o certObservation) metav1.Condition {
 		return c(false, v1alpha1.ReasonSecretConflict)
 	case certSuspended:
 		return c(false, v1alpha1.ReasonSuspended)
+	case certNameClaimed:
+		return c(false, v1alpha1.ReasonRecordConflict)
 	case certWaitingZone:
 		return c(false, v1alpha1.ReasonWaitingForDNS)
 	case certRateLimited:

@@ -40,7 +40,12 @@ func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alph
 		return ctrl.Result{}, r.releaseFinalizer(ctx, site)
 	}
 	base := site.DeepCopy()
-	wait, why, err := r.deleteAWSObjects(ctx, site)
+	err := r.forgetForeignStatusObjects(ctx, site, naming.Owner(r.Tenancy.OwnerID, site.Namespace, site.Name))
+	var wait time.Duration
+	var why string
+	if err == nil {
+		wait, why, err = r.deleteAWSObjects(ctx, site)
+	}
 	msg := "deleting AWS objects"
 	if err != nil {
 		msg = err.Error()
@@ -188,7 +193,7 @@ func (r *SecureSiteReconciler) releaseRecords(ctx context.Context, site *v1alpha
 	}
 	// The site's own records, then DNS-01 challenge records an interrupted order left behind
 	// (a separate owner, so the DNS phase never deletes a challenge in flight).
-	owner := naming.Owner(site.Namespace, site.Name)
+	owner := naming.Owner(r.Tenancy.OwnerID, site.Namespace, site.Name)
 	for _, o := range []string{owner, owner + challengeOwnerSuffix} {
 		res, err := r.DNS.Release(ctx, zone, o)
 		if err != nil {
@@ -217,7 +222,7 @@ func (r *SecureSiteReconciler) deleteExport(ctx context.Context, site *v1alpha1.
 	if region == "" {
 		region = r.Defaults.Region
 	}
-	if err := r.Exporter.Delete(ctx, region, ex.SecretsManager.Name, naming.Owner(site.Namespace, site.Name)); err != nil {
+	if err := r.Exporter.Delete(ctx, region, ex.SecretsManager.Name, naming.Owner(r.Tenancy.OwnerID, site.Namespace, site.Name)); err != nil {
 		return fmt.Errorf("deleting Secrets Manager secret %s: %w", ex.SecretsManager.Name, err)
 	}
 	r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "ExportDeleted", "Delete", "Secrets Manager secret %s scheduled for deletion", c.Export.SecretsManagerARN)

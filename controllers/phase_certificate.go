@@ -67,19 +67,6 @@ func secretName(site *v1alpha1.SecureSite) string {
 	return naming.DefaultSecretName(site.Name)
 }
 
-func (r *SecureSiteReconciler) acmeServer(site *v1alpha1.SecureSite) (server, email string) {
-	server, email = r.Defaults.ACMEServer, r.Defaults.ACMEEmail
-	if a := site.Spec.Certificate.ACME; a != nil {
-		if a.Server != "" {
-			server = a.Server
-		}
-		if a.Email != "" {
-			email = a.Email
-		}
-	}
-	return server, email
-}
-
 func issuerOf(site *v1alpha1.SecureSite) v1alpha1.IssuerType {
 	if site.Spec.Certificate.Issuer == "" {
 		return v1alpha1.IssuerACME
@@ -121,12 +108,12 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 			st.FailedAttempts++
 			st.LastFailureTime = &metav1.Time{Time: res.Finished}
 			st.NextAttemptTime = &metav1.Time{Time: certs.NextAttempt(st.FailedAttempts, res.Finished)}
-			st.LastFailureMessage = res.Err.Error()
-			st.FailedRequest = r.requestFingerprint(site)
+			st.LastFailureMessage = acme.ErrorText(res.Err)
+			st.FailedRequest = r.requestFingerprint(s)
 			r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
-				"attempt %d failed, next attempt after %s: %v", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), res.Err)
+				"attempt %d failed, next attempt after %s: %s", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), st.LastFailureMessage)
 		} else {
-			server, _ := r.acmeServer(site)
+			server, _, _ := r.classACME(s.class)
 			written, newParsed, err := r.writeSecret(ctx, site, secret, res.CertPEM, res.KeyPEM, res.CAPEM, server)
 			if err != nil {
 				// The order succeeded but the Secret write failed: keep the result for the next pass
@@ -186,7 +173,7 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 	case r.Issuer.InFlight(key):
 		r.observeIssuing(s, key, observe, fmt.Sprintf("issuing (%s) for %v", why, names))
 		return nil
-	case st.FailedAttempts > 0 && st.FailedRequest != "" && st.FailedRequest != r.requestFingerprint(site):
+	case st.FailedAttempts > 0 && st.FailedRequest != "" && st.FailedRequest != r.requestFingerprint(s):
 		// The user changed what is asked for (e.g. removed the name that failed): the backoff of
 		// the old request does not hold the new one back.
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BackoffLifted", "Issue", "the certificate request changed since the last failure; trying again now")
@@ -219,8 +206,15 @@ func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scop
 		observe(certWaitingZone, "waiting for a hosted zone to answer the DNS-01 challenge: "+s.dns.zoneProblem)
 		return nil
 	}
-	server, email := r.acmeServer(site)
-	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email, HostedZoneID: s.dns.zone.ID}
+	if msg, err := r.namesClaimedElsewhere(ctx, s); err != nil || msg != "" {
+		if err == nil {
+			observe(certNameClaimed, msg)
+			s.waitFor(dnsConflictWait)
+		}
+		return err
+	}
+	server, email, caBundle := r.classACME(s.class)
+	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email, CABundle: caBundle, HostedZoneID: s.dns.zone.ID}
 	if parsed != nil {
 		req.Replaces = parsed.Leaf
 	}
@@ -246,8 +240,9 @@ func (r *SecureSiteReconciler) observeIssuing(s *scope, key types.NamespacedName
 
 // requestFingerprint identifies what the site asks the CA for (names, key, CA and account), short
 // enough for status even with 100 names.
-func (r *SecureSiteReconciler) requestFingerprint(site *v1alpha1.SecureSite) string {
-	server, email := r.acmeServer(site)
+func (r *SecureSiteReconciler) requestFingerprint(s *scope) string {
+	site := s.site
+	server, email, _ := r.classACME(s.class)
 	sum := sha256.Sum256([]byte(strings.Join(certificateNames(site), ",") + "|" + keySpec(site).String() + "|" + server + "|" + email + "|" + string(issuerOf(site))))
 	return hex.EncodeToString(sum[:8])
 }
@@ -255,13 +250,13 @@ func (r *SecureSiteReconciler) requestFingerprint(site *v1alpha1.SecureSite) str
 // observeSecret reads the site's TLS Secret. A Secret under that name that we do not own is a
 // conflict: it is never overwritten.
 func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1.SecureSite, name string) (*corev1.Secret, *certs.Parsed, error) {
-	secret := &corev1.Secret{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, secret)
+	key := client.ObjectKey{Namespace: site.Namespace, Name: name}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := r.Get(ctx, key, meta)
 	if apierrors.IsNotFound(err) {
 		// The cache only holds our labelled Secrets; ask the API server whether someone else's is there.
-		other := &metav1.PartialObjectMetadata{}
-		other.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, other); err == nil {
+		if err := r.APIReader.Get(ctx, key, meta); err == nil {
 			return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s exists and is not managed by SecureSite; not overwritten (delete it or set certificate.secretName)", site.Namespace, name)
 		} else if !apierrors.IsNotFound(err) {
 			return nil, nil, err
@@ -269,6 +264,17 @@ func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1
 		return nil, nil, nil
 	}
 	if err != nil {
+		return nil, nil, err
+	}
+	if !metav1.IsControlledBy(meta, site) {
+		return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
+	}
+	// Ours: its data is read from the API server (the cache holds metadata only).
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, nil // deleted since the cache saw it
+		}
 		return nil, nil, err
 	}
 	if !metav1.IsControlledBy(secret, site) {

@@ -16,6 +16,10 @@ type scope struct {
 	site  *v1alpha1.SecureSite
 	now   time.Time
 	owner string
+	// ownerID is the controller's --owner-id (part of owner).
+	ownerID string
+	// class is the SecureSiteClass that grants the site (set by the permission phase).
+	class *v1alpha1.SecureSiteClass
 
 	// requeueAfter is the shortest wait any phase asked for (0 = none).
 	requeueAfter time.Duration
@@ -30,13 +34,19 @@ type scope struct {
 	distribution distributionObservation
 }
 
-func newScope(site *v1alpha1.SecureSite, now time.Time) *scope {
-	return &scope{site: site, now: now, owner: naming.Owner(site.Namespace, site.Name)}
+func newScope(site *v1alpha1.SecureSite, now time.Time, ownerID string) *scope {
+	return &scope{site: site, now: now, owner: naming.Owner(ownerID, site.Namespace, site.Name), ownerID: ownerID}
 }
 
 // ownerTags are the tags of every AWS object the site makes; TagOwner is what adoption and
 // deletion check.
-func (s *scope) ownerTags() map[string]string { return naming.OwnerTags(s.owner, s.site.Spec.Domain) }
+func (s *scope) ownerTags() map[string]string {
+	t := naming.OwnerTags(s.owner, s.site.Spec.Domain)
+	if s.ownerID != "" {
+		t[naming.TagOwnerID] = s.ownerID
+	}
+	return t
+}
 
 // waitFor asks for the object to be reconciled again after d (the smallest request wins).
 func (s *scope) waitFor(d time.Duration) {
@@ -74,6 +84,7 @@ const (
 	certConflict    certState = "SecretConflict"
 	certSuspended   certState = "Suspended"
 	certWaitingZone certState = "WaitingForDNS"
+	certNameClaimed certState = "NameClaimed"
 	certRateLimited certState = "RateLimited"
 )
 

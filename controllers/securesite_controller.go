@@ -51,6 +51,10 @@ type SecureSiteReconciler struct {
 	ACM           acmService
 	Buckets       bucketService
 	Distributions distributionService
+	// Tenancy holds the controller-wide fences and ownership settings (--domain-filter,
+	// --zone-id-filter, --reserved-names).
+	Tenancy Tenancy
+
 	// Exporter copies certificates to AWS Secrets Manager (nil: export unsupported).
 	Exporter certificateExporter
 
@@ -76,7 +80,7 @@ type SecureSiteReconciler struct {
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // phase is one step of a reconcile pass. It observes, acts when needed, and records what it saw
@@ -89,6 +93,8 @@ type phase struct {
 
 func (r *SecureSiteReconciler) phases() []phase {
 	return []phase{
+		{"permission", r.reconcilePermission},
+		{"status authority", r.reconcileStatusAuthority},
 		{"dns", r.reconcileDNS},
 		{"certificate", r.reconcileCertificate},
 		{"export", r.reconcileExport},
@@ -130,7 +136,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 
 	base := site.DeepCopy()
-	s := newScope(site, r.Clock.Now())
+	s := newScope(site, r.Clock.Now(), r.Tenancy.OwnerID)
 	var phaseErr error
 	for _, p := range r.phases() {
 		if phaseErr = p.run(ctx, s); phaseErr != nil {
@@ -219,8 +225,9 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.SecureSite{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&corev1.Secret{}).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
+	b = r.watchGrants(b)
 	if r.Wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.Wake, &handler.EnqueueRequestForObject{}))
 	}

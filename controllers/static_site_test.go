@@ -245,8 +245,8 @@ func TestStaticSite(t *testing.T) {
 				owner = aws.ToString(tg.Value)
 			}
 		}
-		if owner != ns+"/web" {
-			t.Errorf("owner tag %q, want %q", owner, ns+"/web")
+		if want := testOwnerID + "/" + ns + "/web"; owner != want {
+			t.Errorf("owner tag %q, want %q", owner, want)
 		}
 		pab, err := a.s3.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(b.Name)})
 		if err != nil {

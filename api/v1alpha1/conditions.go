@@ -23,6 +23,9 @@ const (
 	ReasonInvalidSpec   = "InvalidSpec"
 	ReasonAWSError      = "AWSError"
 	ReasonNotSupported  = "NotSupportedYet"
+	// ReasonNotPermitted: the site's SecureSiteClass (or the controller's fences) does not allow
+	// a name, zone, bucket or export it asks for; nothing is written in AWS.
+	ReasonNotPermitted = "NotPermitted"
 
 	// DNS
 	ReasonZoneNotFound   = "ZoneNotFound"

@@ -90,7 +90,8 @@ func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainP
 		desc, err := c.api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
 		switch {
 		case IsNotFound(err):
-			// Deleted out of band: import anew below.
+			// Deleted out of band: a new certificate, and the caller repoints the distribution.
+			return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
 		case err != nil:
 			return "", fmt.Errorf("reading ACM certificate %s: %w", arn, err)
 		case desc.Certificate != nil && desc.Certificate.KeyAlgorithm != "" && desc.Certificate.KeyAlgorithm != KeyAlgorithm(parsed):

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -39,9 +40,11 @@ import (
 	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/cdn"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 	"github.com/securesite-io/securesite/internal/smexport"
+	"github.com/securesite-io/securesite/internal/tenancy"
 )
 
 // Options are the manager's settings: main.go's flags, plus a few knobs tests turn.
@@ -49,6 +52,7 @@ type Options struct {
 	MetricsAddr   string // "0" disables
 	SecureMetrics bool
 	ProbeAddr     string // "0" disables
+	PprofAddr     string // net/http/pprof endpoint; "" or "0" disables
 	LeaderElect   bool
 	// LeaderElectionID names the lease; default "securesite.io", or one per shard when
 	// WatchLabelSelector is set, so every shard elects its own leader.
@@ -79,6 +83,9 @@ type Options struct {
 	// what every site wants; 0 means DefaultDriftCheckInterval, negative turns the check off.
 	DriftCheckInterval time.Duration
 
+	// Sharing a cluster (and an AWS account).
+	Tenancy TenancyOptions
+
 	// Test knobs; zero values are what production runs.
 	Clock               clock.PassiveClock // default real time
 	Route53             records.Options    // snapshot TTL, batch window
@@ -86,6 +93,37 @@ type Options struct {
 	PropagationInterval time.Duration
 	ACMELogger          *slog.Logger // default: the controller's logger
 	SkipNameValidation  bool         // a second manager in one process (restart tests)
+}
+
+// TenancyOptions are the controller-wide limits and ownership settings.
+type TenancyOptions struct {
+	// OwnerID goes into every ownership record and owner tag. Empty: the UID of the cluster's
+	// kube-system namespace (stable for the cluster's life, and not a secret).
+	OwnerID string
+	// NameHold keeps a released name claimed by its last owner (default 1h; negative: none).
+	NameHold time.Duration
+	// DomainFilter, ZoneIDFilter and ReservedNames: see tenancy.Fences.
+	DomainFilter, ZoneIDFilter, ReservedNames []string
+}
+
+// DefaultNameHold is --name-hold's default.
+const DefaultNameHold = time.Hour
+
+// ownerID returns the configured owner id, else the kube-system namespace's UID.
+func ownerID(ctx context.Context, r client.Reader, configured string) (string, error) {
+	id := configured
+	if id == "" {
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		if err := r.Get(ctx, types.NamespacedName{Name: metav1.NamespaceSystem}, ns); err != nil {
+			return "", fmt.Errorf("reading the kube-system namespace for the default --owner-id (set --owner-id to skip): %w", err)
+		}
+		id = string(ns.UID)
+	}
+	if p := naming.OwnerIDProblem(id); p != "" {
+		return "", fmt.Errorf("--owner-id: %s", p)
+	}
+	return id, nil
 }
 
 // DefaultDriftCheckInterval is how often owned records are compared with their zones: a hand
@@ -96,6 +134,8 @@ const DefaultDriftCheckInterval = time.Minute
 type Manager struct {
 	ctrl.Manager
 	Pool *acme.Pool
+	// OwnerID is the owner id in use (configured, or the kube-system namespace's UID).
+	OwnerID string
 }
 
 // Scheme holds the types the controller reads and writes.
@@ -123,11 +163,18 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		Scheme:                  Scheme(),
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
+		PprofBindAddress:        o.PprofAddr,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID(o.LeaderElectionID, o.WatchLabelSelector),
 		LeaderElectionNamespace: o.Namespace,
+		// Only the metadata of Secrets we labelled is cached (Owns with OnlyMetadata): clusters
+		// hold thousands of unrelated Secrets, and anyone who may label a Secret could otherwise
+		// make the controller hold its data. The Secrets the controller owns are read from the API
+		// server when needed. A read of a type no watch caches fails instead of starting a
+		// cluster-wide informer.
 		Cache: cache.Options{
-			ByObject: byObject,
+			ByObject:                    byObject,
+			ReaderFailOnMissingInformer: true,
 			// managedFields are for server-side apply bookkeeping; the controller never reads
 			// them, and they are a large share of every cached object.
 			DefaultTransform: cache.TransformStripManagedFields(),
@@ -154,11 +201,29 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		logger = slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme")))
 	}
 
+	// ACME account keys are read straight from the API server: the cache holds Secret metadata only.
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return nil, err
+	}
+	owner, err := ownerID(ctx, mgr.GetAPIReader(), o.Tenancy.OwnerID)
+	if err != nil {
+		return nil, err
+	}
+	r53opts := o.Route53
+	switch {
+	case o.Tenancy.NameHold > 0:
+		r53opts.NameHold = o.Tenancy.NameHold
+	case o.Tenancy.NameHold == 0:
+		r53opts.NameHold = DefaultNameHold
+	}
+	if r53opts.HoldNow == nil {
+		r53opts.HoldNow = now
+	}
 	driftInterval := o.DriftCheckInterval
 	if driftInterval == 0 {
 		driftInterval = DefaultDriftCheckInterval
 	}
-	r53opts := o.Route53
 	if driftInterval > 0 && r53opts.SnapshotTTL == 0 {
 		// The drift check lists every zone with owned records each interval; reconciles in between
 		// trust that listing instead of each reading the zone again. Writes made in between are
@@ -175,12 +240,12 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		SkipAuthoritativeNSCheck: o.DNS01SkipAuthoritative,
 		PropagationTimeout:       o.PropagationTimeout,
 		PollInterval:             o.PropagationInterval,
-		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), o.Namespace),
+		Accounts:                 acme.NewSecretAccountStore(direct, o.Namespace),
 		Limits:                   o.ACMELimits,
-		Ledger: acme.NewSecretLedgerStore(mgr.GetClient(), mgr.GetAPIReader(), o.Namespace, func() time.Time {
+		Ledger: acme.NewSecretLedgerStore(direct, mgr.GetAPIReader(), o.Namespace, func() time.Time {
 			return now().Add(-acme.LedgerKeep(o.ACMELimits))
 		}),
-		DNS:    controllers.NewChallengeDNS(dns),
+		DNS:    controllers.NewChallengeDNS(dns, owner),
 		Logger: logger,
 		Now:    now,
 		Notify: func(site types.NamespacedName) {
@@ -197,17 +262,19 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		return nil, err
 	}
 	r := &controllers.SecureSiteReconciler{
-		Client:                  mgr.GetClient(),
-		APIReader:               mgr.GetAPIReader(),
-		Recorder:                mgr.GetEventRecorder("securesite-controller"),
-		Clock:                   o.Clock,
-		Defaults:                controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
-		DNS:                     dns,
-		Issuer:                  pool,
-		ACM:                     acmimport.New(awsCfg.AWS),
-		Buckets:                 s3bucket.New(awsCfg),
-		Distributions:           cdn.New(awsCfg.AWS),
-		Exporter:                smexport.New(awsCfg),
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("securesite-controller"),
+		Clock:         o.Clock,
+		Defaults:      controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
+		DNS:           dns,
+		Issuer:        pool,
+		ACM:           acmimport.New(awsCfg.AWS),
+		Buckets:       s3bucket.New(awsCfg),
+		Distributions: cdn.New(awsCfg.AWS),
+		Exporter:      smexport.New(awsCfg),
+		Tenancy: controllers.Tenancy{OwnerID: owner, Fences: tenancy.Fences{
+			DomainFilter: o.Tenancy.DomainFilter, ZoneIDFilter: o.Tenancy.ZoneIDFilter, ReservedNames: o.Tenancy.ReservedNames}},
 		ResyncPeriod:            o.ResyncPeriod,
 		Wake:                    wake,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
@@ -237,7 +304,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	return &Manager{Manager: mgr, Pool: pool}, nil
+	return &Manager{Manager: mgr, Pool: pool, OwnerID: owner}, nil
 }
 
 // metricsOptions serves metrics over HTTPS with TokenReview/SubjectAccessReview authorization when

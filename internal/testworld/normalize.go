@@ -52,6 +52,7 @@ import (
 //     batch with InvalidChangeBatch, which is what keeps a foreign record from being taken over):
 //     the proxy looks each CREATE up first and answers InvalidChangeBatch as AWS does. Change
 //     batches to one zone go through one at a time, as Route53 applies them.
+//
 //   - Route53 refuses a CREATE identical to an earlier one (a record deleted and created again,
 //     such as a DNS-01 ownership record) with "already exists" whenever any record sorts after
 //     its name: its duplicate check lists from the name onward instead of at it. Having checked
