@@ -139,7 +139,15 @@ func TestIdleSteadyState(t *testing.T) {
 	// Drift: an owned record changed by hand, and one deleted by hand, at a random moment of the
 	// drift check's cycle; how long until each is back.
 	var repairs []time.Duration
-	for k, action := range []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionDelete, r53types.ChangeActionUpsert} {
+	edits := []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionDelete, r53types.ChangeActionUpsert}
+	if emulator == "moto" {
+		// moto 5.2.1 quirk: a CREATE identical to one in the zone's change journal is refused as
+		// "already exists" when any record sorts after its name, even after the record was
+		// deleted (models.py checks get_record_sets(start_name=…), which returns the rest of the
+		// zone). AWS re-creates a deleted record; so does the controller there, and on kumo.
+		edits = []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionUpsert, r53types.ChangeActionUpsert}
+	}
+	for k, action := range edits {
 		i := (k*37 + 11) % n
 		name, addr := fmt.Sprintf("api.s%05d.%s", i, idleZone), idleAddress(i)
 		value := addr
@@ -170,7 +178,7 @@ func TestIdleSteadyState(t *testing.T) {
 	for _, d := range repairs {
 		s = append(s, d.Round(100*time.Millisecond).String())
 	}
-	r.add("drift repair: hand UPSERT, DELETE, UPSERT of an owned A record → restored after", strings.Join(s, ", "),
+	r.add(fmt.Sprintf("drift repair: hand %v of an owned A record → restored after", edits), strings.Join(s, ", "),
 		verdict("≤ 60 s + repair", slices.Max(repairs) <= 62*time.Second))
 
 	_, peak := m.memory(t)
