@@ -5,12 +5,9 @@ import (
 	"fmt"
 
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/records"
 )
-
-// challengeOwnerSuffix keeps DNS-01 records apart from a site's own records: the DNS phase makes
-// the zone match exactly what owner "<ns>/<name>" wants, and must not delete a challenge in flight.
-const challengeOwnerSuffix = "/acme"
 
 // challengeDNS writes DNS-01 TXT records through the Route53 layer, so challenges get the same
 // ownership registry and cross-site batching as every other record: many certificates ordered
@@ -28,9 +25,9 @@ func NewChallengeDNS(dns *records.Service) acme.ChallengeDNS { return &challenge
 
 func challengeOwner(ctx context.Context) string {
 	if site, ok := acme.SiteFromContext(ctx); ok {
-		return site.Namespace + "/" + site.Name + challengeOwnerSuffix
+		return naming.ChallengeOwner(naming.Owner(site.Namespace, site.Name))
 	}
-	return "securesite" + challengeOwnerSuffix
+	return naming.ChallengeOwner("securesite")
 }
 
 func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error {

@@ -22,7 +22,9 @@ const (
 	ReasonDeleting      = "Deleting"
 	ReasonInvalidSpec   = "InvalidSpec"
 	ReasonAWSError      = "AWSError"
-	ReasonNotSupported  = "NotSupportedYet"
+	// ReasonReconcileError: a step failed for another reason (e.g. the Kubernetes API); retried.
+	ReasonReconcileError = "ReconcileError"
+	ReasonNotSupported   = "NotSupportedYet"
 
 	// DNS
 	ReasonZoneNotFound   = "ZoneNotFound"

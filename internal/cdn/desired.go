@@ -38,14 +38,20 @@ type Desired struct {
 	Tags              map[string]string
 }
 
+// DefaultRootObject is served for / when the spec names no index document (the CRD's default
+// for staticSite.indexDocument; a test checks they agree).
+const DefaultRootObject = "index.html"
+
 // DesiredConfig builds the full distribution configuration for d.
 func DesiredConfig(d Desired) *types.DistributionConfig {
 	root := d.DefaultRootObject
 	if root == "" {
-		root = "index.html"
+		root = DefaultRootObject
 	}
 	priceClass := types.PriceClass(d.PriceClass)
 	if priceClass == "" {
+		// What AWS itself stores when a request names none, so the diff against what is read
+		// back stays empty. (The site's own default, PriceClass_100, comes with the spec.)
 		priceClass = types.PriceClassPriceClassAll
 	}
 	getHead := []types.Method{types.MethodGet, types.MethodHead}
