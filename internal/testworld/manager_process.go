@@ -21,7 +21,11 @@ var managerBuild struct {
 }
 
 // ManagerBinary builds the manager from the working tree, once per test process.
+// Every process started from it is stopped when the test binary ends (see guardWorld).
 func ManagerBinary() (string, error) {
+	if err := guardWorld(); err != nil {
+		return "", err
+	}
 	b := &managerBuild
 	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "securesite-manager-")
