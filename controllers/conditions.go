@@ -24,9 +24,9 @@ func condition(t string, ok bool, reason, message string) metav1.Condition {
 
 // phaseConditions are the per-phase conditions of a pass, in phase order. The condition of the
 // phase whose error ended the pass says what failed.
-func phaseConditions(site *v1alpha1.SecureSite, s *scope) []metav1.Condition {
+func phaseConditions(s *scope) []metav1.Condition {
 	conds := []metav1.Condition{
-		dnsReadyCondition(site, s.dns),
+		dnsReadyCondition(s.dns),
 		certificateReadyCondition(s.cert),
 		exportReadyCondition(s.export),
 		bucketReadyCondition(s.bucket.phaseObservation),
@@ -68,7 +68,7 @@ func failureReason(err error) string {
 	return v1alpha1.ReasonReconcileError
 }
 
-func dnsReadyCondition(site *v1alpha1.SecureSite, o dnsObservation) metav1.Condition {
+func dnsReadyCondition(o dnsObservation) metav1.Condition {
 	c := func(ok bool, reason, msg string) metav1.Condition {
 		return condition(v1alpha1.ConditionDNSReady, ok, reason, msg)
 	}

@@ -116,26 +116,40 @@ func TestArgoCDHealthOfWhatThePassSaw(t *testing.T) {
 			if s.failed == nil && s.stalled == nil {
 				site.Status.ObservedGeneration = site.Generation
 			}
-			stalledC := meta.FindStatusCondition(site.Status.Conditions, v1alpha1.ConditionStalled)
-			if (stalledC.Status == metav1.ConditionTrue) != tt.wantStalled {
-				t.Errorf("Stalled = %+v, want True: %v", stalledC, tt.wantStalled)
-			}
-			for _, c := range site.Status.Conditions {
-				if c.Status == metav1.ConditionTrue && (c.Type == v1alpha1.ConditionStalled || c.Type == v1alpha1.ConditionReconciling) && c.Message == "" {
-					t.Errorf("%s=True for a problem without a message: %+v", c.Type, c)
-				}
-			}
-			obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(site)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hs, err := argocd.Evaluate(argocd.HealthLua, obj)
-			if err != nil {
-				t.Fatal(err)
-			}
+			checkProblemsHaveMessages(t, site, tt.wantStalled)
+			hs := argoCDHealth(t, site)
 			if hs.Status != tt.wantHealth || !strings.Contains(hs.Message, tt.wantMessage) {
 				t.Errorf("Argo CD health = %s %q, want %s with %q", hs.Status, hs.Message, tt.wantHealth, tt.wantMessage)
 			}
 		})
 	}
+}
+
+// checkProblemsHaveMessages checks Stalled, and that a condition True for a problem has a message.
+func checkProblemsHaveMessages(t *testing.T, site *v1alpha1.SecureSite, wantStalled bool) {
+	t.Helper()
+	stalledC := meta.FindStatusCondition(site.Status.Conditions, v1alpha1.ConditionStalled)
+	if (stalledC.Status == metav1.ConditionTrue) != wantStalled {
+		t.Errorf("Stalled = %+v, want True: %v", stalledC, wantStalled)
+	}
+	for _, c := range site.Status.Conditions {
+		problem := c.Type == v1alpha1.ConditionStalled || c.Type == v1alpha1.ConditionReconciling
+		if problem && c.Status == metav1.ConditionTrue && c.Message == "" {
+			t.Errorf("%s=True for a problem without a message: %+v", c.Type, c)
+		}
+	}
+}
+
+// argoCDHealth runs config/argocd/health.lua over the site as Argo CD would.
+func argoCDHealth(t *testing.T, site *v1alpha1.SecureSite) argocd.Health {
+	t.Helper()
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := argocd.Evaluate(argocd.HealthLua, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hs
 }

@@ -53,7 +53,7 @@ func TestDNSReadyCondition(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := dnsReadyCondition(tt.site, tt.obs)
+			c := dnsReadyCondition(tt.obs)
 			if c.Type != v1alpha1.ConditionDNSReady || c.Status != tt.wantStatus || c.Reason != tt.wantReason || !strings.Contains(c.Message, tt.wantInMsg) {
 				t.Errorf("got %s=%s reason %s msg %q; want %s reason %s msg containing %q", c.Type, c.Status, c.Reason, c.Message, tt.wantStatus, tt.wantReason, tt.wantInMsg)
 			}

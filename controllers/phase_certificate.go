@@ -241,7 +241,7 @@ func (r *SecureSiteReconciler) collectOrder(ctx context.Context, s *scope, secre
 		st.FailedRequest = r.requestFingerprint(site)
 		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
 			"attempt %d failed, next attempt after %s: %v", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), res.Err)
-		return nil
+		return nil //nolint:nilerr // the order failed, not the pass: recorded above, and the backoff decides the next attempt
 	}
 	server, _ := r.acmeServer(site)
 	if err := r.writeSecret(ctx, site, secret, res.CertPEM, res.KeyPEM, res.CAPEM, server); err != nil {

@@ -204,7 +204,7 @@ func (r *SecureSiteReconciler) result(s *scope) (ctrl.Result, error) {
 	case s.failed != nil:
 		return ctrl.Result{}, s.failed.err
 	case s.stalled != nil:
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, nil //nolint:nilerr // only the user can fix it: reported as Stalled, not retried
 	case s.requeueAfter > 0:
 		return ctrl.Result{RequeueAfter: jitter(s.requeueAfter)}, nil
 	default:
@@ -235,7 +235,7 @@ func (p *statusPatch) save(ctx context.Context) error {
 }
 
 func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
-	phases := phaseConditions(site, s)
+	phases := phaseConditions(s)
 	urls := endpointURLs(site, s)
 	site.Status.URLs = &urls
 	stalled := problem(phases, s.stalled)

@@ -5,11 +5,31 @@ import (
 	"time"
 )
 
+type decideCase struct {
+	name string
+	s    Situation
+	want Decision
+}
+
 func TestDecide(t *testing.T) {
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range decideCases(now) {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.s.Now.IsZero() {
+				tt.s.Now = now
+			}
+			got := Decide(tt.s)
+			if got != tt.want {
+				t.Errorf("Decide =\n  %+v\nwant\n  %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// decideCases: a 90-day certificate issued 30 days before now (renewal, at a third left, in 30 days).
+func decideCases(now time.Time) []decideCase {
 	names := []string{"duckhoo.site", "infra.duckhoo.site"}
 	key := KeySpec{Algorithm: AlgorithmECDSA, Size: 256}
-	// cert issued 30 days ago for 90 days: renewal (1/3 left) in 30 days.
 	cert := &Parsed{SerialHex: "0a", DNSNames: names, NotBefore: now.Add(-30 * 24 * time.Hour), NotAfter: now.Add(60 * 24 * time.Hour),
 		KeyAlgorithm: AlgorithmECDSA, KeySize: 256}
 	renewal := now.Add(30 * 24 * time.Hour)
@@ -19,11 +39,7 @@ func TestDecide(t *testing.T) {
 		return Memory{FailedAttempts: attempts, NextAttempt: next, FailedRequest: fingerprint}
 	}
 
-	tests := []struct {
-		name string
-		s    Situation
-		want Decision
-	}{
+	return []decideCase{
 		{"no certificate: order", Situation{Want: want, ZoneKnown: true},
 			Decision{Action: Order, Why: "no certificate yet"}},
 		{"no certificate, no zone: wait for the zone", Situation{Want: want},
@@ -59,16 +75,5 @@ func TestDecide(t *testing.T) {
 		{"stale status after a failure: rewritten, the backoff goes with it", Situation{Now: renewal, Current: cert, Want: want,
 			Memory: Memory{Serial: "0b", FailedAttempts: 2, NextAttempt: renewal.Add(time.Hour), FailedRequest: "fp1"}, ZoneKnown: true},
 			Decision{Action: Order, Why: "renewal time reached", RenewalTime: renewal, MemoryStale: true, CurrentServes: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if tt.s.Now.IsZero() {
-				tt.s.Now = now
-			}
-			got := Decide(tt.s)
-			if got != tt.want {
-				t.Errorf("Decide =\n  %+v\nwant\n  %+v", got, tt.want)
-			}
-		})
 	}
 }

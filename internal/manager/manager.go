@@ -89,64 +89,23 @@ func Scheme() *runtime.Scheme {
 
 // New builds the manager with the controller registered; Start runs it.
 func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
-	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  Scheme(),
-		Metrics:                 metricsOptions(o),
-		HealthProbeBindAddress:  o.ProbeAddr,
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        "securesite.io",
-		LeaderElectionNamespace: o.Namespace,
-		// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
-		// caching them would cost memory for nothing.
-		Cache:      cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
-	})
+	mgr, err := newControllerManager(cfg, o)
 	if err != nil {
-		return nil, fmt.Errorf("creating manager: %w", err)
+		return nil, err
 	}
 	awsCfg, err := awsclient.Load(ctx, o.AWS)
 	if err != nil {
 		return nil, err
 	}
+	dns := records.New(awsCfg.AWS, o.Route53)
+	wake := make(chan event.GenericEvent, 1024)
+	pool := newIssuancePool(mgr, o, dns, wake)
+	if err := mgr.Add(pool); err != nil {
+		return nil, err
+	}
 	region := o.Region
 	if region == "" {
 		region = awsCfg.AWS.Region
-	}
-	now := time.Now
-	if o.Clock != nil {
-		now = o.Clock.Now
-	}
-	logger := o.ACMELogger
-	if logger == nil {
-		logger = slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme")))
-	}
-
-	dns := records.New(awsCfg.AWS, o.Route53)
-	wake := make(chan event.GenericEvent, 1024)
-	pool := acme.NewPool(acme.Options{
-		Workers:                  o.IssuanceWorkers,
-		CABundle:                 o.ACMECABundle,
-		Nameservers:              o.DNS01Nameservers,
-		SkipAuthoritativeNSCheck: o.DNS01SkipAuthoritative,
-		PropagationTimeout:       o.PropagationTimeout,
-		PollInterval:             o.PropagationInterval,
-		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), o.Namespace),
-		DNS:                      controllers.NewChallengeDNS(dns),
-		Logger:                   logger,
-		Now:                      now,
-		Notify: func(site types.NamespacedName) {
-			obj := &v1alpha1.SecureSite{}
-			obj.Namespace, obj.Name = site.Namespace, site.Name
-			select {
-			case wake <- event.GenericEvent{Object: obj}:
-			default:
-				// The channel is full: the reconciler re-checks issuing sites every minute anyway.
-			}
-		},
-	})
-	if err := mgr.Add(pool); err != nil {
-		return nil, err
 	}
 	r := &controllers.SecureSiteReconciler{
 		Client:                  mgr.GetClient(),
@@ -167,13 +126,69 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up controller: %w", err)
 	}
+	return &Manager{Manager: mgr, Pool: pool}, nil
+}
+
+// newControllerManager is controller-runtime's manager: a cache of our own Secrets only,
+// metrics, probes and leader election.
+func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		Metrics:                 metricsOptions(o),
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        "securesite.io",
+		LeaderElectionNamespace: o.Namespace,
+		// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
+		// caching them would cost memory for nothing.
+		Cache:      cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	return &Manager{Manager: mgr, Pool: pool}, nil
+	return mgr, nil
+}
+
+// newIssuancePool is the bounded pool of ACME issuance workers; a finished order wakes its site
+// through wake.
+func newIssuancePool(mgr ctrl.Manager, o Options, dns *records.Service, wake chan<- event.GenericEvent) *acme.Pool {
+	now := time.Now
+	if o.Clock != nil {
+		now = o.Clock.Now
+	}
+	logger := o.ACMELogger
+	if logger == nil {
+		logger = slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme")))
+	}
+	return acme.NewPool(acme.Options{
+		Workers:                  o.IssuanceWorkers,
+		CABundle:                 o.ACMECABundle,
+		Nameservers:              o.DNS01Nameservers,
+		SkipAuthoritativeNSCheck: o.DNS01SkipAuthoritative,
+		PropagationTimeout:       o.PropagationTimeout,
+		PollInterval:             o.PropagationInterval,
+		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), o.Namespace),
+		DNS:                      controllers.NewChallengeDNS(dns),
+		Logger:                   logger,
+		Now:                      now,
+		Notify: func(site types.NamespacedName) {
+			obj := &v1alpha1.SecureSite{}
+			obj.Namespace, obj.Name = site.Namespace, site.Name
+			select {
+			case wake <- event.GenericEvent{Object: obj}:
+			default:
+				// The channel is full: the reconciler re-checks issuing sites every minute anyway.
+			}
+		},
+	})
 }
 
 // metricsOptions serves metrics over HTTPS with TokenReview/SubjectAccessReview authorization when

@@ -23,7 +23,7 @@ const GuardEnv = "SECURESITE_WORLD_GUARD"
 // or built from os.Environ(), which is how envtest, kumo, pebble and the manager are started).
 const guardScript = `cat >/dev/null
 for d in /proc/[0-9]*; do
-  if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "$1=$2"; then kill -9 "${d#/proc/}" 2>/dev/null; fi
+  if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qx "$1=$2"; then kill -9 "${d#/proc/}" 2>/dev/null; fi
 done`
 
 var guard struct {
