@@ -11,6 +11,12 @@ export GOTOOLCHAIN := local
 GO_TEST_FLAGS ?= -count=1 -timeout 45m
 PKGS ?= ./...
 
+# Stamped into both binaries (--version, securesite_build_info), the image labels and the chart.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/securesite-io/securesite/internal/version
+LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION)
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ { printf "  %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -35,9 +41,12 @@ test-world: ## Build kube-apiserver, etcd, kumo, pebble, controller-gen into bin
 	hack/build-world.sh
 
 .PHONY: manifests
-manifests: ## Generate the CRD and RBAC from the Go markers.
+manifests: ## Generate the CRD and RBAC from the Go markers (config/ and the Helm chart's copies).
 	$(CONTROLLER_GEN) rbac:roleName=securesite-manager crd paths="./api/...;./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	rm -f charts/securesite/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/securesite/crds/
+	cp config/rbac/role.yaml charts/securesite/files/manager-role.yaml
 
 .PHONY: generate
 generate: ## Generate deepcopy functions.
@@ -62,8 +71,13 @@ lint: vet ## go vet, gofmt and golangci-lint (built from the module proxy on fir
 	$(BIN)/golangci-lint run ./...
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
-	go build -o $(BIN)/manager .
+build: ## Build the manager binary into bin/manager (version stamped).
+	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/manager .
+
+.PHONY: image
+image: ## OCI images of the manager and the agent, without Docker: bin/image/<name>/ (layout), <name>.oci.tar, <name>.spdx.json.
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
+		go run ./hack/image -version $(VERSION) -revision $(REVISION) -out $(BIN)/image
 
 .PHONY: test-e2e
 test-e2e: test-world ## Only the end-to-end tests (real manager binary, kubectl).
@@ -84,6 +98,10 @@ test-faults: test-world ## Fault and crash tests at full size: 100 sites under 2
 .PHONY: bench
 bench: test-world ## Benchmark 100 sites against the test world; writes docs/benchmarks.md (N=1000: see there).
 	SECURESITE_BENCH_N=100 go test -count=1 -timeout 60m -run TestBenchmark -v ./test/bench/
+
+.PHONY: release-artifacts
+release-artifacts: test-world ## dist/<VERSION>/: install.yaml (image pinned), the Helm chart package, the image tarballs and SBOMs, SHA256SUMS.
+	hack/release.sh $(VERSION) $(REVISION)
 
 .PHONY: build-installer
 build-installer: manifests ## Write dist/install.yaml from config/default.

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/securesite-io/securesite/internal/manager"
+	"github.com/securesite-io/securesite/internal/version"
 )
 
 func main() {
@@ -35,9 +36,14 @@ func main() {
 	flag.IntVar(&o.IssuanceWorkers, "issuance-workers", 8, "Certificate orders run at the same time (each waits for DNS propagation without holding a reconcile worker).")
 	flag.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often a Ready site is re-checked for drift.")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "securesite-system"), "The controller's namespace (ACME account Secrets live here).")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("securesite"))
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if err := run(ctrl.SetupSignalHandler(), o, acmeCABundle, nameserver); err != nil {
@@ -71,7 +77,7 @@ func run(ctx context.Context, o manager.Options, acmeCABundle, nameservers strin
 	if err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
+	ctrl.Log.Info("starting manager", "version", version.Get().Version, "revision", version.Get().Revision, "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
 		"dns01Nameservers", o.DNS01Nameservers)
 	return mgr.Start(ctx)
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the offline test world from the Go module proxy into bin/:
-#   kube-apiserver, kubectl, etcd, kumo (AWS emulator), pebble (ACME CA), controller-gen.
+#   kube-apiserver, kubectl, etcd, kumo (AWS emulator), pebble (ACME CA), controller-gen, and
+#   helm (v3, what Argo CD embeds) and helm4 (v4), which lint, render and package the chart.
 # Each tool is built once per version into a cache outside the clone
 # (${SECURESITE_CACHE:-~/.cache/securesite}/world/<tool>-<version>/) and copied into bin/,
 # so a fresh clone on the same machine does not rebuild. Cold build on 2 cores: ~18 min
@@ -145,8 +146,29 @@ build_controller_gen() {
   mv controller-gen "$out" 2>/dev/null || true
 }
 
+# Helm v3 and v4 both build with a plain `go install` (their go.mod files have no replace lines).
+# The chart follows Helm v3's conventions, and the chart tests run with both.
+# Helm v3 renders for the Kubernetes version stamped at link time (its Makefile derives it from the
+# client-go it builds with; without it, 1.20, and the chart's kubeVersion refuses that).
+build_helm() {
+  local version=$1 out=$2 gomod minor
+  gomod=$(go mod download -json "helm.sh/helm/v3@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  minor=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod")
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
+  ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+  GOBIN=$PWD with_progress helm "3 min" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$version"
+  mv helm "$out" 2>/dev/null || true
+}
+
+build_helm4() {
+  local version=$1 out=$2
+  GOBIN=$PWD with_progress helm4 "3 min" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" "helm.sh/helm/v4/cmd/helm@$version"
+  mv helm "$out" 2>/dev/null || true
+}
+
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(controller-gen pebble etcd kumo kube-apiserver kubectl)
+[[ ${#tools[@]} -gt 0 ]] || tools=(controller-gen pebble etcd kumo kube-apiserver kubectl helm helm4)
 start=$SECONDS
 for t in "${tools[@]}"; do
   case $t in
@@ -156,6 +178,8 @@ for t in "${tools[@]}"; do
     kumo) install_tool kumo "$KUMO_VERSION" build_kumo ;;
     pebble) install_tool pebble "$PEBBLE_VERSION" build_pebble ;;
     controller-gen) install_tool controller-gen "$CONTROLLER_GEN_VERSION" build_controller_gen ;;
+    helm) install_tool helm "$HELM_VERSION" build_helm ;;
+    helm4) install_tool helm4 "$HELM4_VERSION" build_helm4 ;;
     *) log "unknown tool $t"; exit 2 ;;
   esac
 done

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Regenerates the CRD, RBAC, deepcopy and dist/install.yaml and fails if they differ from the files
+# Regenerates the CRD, RBAC, deepcopy, dist/install.yaml and the Helm chart's copies of the CRD and
+# the manager's ClusterRole rules, and fails if they differ from the files
 # in the tree, so a change to the API markers can never land without its generated output. The
 # comparison is with the working tree (not HEAD), so it also works before committing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-generated=(config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go dist/install.yaml)
+generated=(config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go dist/install.yaml
+  charts/securesite/crds charts/securesite/files/manager-role.yaml)
 before=$(mktemp -d)
 trap 'rm -rf "$before"' EXIT
 for f in "${generated[@]}"; do

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/securesite-io/securesite/internal/version"
 )
 
 // octalMode is a flag holding a permission mode written like chmod's (0640).
@@ -36,6 +38,9 @@ func (o octalMode) Set(s string) error {
 	return nil
 }
 
+// errShowVersion is parseFlags' answer to --version: print it and exit 0.
+var errShowVersion = errors.New("version requested")
+
 func parseFlags(args []string) (Config, error) {
 	cfg := Config{CertMode: 0o644, KeyMode: 0o640}
 	fs := flag.NewFlagSet("securesite-agent", flag.ContinueOnError)
@@ -50,8 +55,12 @@ func parseFlags(args []string) (Config, error) {
 	fs.Var(octalMode{&cfg.KeyMode}, "key-mode", "mode of the key file; modes readable by others are refused")
 	fs.StringVar(&cfg.ReloadCommand, "reload-command", "", "run with /bin/sh -c after the files changed (e.g. 'systemctl reload nginx')")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "limit for reading the secret, and separately for the reload command")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if *showVersion {
+		return cfg, errShowVersion
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -67,6 +76,10 @@ func run(args []string) int {
 	cfg, err := parseFlags(args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if errors.Is(err, errShowVersion) {
+			fmt.Println(version.String("securesite-agent"))
 			return 0
 		}
 		fmt.Fprintln(os.Stderr, "securesite-agent:", err)

@@ -185,6 +185,13 @@ func TestSamplesEndToEnd(t *testing.T) {
 		if got := metricLines(lines, "securesite_condition", `name="duckhoo"`, `type="Ready"`, `status="True"`); len(got) > 0 && !strings.HasSuffix(got[0], " 1") {
 			t.Errorf("Ready site reports %s", got[0])
 		}
+		if got := metricLines(lines, "securesite_build_info"); len(got) != 1 || !strings.HasSuffix(got[0], " 1") {
+			t.Errorf("securesite_build_info: %v", got)
+		}
+	})
+
+	t.Run("dashboard and alerts query exported metrics", func(t *testing.T) {
+		checkDashboardMetrics(t, metrics(t, mgr))
 	})
 
 	t.Run("kubectl get columns", func(t *testing.T) {

@@ -25,10 +25,17 @@ type kube struct {
 
 func (k kube) run(args ...string) (string, error) {
 	k.t.Helper()
+	return k.runIn("", args...)
+}
+
+// runIn is run with stdin (manifests for `apply -f -`).
+func (k kube) runIn(stdin string, args ...string) (string, error) {
+	k.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "kubectl", args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+k.kubeconfig)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -41,6 +48,15 @@ func (k kube) run(args ...string) (string, error) {
 func (k kube) must(args ...string) string {
 	k.t.Helper()
 	out, err := k.run(args...)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return out
+}
+
+func (k kube) mustIn(stdin string, args ...string) string {
+	k.t.Helper()
+	out, err := k.runIn(stdin, args...)
 	if err != nil {
 		k.t.Fatal(err)
 	}

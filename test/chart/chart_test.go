@@ -1,0 +1,269 @@
+// Package chart tests the Helm chart (charts/securesite) the way installers use it: helm lint and
+// helm template with Helm v3 and v4, the values schema, every manager flag reachable through a
+// value, the same RBAC, CRD and container spec as config/default, and the rendered chart accepted
+// by a real API server. test/e2e runs the manager under the chart's ServiceAccount and RBAC.
+package chart
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+// nonDefaultValues turns on what the defaults leave off, as a production install would.
+const nonDefaultValues = `
+replicaCount: 2
+image:
+  repository: registry.example.com/platform/securesite
+  digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+serviceAccount:
+  annotations:
+    eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/securesite
+crds:
+  templated: true
+aws:
+  region: ap-northeast-2
+acme:
+  email: ops@duckhoo.site
+  caBundle:
+    configMap: corporate-ca
+dns01:
+  nameservers: ["10.0.0.2:53"]
+issuanceWorkers: 16
+resyncPeriod: 5m
+metrics:
+  readers:
+  - {name: prometheus-k8s, namespace: monitoring}
+  serviceMonitor:
+    enabled: true
+    labels: {release: kube-prometheus-stack}
+  prometheusRule:
+    enabled: true
+log:
+  level: debug
+podDisruptionBudget:
+  minAvailable: 1
+nodeSelector:
+  kubernetes.io/os: linux
+`
+
+func writeValues(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestChartLint(t *testing.T) {
+	nonDefault := writeValues(t, nonDefaultValues)
+	for _, helm := range []string{"helm", "helm4"} {
+		for _, args := range [][]string{nil, {"-f", nonDefault}} {
+			out, err := testworld.Helm(helm, append([]string{"lint", "--strict", testworld.ChartDir()}, args...)...)
+			if err != nil {
+				t.Errorf("%v", err)
+				continue
+			}
+			// --strict fails on warnings already; the one [INFO] helm prints is that no icon is set.
+			if strings.Contains(out, "[WARNING]") || strings.Contains(out, "[ERROR]") || !strings.Contains(out, "0 chart(s) failed") {
+				t.Errorf("%s lint %v:\n%s", helm, args, out)
+			}
+		}
+	}
+}
+
+// TestChartRendersWithHelm4 checks that Helm v4 renders exactly what Helm v3 does, so the chart
+// is one chart for both.
+func TestChartRendersWithHelm4(t *testing.T) {
+	nonDefault := writeValues(t, nonDefaultValues)
+	for _, args := range [][]string{nil, {"-f", nonDefault}} {
+		common := append([]string{"template", "securesite", testworld.ChartDir(), "--namespace", "securesite-system", "--include-crds"}, args...)
+		v3, err := testworld.Helm("helm", common...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v4, err := testworld.Helm("helm4", common...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := parseObjects(t, v3), parseObjects(t, v4)
+		if len(a) != len(b) {
+			t.Errorf("values %v: helm v3 renders %d objects, v4 %d", args, len(a), len(b))
+		}
+		for k, u := range a {
+			if !reflect.DeepEqual(u.Object, b[k].Object) {
+				t.Errorf("values %v: %s differs between helm v3 and v4", args, k)
+			}
+		}
+	}
+}
+
+func TestChartDefaults(t *testing.T) {
+	o := render(t, "securesite", "securesite-system")
+	d := o.one(t, "Deployment")
+	if got, _, _ := unstructuredInt(d.Object, "spec", "replicas"); got != 1 {
+		t.Errorf("replicas %d, want 1", got)
+	}
+	c := managerContainer(t, o)
+	if got, want := c["image"], "ghcr.io/securesite-io/securesite:"+chartAppVersion(t); got != want {
+		t.Errorf("image %v, want %s (the chart's appVersion)", got, want)
+	}
+	args := stringsOf(c["args"])
+	for _, want := range []string{"--leader-elect", "--metrics-secure", "--metrics-bind-address=:8443", "--health-probe-bind-address=:8081"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args %v lack %s", args, want)
+		}
+	}
+	if pdb := o.one(t, "PodDisruptionBudget"); pdb.Object["spec"].(map[string]any)["maxUnavailable"] != int64(1) {
+		t.Errorf("PodDisruptionBudget %v, want maxUnavailable 1 (a drain may always take the one Pod)", pdb.Object["spec"])
+	}
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
+		if n := len(o.ofKind(kind)); n != 0 {
+			t.Errorf("%d %s by default; they need the Prometheus Operator's CRDs, so they are opt-in", n, kind)
+		}
+	}
+	crd := o.one(t, "CustomResourceDefinition")
+	if crd.GetAnnotations()["helm.sh/resource-policy"] != "" {
+		t.Errorf("the crds/ CRD carries a resource policy; Helm never deletes crds/ anyway")
+	}
+}
+
+func TestChartNonDefaultValues(t *testing.T) {
+	o := render(t, "edge", "platform", "-f", writeValues(t, nonDefaultValues))
+	d := o.one(t, "Deployment")
+	if d.GetName() != "edge-securesite-controller-manager" || d.GetNamespace() != "platform" {
+		t.Errorf("Deployment %s/%s", d.GetNamespace(), d.GetName())
+	}
+	if got, _, _ := unstructuredInt(d.Object, "spec", "replicas"); got != 2 {
+		t.Errorf("replicas %d, want 2", got)
+	}
+	c := managerContainer(t, o)
+	if got := c["image"]; got != "registry.example.com/platform/securesite@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" {
+		t.Errorf("image %v, want the digest reference", got)
+	}
+	args := stringsOf(c["args"])
+	for _, want := range []string{"--leader-elect", "--acme-email=ops@duckhoo.site", "--acme-ca-bundle=/etc/securesite/acme-ca/ca.crt",
+		"--dns01-nameservers=10.0.0.2:53", "--issuance-workers=16", "--resync-period=5m", "--zap-log-level=debug"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args %v lack %s", args, want)
+		}
+	}
+	if env := envOf(c); env["AWS_REGION"] != "ap-northeast-2" || env["POD_NAMESPACE"] != "fieldRef:metadata.namespace" {
+		t.Errorf("env %v", env)
+	}
+	sa := o.one(t, "ServiceAccount")
+	if sa.GetAnnotations()["eks.amazonaws.com/role-arn"] != "arn:aws:iam::123456789012:role/securesite" {
+		t.Errorf("ServiceAccount annotations %v, want the IRSA role", sa.GetAnnotations())
+	}
+	volumes, _, _ := unstructuredSlice(d.Object, "spec", "template", "spec", "volumes")
+	if !strings.Contains(toYAML(t, volumes), "name: corporate-ca") {
+		t.Errorf("volumes %v lack the CA bundle ConfigMap", volumes)
+	}
+	if pdb := o.one(t, "PodDisruptionBudget"); pdb.Object["spec"].(map[string]any)["minAvailable"] != int64(1) {
+		t.Errorf("PodDisruptionBudget %v, want minAvailable 1", pdb.Object["spec"])
+	}
+	sm := o.one(t, "ServiceMonitor")
+	if sm.GetLabels()["release"] != "kube-prometheus-stack" || !strings.Contains(toYAML(t, sm.Object["spec"]), "scheme: https") {
+		t.Errorf("ServiceMonitor %v", sm.Object)
+	}
+	// The PrometheusRule carries files/alerts.yaml as it is.
+	rule := o.one(t, "PrometheusRule")
+	var alerts map[string]any
+	readYAML(t, filepath.Join(testworld.ChartDir(), "files", "alerts.yaml"), &alerts)
+	if !reflect.DeepEqual(rule.Object["spec"], alerts) {
+		t.Errorf("PrometheusRule spec differs from files/alerts.yaml")
+	}
+	crd := o.one(t, "CustomResourceDefinition")
+	if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+		t.Errorf("templated CRD annotations %v, want helm.sh/resource-policy=keep", crd.GetAnnotations())
+	}
+	var fromFile map[string]any
+	readYAML(t, filepath.Join(testworld.ChartDir(), "crds", "securesite.io_securesites.yaml"), &fromFile)
+	if !reflect.DeepEqual(crd.Object["spec"], fromFile["spec"]) {
+		t.Errorf("the templated CRD's spec differs from crds/securesite.io_securesites.yaml")
+	}
+	binding := o["ClusterRoleBinding//edge-securesite-metrics-reader"]
+	if binding == nil || !strings.Contains(toYAML(t, binding.Object["subjects"]), "prometheus-k8s") {
+		t.Errorf("metrics.readers: no binding of the metrics-reader ClusterRole to prometheus-k8s")
+	}
+}
+
+// TestChartSchemaRefusesBadValues: a typo or a wrong type in values fails at helm install/template
+// with the field's name, instead of rendering a manager that crash-loops.
+func TestChartSchemaRefusesBadValues(t *testing.T) {
+	for _, tc := range []struct{ set, wantInError string }{
+		{"replicaCount=-1", "replicaCount"},
+		{"image.digest=latest", "digest"},
+		{"image.pullPolicy=Sometimes", "pullPolicy"},
+		{"resyncPeriod=ten minutes", "resyncPeriod"},
+		{"issuanceWorkers=0", "issuanceWorkers"},
+		{"maxConcurrentReconciles=many", "maxConcurrentReconciles"},
+		{"acme.server=http://acme.example/directory", "server"},
+		{"acme.email=not-an-email", "email"},
+		{"aws.region=Seoul", "region"},
+		{"dns01.nameservers={10.0.0.2}", "nameservers"},
+		{"log.level=loud", "level"},
+		{"log.format=xml", "format"},
+		{"metrics.port=70000", "port"},
+		{"extraArgs={leader-elect}", "extraArgs"},
+		{"leaderElection.enable=true", "enable"},          // a typo of enabled
+		{"replicas=2", "replicas"},                        // the key is replicaCount
+		{"serviceAccount.annotations.x=1", "annotations"}, // numbers are not annotation values
+	} {
+		_, err := testworld.RenderChart("securesite", "securesite-system", "--set", tc.set)
+		if err == nil {
+			t.Errorf("--set %s rendered; want a schema error", tc.set)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.wantInError) {
+			t.Errorf("--set %s: error does not name %q:\n%v", tc.set, tc.wantInError, err)
+		}
+	}
+	// The chart's own rule the schema cannot say: two managers need a lease.
+	_, err := testworld.RenderChart("securesite", "securesite-system", "--set", "replicaCount=2", "--set", "leaderElection.enabled=false")
+	if err == nil || !strings.Contains(err.Error(), "leaderElection") {
+		t.Errorf("replicaCount=2 without leader election: err = %v, want a refusal naming leaderElection", err)
+	}
+}
+
+func chartAppVersion(t *testing.T) string {
+	t.Helper()
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	readYAML(t, filepath.Join(testworld.ChartDir(), "Chart.yaml"), &chart)
+	return chart.AppVersion
+}
+
+// readYAML decodes a file into a struct or, for a *map[string]any, the way parseObjects does.
+func readYAML(t *testing.T, path string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := into.(*map[string]any); ok {
+		*m = decodeYAML(t, b)
+		return
+	}
+	if err := yaml.Unmarshal(b, into); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func toYAML(t *testing.T, v any) string {
+	t.Helper()
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+// TestHelmInstallEndToEnd installs the Helm chart the way `helm install edge charts/securesite -n
+// platform` would (helm template, then a server-side apply: the test world has no kubelet, so the
+// Deployment never starts a Pod) and runs the manager binary as the chart's ServiceAccount, with
+// the chart's own arguments, in the chart's namespace. The samples must reach Ready: the chart's
+// RBAC (its ClusterRole, the lease and ACME-account Roles) is enough, and not more than that
+// identity has.
+func TestHelmInstallEndToEnd(t *testing.T) {
+	const (
+		release   = "edge"
+		namespace = "platform"
+		sitesNS   = "helm-samples"
+	)
+	ctx := context.Background()
+	root := testworld.ProjectRoot()
+	w := testworld.Start(t)
+	k := kube{t: t, kubeconfig: w.Kubeconfig}
+	w.CreateHostedZone(ctx, "duckhoo.site")
+
+	manifests, err := testworld.RenderChart(release, namespace, "--set", "acme.email=helm@duckhoo.site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.must("create", "namespace", namespace)
+	k.mustIn(manifests, "apply", "--server-side", "--field-manager=helm", "-f", "-")
+
+	var deploy struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					ServiceAccountName string `json:"serviceAccountName"`
+					Containers         []struct {
+						Name string   `json:"name"`
+						Args []string `json:"args"`
+					} `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	k.getJSON(&deploy, "get", "-n", namespace, "deployment", release+"-securesite-controller-manager")
+	pod := deploy.Spec.Template.Spec
+	sa := "system:serviceaccount:" + namespace + ":" + pod.ServiceAccountName
+	var args []string
+	for _, a := range pod.Containers[0].Args {
+		// The test world picks free loopback ports for these.
+		if !strings.HasPrefix(a, "--metrics-bind-address=") && !strings.HasPrefix(a, "--health-probe-bind-address=") {
+			args = append(args, a)
+		}
+	}
+	if !slices.Contains(args, "--leader-elect") {
+		t.Fatalf("the chart's args %v lack --leader-elect", args)
+	}
+	// In a Pod, POD_NAMESPACE (the downward API) says this.
+	args = append(args, "--namespace="+namespace)
+
+	managerKubeconfig := filepath.Join(t.TempDir(), "manager.kubeconfig")
+	impersonatingKubeconfig(t, w.Kubeconfig, sa, managerKubeconfig)
+	if out, _ := (kube{t: t, kubeconfig: managerKubeconfig}).run("auth", "can-i", "create", "namespaces"); strings.TrimSpace(out) != "no" {
+		t.Fatalf("the manager's kubeconfig may create namespaces (%q): it is not acting as %s", out, sa)
+	}
+	w.StartManager(t, testworld.ManagerOptions{Kubeconfig: managerKubeconfig, Args: args, LogName: "manager-helm.log"})
+
+	k.must("create", "namespace", sitesNS)
+	k.must("apply", "-n", sitesNS,
+		"-f", filepath.Join(root, "config", "samples", "securesite_v1alpha1_securesite.yaml"),
+		"-f", filepath.Join(root, "config", "samples", "securesite_v1alpha1_backend_only.yaml"))
+	start := time.Now()
+	for _, name := range []string{"duckhoo", "duckhoo-dev"} {
+		if _, err := k.run("wait", "-n", sitesNS, "--for=condition=Ready", "securesite/"+name, "--timeout=5m"); err != nil {
+			out, _ := k.run("describe", "-n", sitesNS, "securesite/"+name)
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	t.Logf("both samples Ready %s after apply, manager running as %s", time.Since(start).Round(100*time.Millisecond), sa)
+
+	// The lease and the ACME account live in the release namespace, through the chart's Roles.
+	if out := k.must("get", "leases", "-n", namespace, "-o", "name"); strings.TrimSpace(out) == "" {
+		t.Errorf("no leader-election lease in %s", namespace)
+	}
+	account := acme.AccountSecretName(w.Pebble.DirectoryURL, "ops@duckhoo.site") // the sample's email
+	if _, err := k.run("get", "secret", "-n", namespace, account); err != nil {
+		t.Errorf("the ACME account Secret is not in the release namespace: %v", err)
+	}
+	k.must("delete", "securesite", "--all", "-n", sitesNS, "--wait", "--timeout=3m")
+}
