@@ -54,17 +54,18 @@ nodeSelector:
   kubernetes.io/os: linux
 `
 
-func writeValues(t *testing.T, text string) string {
+// nonDefaultValuesFile writes nonDefaultValues to a values file for helm -f.
+func nonDefaultValuesFile(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(nonDefaultValues), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
 func TestChartLint(t *testing.T) {
-	nonDefault := writeValues(t, nonDefaultValues)
+	nonDefault := nonDefaultValuesFile(t)
 	for _, helm := range []string{"helm", "helm4"} {
 		for _, args := range [][]string{nil, {"-f", nonDefault}} {
 			out, err := testworld.Helm(helm, append([]string{"lint", "--strict", testworld.ChartDir()}, args...)...)
@@ -83,7 +84,7 @@ func TestChartLint(t *testing.T) {
 // TestChartRendersWithHelm4 checks that Helm v4 renders exactly what Helm v3 does, so the chart
 // is one chart for both.
 func TestChartRendersWithHelm4(t *testing.T) {
-	nonDefault := writeValues(t, nonDefaultValues)
+	nonDefault := nonDefaultValuesFile(t)
 	for _, args := range [][]string{nil, {"-f", nonDefault}} {
 		common := append([]string{"template", "securesite", testworld.ChartDir(), "--namespace", "securesite-system", "--include-crds"}, args...)
 		v3, err := testworld.Helm("helm", common...)
@@ -137,7 +138,7 @@ func TestChartDefaults(t *testing.T) {
 }
 
 func TestChartNonDefaultValues(t *testing.T) {
-	o := render(t, "edge", "platform", "-f", writeValues(t, nonDefaultValues))
+	o := render(t, "edge", "platform", "-f", nonDefaultValuesFile(t))
 	d := o.one(t, "Deployment")
 	if d.GetName() != "edge-securesite-controller-manager" || d.GetNamespace() != "platform" {
 		t.Errorf("Deployment %s/%s", d.GetNamespace(), d.GetName())
