@@ -10,10 +10,8 @@ import (
 // reconcileACM imports the certificate into ACM in us-east-1, where CloudFront requires it, and
 // re-imports each renewal to the same ARN so the distribution never has to be repointed.
 func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error {
-	site := s.site
-	o := &s.acm
-	if site.Spec.StaticSite == nil {
-		o.skipped = true
+	site, o := s.site, &s.acm
+	if s.skipWithoutStaticSite(&o.phaseObservation) {
 		return nil
 	}
 	// Gather: the certificate this pass holds, and what status says ACM holds.

@@ -44,10 +44,8 @@ func bucketOf(st *v1alpha1.BucketStatus) s3bucket.Bucket {
 // reconcileBucket makes the site's bucket exist with its owner tag and public access blocked, and
 // moves the objects when the bucket is renamed.
 func (r *SecureSiteReconciler) reconcileBucket(ctx context.Context, s *scope) error {
-	site := s.site
-	o := &s.bucket
-	if site.Spec.StaticSite == nil {
-		o.skipped = true
+	site, o := s.site, &s.bucket
+	if s.skipWithoutStaticSite(&o.phaseObservation) {
 		return nil
 	}
 	name, region := r.desiredBucket(site)

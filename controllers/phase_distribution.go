@@ -62,10 +62,8 @@ func oacName(site *v1alpha1.SecureSite) string {
 // chose, with the ACM certificate; it tells the phases after it (origin, DNS) the distribution's
 // ARN and CloudFront name.
 func (r *SecureSiteReconciler) reconcileDistribution(ctx context.Context, s *scope) error {
-	site := s.site
-	o := &s.distribution
-	if site.Spec.StaticSite == nil {
-		o.skipped = true
+	site, o := s.site, &s.distribution
+	if s.skipWithoutStaticSite(&o.phaseObservation) {
 		return nil
 	}
 	// Until CloudFront is read below, the alias records keep pointing where status says.

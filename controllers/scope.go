@@ -60,6 +60,13 @@ func (s *scope) mayWrite(o *phaseObservation, what string) bool {
 // DNS-01 records).
 func (s *scope) writesAllowed() bool { return !s.dryRun }
 
+// skipWithoutStaticSite marks o skipped when the site has no static site (the ACM, bucket and
+// distribution phases manage nothing then).
+func (s *scope) skipWithoutStaticSite(o *phaseObservation) bool {
+	o.skipped = s.site.Spec.StaticSite == nil
+	return o.skipped
+}
+
 // ownerTags are the tags of every AWS object the site makes; TagOwner is what adoption and
 // deletion check.
 func (s *scope) ownerTags() map[string]string { return naming.OwnerTags(s.owner, s.site.Spec.Domain) }
