@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/manager"
 	"github.com/securesite-io/securesite/internal/version"
 )
@@ -25,6 +26,8 @@ func main() {
 	flag.BoolVar(&o.SecureMetrics, "metrics-secure", false, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
+	flag.StringVar(&o.LeaderElectionID, "leader-election-id", "", "Name of the leader election lease (default securesite.io; per shard securesite.io-shard-<hash of --watch-label-selector>).")
+	flag.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", "Only reconcile SecureSites matching this label selector (e.g. shard=a, or shard notin (a,b)); run one Deployment per shard with disjoint selectors.")
 	flag.StringVar(&o.AWS.Region, "aws-region", envOr("AWS_REGION", "us-east-1"), "Default AWS region for buckets that name none.")
 	flag.StringVar(&o.AWS.EndpointURL, "aws-endpoint-url", "", "Send every AWS call to this URL (an emulator such as kumo). AWS_ENDPOINT_URL works too.")
 	flag.StringVar(&o.ACMEServer, "acme-server", "https://acme-v02.api.letsencrypt.org/directory", "Default ACME directory URL.")
@@ -35,6 +38,12 @@ func main() {
 	flag.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Reconcile workers.")
 	flag.IntVar(&o.IssuanceWorkers, "issuance-workers", 8, "Certificate orders run at the same time (each waits for DNS propagation without holding a reconcile worker).")
 	flag.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often a Ready site is re-checked for drift.")
+	flag.Func("acme-orders-per-account", "New ACME orders allowed per account, as COUNT/WINDOW (e.g. 300/3h). Default: Let's Encrypt's published limit for its production and staging URLs, none for other CAs.",
+		func(v string) (err error) { o.ACMELimits.OrdersPerAccount, err = acme.ParseLimit(v); return err })
+	flag.Func("acme-certificates-per-domain", "New certificates allowed per registered domain, as COUNT/WINDOW (e.g. 50/168h). Default: Let's Encrypt's published limit for its production and staging URLs, none for other CAs.",
+		func(v string) (err error) { o.ACMELimits.CertificatesPerDomain, err = acme.ParseLimit(v); return err })
+	flag.DurationVar(&o.DriftCheckInterval, "drift-check-interval", manager.DefaultDriftCheckInterval,
+		"How often each Route53 zone holding owned records is read and compared with every site; drifted sites are repaired at once. 0 or less turns it off (drift then waits for --resync-period).")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "securesite-system"), "The controller's namespace (ACME account Secrets live here).")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{Development: false}
@@ -43,6 +52,9 @@ func main() {
 	if *showVersion {
 		fmt.Println(version.String("securesite"))
 		return
+	}
+	if o.DriftCheckInterval <= 0 {
+		o.DriftCheckInterval = -1 // off (manager.Options reads 0 as the default)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 

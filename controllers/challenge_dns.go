@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/naming"
@@ -17,7 +19,11 @@ type challengeDNS struct {
 		FindZone(ctx context.Context, domain, zoneID string) (records.Zone, error)
 		AddTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
 		RemoveTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
+		WaitInSync(ctx context.Context, changeID string) error
 	}
+	// changes holds the Route53 change that wrote each challenge value ("fqdn|value" → change
+	// ID) until the value is removed, so the propagation wait can follow the change itself.
+	changes sync.Map
 }
 
 // NewChallengeDNS adapts the Route53 layer to the ACME pool.
@@ -42,7 +48,23 @@ func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error
 	if len(res.Conflicts) > 0 {
 		return fmt.Errorf("%s TXT is owned by %q; not written", fqdn, res.Conflicts[0].Owner)
 	}
+	c.changes.Store(challengeKey(fqdn, value), res.ChangeID)
 	return nil
+}
+
+func challengeKey(fqdn, value string) string {
+	return strings.ToLower(strings.TrimSuffix(fqdn, ".")) + "|" + value
+}
+
+// WaitPropagated returns once Route53 reports the change that wrote the value INSYNC: the value
+// is then on every Route53 name server. A value written before a restart (no change known) or
+// found already present needs no wait.
+func (c *challengeDNS) WaitPropagated(ctx context.Context, fqdn, value string) error {
+	id, ok := c.changes.Load(challengeKey(fqdn, value))
+	if !ok || id.(string) == "" {
+		return nil
+	}
+	return c.dns.WaitInSync(ctx, id.(string))
 }
 
 func (c *challengeDNS) CleanupTXT(ctx context.Context, fqdn, value string) error {
@@ -50,6 +72,7 @@ func (c *challengeDNS) CleanupTXT(ctx context.Context, fqdn, value string) error
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
+	c.changes.Delete(challengeKey(fqdn, value))
 	_, err = c.dns.RemoveTXTValue(ctx, zone, challengeOwner(ctx), fqdn, value)
 	return err
 }

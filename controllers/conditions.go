@@ -108,6 +108,8 @@ func certificateReadyCondition(o certObservation) metav1.Condition {
 		return c(false, v1alpha1.ReasonSuspended)
 	case certWaitingZone:
 		return c(false, v1alpha1.ReasonWaitingForDNS)
+	case certRateLimited:
+		return c(false, v1alpha1.ReasonRateLimited)
 	default:
 		return metav1.Condition{Type: v1alpha1.ConditionCertificateReady, Status: metav1.ConditionUnknown,
 			Reason: v1alpha1.ReasonProgressing, Message: "certificate not observed yet"}

@@ -124,7 +124,7 @@ func (r *SecureSiteReconciler) certificateSituation(s *scope, current *certs.Par
 		Want: certs.Want{Names: certificateNames(site), Key: keySpec(site), Fingerprint: r.requestFingerprint(site),
 			SelfSigned: site.Spec.Certificate.IssuerOrDefault() == v1alpha1.IssuerSelfSigned},
 		Memory:        m,
-		OrderInFlight: r.Issuer.InFlight(siteKey(site)),
+		OrderInFlight: r.Issuer.InFlight(siteRef(site)),
 		ZoneKnown:     s.zone.found(),
 	}
 }
@@ -146,8 +146,7 @@ func (r *SecureSiteReconciler) actOnCertificate(ctx context.Context, s *scope, s
 	case d.Action == certs.Keep:
 		return r.keepCertificate(ctx, s, secret.parsed)
 	case d.Action == certs.AwaitOrder:
-		w.observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", d.Why, certificateNames(site)))
-		s.waitFor(issuingRecheck)
+		r.observeIssuing(s, w, fmt.Sprintf("issuing (%s) for %v", d.Why, certificateNames(site)))
 	case d.Action == certs.BackOff:
 		w.observe(certBackingOff, fmt.Sprintf("%d failed attempt(s), last: %s; next attempt after %s",
 			st.FailedAttempts, st.LastFailureMessage, st.NextAttemptTime.UTC().Format(time.RFC3339)))
@@ -160,8 +159,7 @@ func (r *SecureSiteReconciler) actOnCertificate(ctx context.Context, s *scope, s
 		w.observe(certWaitingZone, "waiting for a hosted zone to answer the DNS-01 challenge: "+s.zone.problem)
 	default:
 		r.submitOrder(s, secret.parsed, d.Why)
-		w.observe(certIssuing, fmt.Sprintf("issuing (%s) for %v", d.Why, certificateNames(site)))
-		s.waitFor(issuingRecheck)
+		r.observeIssuing(s, w, fmt.Sprintf("issuing (%s) for %v", d.Why, certificateNames(site)))
 	}
 	return nil
 }
@@ -181,6 +179,19 @@ func (w waitingCertificate) observe(state certState, msg string) {
 		return
 	}
 	w.s.cert = certObservation{state: state, message: msg}
+}
+
+// observeIssuing reports an order in the pool: running, or queued behind the CA's rate limits
+// (not a failure and not a backoff: the pool sends it when its turn comes).
+func (r *SecureSiteReconciler) observeIssuing(s *scope, w waitingCertificate, msg string) {
+	if wait, ok := r.Issuer.Waiting(siteRef(s.site)); ok {
+		w.observe(certRateLimited, fmt.Sprintf("waiting for the CA's rate limit (%s); order expected to be sent at %s",
+			wait.Reason, wait.Until.UTC().Format(time.RFC3339)))
+		s.waitFor(min(max(wait.Until.Sub(s.now), time.Second), issuingRecheck))
+		return
+	}
+	w.observe(certIssuing, msg)
+	s.waitFor(issuingRecheck)
 }
 
 // keepCertificate reports the valid certificate and removes DNS-01 records a crashed order left.
@@ -216,7 +227,7 @@ func (r *SecureSiteReconciler) submitOrder(s *scope, current *certs.Parsed, why 
 	site := s.site
 	server, email := r.acmeServer(site)
 	names := certificateNames(site)
-	req := acme.Request{Site: siteKey(site), Names: names, Key: keySpec(site), Server: server, Email: email}
+	req := acme.Request{Site: siteRef(site), Names: names, Key: keySpec(site), Server: server, Email: email}
 	if current != nil {
 		req.Replaces = current.Leaf
 	}
@@ -229,7 +240,7 @@ func (r *SecureSiteReconciler) submitOrder(s *scope, current *certs.Parsed, why 
 // failure into status with the time of the next attempt.
 func (r *SecureSiteReconciler) collectOrder(ctx context.Context, s *scope, secret *siteSecret) error {
 	site, st := s.site, s.site.Status.Certificate
-	res, ok := r.Issuer.Result(siteKey(site))
+	res, ok := r.Issuer.Result(siteRef(site))
 	if !ok {
 		return nil
 	}
@@ -275,7 +286,7 @@ func clearFailure(st *v1alpha1.CertificateStatus) {
 // remembers the order. With a valid certificate and no order in flight, any challenge record of
 // the site in its zone is stale. No Route53 call when there is none: the zone's snapshot answers.
 func (r *SecureSiteReconciler) releaseStaleChallenges(ctx context.Context, s *scope) error {
-	if !s.zone.found() || !s.writesAllowed() || r.Issuer.InFlight(siteKey(s.site)) {
+	if !s.zone.found() || !s.writesAllowed() || r.Issuer.InFlight(siteRef(s.site)) {
 		return nil
 	}
 	zone := s.zone.zone
@@ -285,6 +296,6 @@ func (r *SecureSiteReconciler) releaseStaleChallenges(ctx context.Context, s *sc
 	return nil
 }
 
-func siteKey(site *v1alpha1.SecureSite) types.NamespacedName {
+func siteRef(site *v1alpha1.SecureSite) types.NamespacedName {
 	return types.NamespacedName{Namespace: site.Namespace, Name: site.Name}
 }

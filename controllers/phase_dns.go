@@ -53,6 +53,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 	site := s.site
 	s.dns.zone, s.dns.zoneProblem = s.zone.zone, s.zone.problem
 	if !s.zone.found() {
+		r.forgetDesired(siteRef(site))
 		return nil
 	}
 	zone := s.zone.zone
@@ -72,6 +73,8 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 
 	// Decide and act: write only what differs, and nothing in a dry run.
 	if !s.writesAllowed() {
+		// Drift repair is a write too: a suspended site is left as it is.
+		r.forgetDesired(siteRef(site))
 		s.dns.conflicts, s.dns.wouldChange = plan.Conflicts, plan.Summary()
 		return nil
 	}
@@ -82,6 +85,7 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 		}
 	}
 	r.recordEnsured(s, desired, res)
+	r.publishDesired(s, desired)
 	return nil
 }
 

@@ -16,6 +16,7 @@ func (r *SecureSiteReconciler) reconcileZone(ctx context.Context, s *scope) erro
 	zone, err := r.findZone(ctx, site.Spec.Domain, site.Spec.HostedZoneID)
 	if errors.Is(err, records.ErrZoneNotFound) {
 		s.zone.problem = zoneProblem(site)
+		r.forgetDesired(siteRef(site))
 		// A zone may be created later; look again, slowly.
 		s.waitFor(dnsConflictWait)
 		return nil
@@ -24,6 +25,7 @@ func (r *SecureSiteReconciler) reconcileZone(ctx context.Context, s *scope) erro
 		return fmt.Errorf("finding hosted zone for %s: %w", site.Spec.Domain, err)
 	}
 	if name, outside := firstOutsideZone(recordNames(site), zone); outside {
+		r.forgetDesired(siteRef(site))
 		return stalled(v1alpha1.ReasonInvalidSpec, "%s is not inside hosted zone %s (%s); use a name in the zone or set hostedZoneID", name, zone.Name, zone.ID)
 	}
 	s.zone.zone = zone

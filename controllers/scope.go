@@ -137,6 +137,7 @@ const (
 	certConflict    certState = "SecretConflict"
 	certSuspended   certState = "Suspended"
 	certWaitingZone certState = "WaitingForDNS"
+	certRateLimited certState = "RateLimited"
 )
 
 // certObservation is what the certificate phase saw in the Secret and the issuance pool.

@@ -67,6 +67,10 @@ type SecureSiteReconciler struct {
 	// Wake receives a site's key when an issuance finishes, so the reconciler picks up the result
 	// without polling.
 	Wake chan event.GenericEvent
+	// DesiredRecords receives each site's desired Route53 records for the zone-level drift check
+	// (nil: no drift check), and Drifted carries the sites it found drifted.
+	DesiredRecords desiredRecordIndex
+	Drifted        chan event.GenericEvent
 	// MaxConcurrentReconciles bounds the reconcile workers.
 	MaxConcurrentReconciles int
 
@@ -127,6 +131,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 	if !site.DeletionTimestamp.IsZero() {
+		r.forgetDesired(req.NamespacedName)
 		return r.reconcileDelete(ctx, site)
 	}
 	// The finalizer goes on in its own small patch before anything is created in AWS, so a
@@ -164,6 +169,7 @@ func (r *SecureSiteReconciler) fetch(ctx context.Context, key types.NamespacedNa
 	if err := r.Get(ctx, key, site); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.written.Delete(key)
+			r.forgetDesired(key)
 		}
 		return nil, client.IgnoreNotFound(err)
 	}
@@ -198,18 +204,26 @@ func (r *SecureSiteReconciler) runPhases(ctx context.Context, s *scope) {
 
 // result says when to look again: a transient failure goes back to the rate limiter, a problem
 // only the user can fix waits for a spec change, anything else requeues after the shortest wait
-// a phase asked for, or the resync period.
+// a phase asked for, but never later than the resync period.
 func (r *SecureSiteReconciler) result(s *scope) (ctrl.Result, error) {
 	switch {
 	case s.failed != nil:
 		return ctrl.Result{}, s.failed.err
 	case s.stalled != nil:
 		return ctrl.Result{}, nil //nolint:nilerr // only the user can fix it: reported as Stalled, not retried
-	case s.requeueAfter > 0:
-		return ctrl.Result{RequeueAfter: jitter(s.requeueAfter)}, nil
 	default:
-		return ctrl.Result{RequeueAfter: jitter(r.resyncPeriod())}, nil
+		return ctrl.Result{RequeueAfter: jitter(nextPass(s.requeueAfter, r.resyncPeriod()))}, nil
 	}
+}
+
+// nextPass is when a site is looked at again: the shortest wait a phase asked for, but never later
+// than the resync period. A valid certificate asks to be looked at on its renewal day; taking
+// that wait alone once left drift in the site's other objects unrepaired for up to a day.
+func nextPass(phaseWait, resync time.Duration) time.Duration {
+	if phaseWait > 0 && phaseWait < resync {
+		return phaseWait
+	}
+	return resync
 }
 
 // statusPatch writes the site's status as a merge patch against what was last written, so a
@@ -274,6 +288,9 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
 	if r.Wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.Wake, &handler.EnqueueRequestForObject{}))
+	}
+	if r.Drifted != nil {
+		b = b.WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{}))
 	}
 	return b.Complete(r)
 }

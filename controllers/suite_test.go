@@ -58,14 +58,22 @@ type env struct {
 	running *managertest.Running
 	cache   cache.Cache
 	pool    *acme.Pool
+	// tune changes the manager's options from the suite's defaults (nil: none).
+	tune func(*env, *manager.Options)
 }
 
 // startEnv starts the world and a manager; both stop when the test ends.
 func startEnv(t *testing.T) *env {
 	t.Helper()
+	return startEnvWith(t, nil)
+}
+
+// startEnvWith is startEnv with the manager's options changed by tune.
+func startEnvWith(t *testing.T, tune func(*env, *manager.Options)) *env {
+	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(testworld.ControllerLogWriter()), zap.UseDevMode(true)))
 	w := testworld.Start(t)
-	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}}
+	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}, tune: tune}
 	var err error
 	if e.k8s, err = client.New(w.RESTConfig, client.Options{Scheme: e.scheme}); err != nil {
 		t.Fatal(err)
@@ -90,6 +98,9 @@ func (e *env) startManager() {
 	e.t.Helper()
 	o := managertest.Options(e.t, e.w)
 	o.Clock = e.clock
+	if e.tune != nil {
+		e.tune(e, &o)
+	}
 	m := managertest.Start(e.t, e.w.RESTConfig, o)
 	e.mu.Lock()
 	e.running, e.cache, e.pool = m, m.GetCache(), m.Pool

@@ -41,6 +41,9 @@ const (
 	ReasonWaitingForDNS    = "WaitingForDNS"
 	ReasonImportingToACM   = "ImportingToACM"
 	ReasonRenewalScheduled = "RenewalScheduled"
+	// ReasonRateLimited: the order waits for the CA's rate limits (a budget or a Retry-After);
+	// the message says when it is expected to be sent. Not a failure, not a backoff.
+	ReasonRateLimited = "RateLimited"
 
 	// Bucket and distribution
 	ReasonBucketOwnedElsewhere = "BucketOwnedElsewhere"

@@ -127,8 +127,19 @@ func (p *Pool) newAccountClient(ctx context.Context, server, email string) (*leg
 
 func (p *Pool) withDNSProvider(c *lego.Client) (*lego.Client, error) {
 	provider := &dnsProvider{dns: p.opts.DNS, timeout: p.opts.PropagationTimeout, interval: p.opts.PollInterval}
-	err := c.Challenge.SetDNS01Provider(provider,
-		dns01.CondOptions(p.opts.SkipAuthoritativeNSCheck, dns01.DisableAuthoritativeNssPropagationRequirement()))
+	opts := []dns01.ChallengeOption{
+		dns01.CondOptions(p.opts.SkipAuthoritativeNSCheck, dns01.DisableAuthoritativeNssPropagationRequirement()),
+	}
+	if w, ok := p.opts.DNS.(PropagationWaiter); ok {
+		// The DNS layer knows when the value is on every authoritative server, so one check
+		// follows at once. That check asks the authoritative servers; only when they cannot be
+		// reached (SkipAuthoritativeNSCheck) is it the recursive resolvers' instead.
+		provider.interval = firstLook
+		pc := &propagationCheck{waiter: w, interval: p.opts.PollInterval, last: map[string]time.Time{}}
+		opts = append(opts, dns01.WrapPreCheck(pc.check),
+			dns01.CondOptions(!p.opts.SkipAuthoritativeNSCheck, dns01.DisableRecursiveNSsPropagationRequirement()))
+	}
+	err := c.Challenge.SetDNS01Provider(provider, opts...)
 	if err != nil {
 		return nil, err
 	}

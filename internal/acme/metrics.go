@@ -9,13 +9,17 @@ import (
 const (
 	ResultIssued = "issued"
 	ResultFailed = "failed"
+	// ResultDeferred: the order was not sent because its send could not be put on record.
+	ResultDeferred = "deferred"
+	// ResultRateLimited: the CA answered rateLimited; the order waits for its Retry-After.
+	ResultRateLimited = "rate_limited"
 )
 
 var (
 	// Orders counts finished ACME orders by result.
 	Orders = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "securesite_acme_orders_total",
-		Help: "ACME certificate orders by result (issued, failed).",
+		Help: "ACME certificate orders by result (issued, failed, rate_limited, deferred).",
 	}, []string{"result"})
 
 	// AccountRegistrations counts new ACME accounts; it should stay at one per server and email
@@ -26,6 +30,13 @@ var (
 	})
 )
 
+// RateLimitedAnswers counts rateLimited answers from the CA (each holds the account until its
+// Retry-After); scheduling within the known budgets should keep it at zero.
+var RateLimitedAnswers = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "securesite_acme_rate_limited_total",
+	Help: "rateLimited answers from the ACME server (the account then waits out Retry-After).",
+})
+
 func init() {
-	ctrlmetrics.Registry.MustRegister(Orders, AccountRegistrations)
+	ctrlmetrics.Registry.MustRegister(Orders, AccountRegistrations, RateLimitedAnswers)
 }

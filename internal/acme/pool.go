@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,8 +61,13 @@ type Options struct {
 	// Logger receives lego's log. lego logs through a package-wide logger, so this applies to the
 	// whole process; nil leaves lego's default (text to stdout).
 	Logger *slog.Logger
-	// Now is the clock for Result.Finished; default time.Now.
+	// Now is the clock for Result.Finished and the CA budgets; default time.Now.
 	Now func() time.Time
+	// Limits override the CA's budgets for every ACME server; zero fields keep the defaults
+	// known for the server (KnownLimits: Let's Encrypt production and staging).
+	Limits Limits
+	// Ledger keeps the budgets' counts across restarts; nil keeps them in memory only.
+	Ledger LedgerStore
 }
 
 // Pool runs ACME orders on a bounded set of workers so that reconcile workers never wait for DNS
@@ -72,8 +78,12 @@ type Pool struct {
 	httpClient *http.Client
 	configErr  error
 
+	ledgerStore LedgerStore
+
 	mu          sync.Mutex
-	queue       []Request
+	queue       []*queued
+	seq         uint64
+	ledger      Ledger
 	pending     map[types.NamespacedName]bool // queued or in flight
 	results     map[types.NamespacedName]*Result
 	clients     map[accountKey]*clientEntry
@@ -107,6 +117,11 @@ func NewPool(o Options) *Pool {
 		clients:     map[accountKey]*clientEntry{},
 		directories: map[string]*api.Core{},
 		wake:        make(chan struct{}, 1),
+		ledger:      newLedger(),
+		ledgerStore: o.Ledger,
+	}
+	if p.ledgerStore == nil {
+		p.ledgerStore = &memoryLedger{}
 	}
 	if p.accounts == nil {
 		p.accounts = &memoryAccounts{}
@@ -129,6 +144,14 @@ func (p *Pool) Start(ctx context.Context) error {
 	if p.configErr != nil {
 		return p.configErr
 	}
+	stored, err := p.ledgerStore.Load(ctx)
+	if err != nil {
+		// Without the ledger, orders sent before a restart would not count: better not start.
+		return err
+	}
+	p.mu.Lock()
+	p.ledger.merge(stored, p.opts.Now().Add(-p.longestWindow()))
+	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for range p.opts.Workers {
 		wg.Go(func() { p.work(ctx) })
@@ -150,8 +173,16 @@ func (p *Pool) Submit(req Request) bool {
 		return false
 	}
 	p.pending[req.Site] = true
-	p.queue = append(p.queue, req)
+	p.seq++
+	q := &queued{req: req, seq: p.seq}
+	if req.Replaces != nil {
+		q.renewBy = req.Replaces.NotAfter
+	}
+	p.queue = append(p.queue, q)
 	p.mu.Unlock()
+	if req.Replaces != nil {
+		go p.checkARIExemption(req)
+	}
 	p.signal()
 	return true
 }
@@ -191,16 +222,44 @@ func (p *Pool) InFlight(site types.NamespacedName) bool {
 
 func (p *Pool) work(ctx context.Context) {
 	for {
-		req, ok := p.next()
+		q, sentAt, wakeAt, ok := p.next()
 		if !ok {
+			var timer <-chan time.Time
+			if !wakeAt.IsZero() {
+				timer = time.After(max(wakeAt.Sub(p.opts.Now()), 10*time.Millisecond))
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-p.wake:
-				continue
+			case <-timer:
 			}
+			continue
 		}
+		// The send is on record before it happens, so a restart cannot forget it.
+		if err := p.persist(ctx); err != nil {
+			p.requeue(q, sentAt, time.Time{})
+			Orders.WithLabelValues(ResultDeferred).Inc()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(persistRetry):
+			}
+			continue
+		}
+		req := q.req
 		res := p.run(ctx, req)
+		if retryAfter, limited := rateLimited(res.Err); limited && ctx.Err() == nil {
+			// Not a failure of the site's order: the account waits out the CA's Retry-After,
+			// and the order keeps its place in the queue.
+			if retryAfter <= 0 {
+				retryAfter = defaultRetryAfter
+			}
+			p.requeue(q, time.Time{}, p.opts.Now().Add(retryAfter))
+			_ = p.persist(ctx)
+			p.signal()
+			continue
+		}
 		p.mu.Lock()
 		delete(p.pending, req.Site)
 		p.results[req.Site] = res
@@ -214,19 +273,45 @@ func (p *Pool) work(ctx context.Context) {
 	}
 }
 
-func (p *Pool) next() (Request, bool) {
+// next takes the first order (by priority) that every budget allows now and counts it; else it
+// returns when the soonest waiting order may go.
+func (p *Pool) next() (q *queued, sentAt, wakeAt time.Time, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.queue) == 0 {
-		return Request{}, false
+		return nil, time.Time{}, time.Time{}, false
 	}
-	req := p.queue[0]
-	p.queue = p.queue[1:]
+	now := p.opts.Now()
+	i, _, wakeAt := p.plan(now)
+	if i < 0 {
+		return nil, time.Time{}, wakeAt, false
+	}
+	q = p.queue[i]
+	p.queue = slices.Delete(p.queue, i, i+1)
+	p.reserve(q, now)
 	if len(p.queue) > 0 {
 		// Submit's wake token woke only this worker; wake another for the rest of the queue.
 		p.signal()
 	}
-	return req, true
+	return q, now, time.Time{}, true
+}
+
+// requeue puts an order back in its place: its send did not happen (sentAt is taken back) or
+// the CA held the account until holdUntil.
+func (p *Pool) requeue(q *queued, sentAt, holdUntil time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !sentAt.IsZero() {
+		p.unreserve(q, sentAt)
+	}
+	if !holdUntil.IsZero() {
+		acct := accountBudget(q.req.Server, q.req.Email)
+		if holdUntil.After(p.ledger.Holds[acct]) {
+			p.ledger.Holds[acct] = holdUntil
+		}
+		RateLimitedAnswers.Inc()
+	}
+	p.queue = append(p.queue, q)
 }
 
 func (p *Pool) run(ctx context.Context, req Request) *Result {
@@ -235,7 +320,9 @@ func (p *Pool) run(ctx context.Context, req Request) *Result {
 	res := p.issue(WithSite(ctx, req.Site), req)
 	res.Site = req.Site
 	res.Finished = p.opts.Now()
-	if res.Err != nil {
+	if _, limited := rateLimited(res.Err); limited {
+		Orders.WithLabelValues(ResultRateLimited).Inc()
+	} else if res.Err != nil {
 		Orders.WithLabelValues(ResultFailed).Inc()
 	} else {
 		Orders.WithLabelValues(ResultIssued).Inc()

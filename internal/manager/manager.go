@@ -6,9 +6,12 @@ package manager
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -47,6 +50,12 @@ type Options struct {
 	SecureMetrics bool
 	ProbeAddr     string // "0" disables
 	LeaderElect   bool
+	// LeaderElectionID names the lease; default "securesite.io", or one per shard when
+	// WatchLabelSelector is set, so every shard elects its own leader.
+	LeaderElectionID string
+	// WatchLabelSelector restricts the controller to SecureSites matching it (sharding: several
+	// Deployments with disjoint selectors split the sites between them). Empty: all.
+	WatchLabelSelector string
 	// Namespace is the controller's own: ACME account Secrets and the leader lease live here.
 	Namespace string
 
@@ -60,9 +69,15 @@ type Options struct {
 	DNS01Nameservers       []string // host:port resolvers for the propagation check
 	DNS01SkipAuthoritative bool
 	IssuanceWorkers        int
+	// ACMELimits override the CA's budgets (zero fields: Let's Encrypt's published limits for its
+	// production and staging URLs, none for other CAs).
+	ACMELimits acme.Limits
 
 	MaxConcurrentReconciles int
 	ResyncPeriod            time.Duration
+	// DriftCheckInterval is how often each zone holding owned records is listed and compared with
+	// what every site wants; 0 means DefaultDriftCheckInterval, negative turns the check off.
+	DriftCheckInterval time.Duration
 
 	// Test knobs; zero values are what production runs.
 	Clock               clock.PassiveClock // default real time
@@ -72,6 +87,10 @@ type Options struct {
 	ACMELogger          *slog.Logger // default: the controller's logger
 	SkipNameValidation  bool         // a second manager in one process (restart tests)
 }
+
+// DefaultDriftCheckInterval is how often owned records are compared with their zones: a hand
+// edit is undone within about this long (external-dns's default loop is a minute too).
+const DefaultDriftCheckInterval = time.Minute
 
 // Manager is the wired controller. Pool is exposed for tests that look at orders in flight.
 type Manager struct {
@@ -97,7 +116,11 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	dns := records.New(awsCfg.AWS, o.Route53)
+	driftInterval := o.DriftCheckInterval
+	if driftInterval == 0 {
+		driftInterval = DefaultDriftCheckInterval
+	}
+	dns := records.New(awsCfg.AWS, recordsOptions(o.Route53, driftInterval))
 	wake := make(chan event.GenericEvent, 1024)
 	pool := newIssuancePool(mgr, o, dns, wake)
 	if err := mgr.Add(pool); err != nil {
@@ -123,26 +146,70 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		Wake:                    wake,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}
+	if driftInterval > 0 {
+		if err := addDriftCheck(mgr, r, dns, driftInterval); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up controller: %w", err)
 	}
 	return &Manager{Manager: mgr, Pool: pool}, nil
 }
 
+// recordsOptions: the drift check lists every zone with owned records each interval; reconciles
+// in between trust that listing instead of each reading the zone again. Writes made in between
+// are in the snapshot already (the service applies its own writes), and anyone else's are what
+// the next check finds.
+func recordsOptions(o records.Options, driftInterval time.Duration) records.Options {
+	if driftInterval > 0 && o.SnapshotTTL == 0 {
+		o.SnapshotTTL = driftInterval + 30*time.Second
+	}
+	return o
+}
+
+// addDriftCheck runs the zone-level drift check, which wakes the sites whose records drifted.
+func addDriftCheck(mgr ctrl.Manager, r *controllers.SecureSiteReconciler, dns *records.Service, interval time.Duration) error {
+	index := records.NewDesiredIndex()
+	drifted := make(chan event.GenericEvent, 1024)
+	r.DesiredRecords, r.Drifted = index, drifted
+	driftLog := ctrl.Log.WithName("drift-check")
+	return mgr.Add(&records.DriftCheck{
+		DNS: dns, Index: index, Interval: interval,
+		Drifted: controllers.DriftedSites(drifted),
+		Failed: func(z records.Zone, err error) {
+			driftLog.Error(err, "reading hosted zone for the drift check", "zone", z.Name, "zoneID", z.ID)
+		},
+	})
+}
+
 // newControllerManager is controller-runtime's manager: a cache of our own Secrets only,
 // metrics, probes and leader election.
 func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
+	// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
+	// caching them would cost memory for nothing.
+	byObject := map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}
+	shard, err := ShardSelector(o.WatchLabelSelector)
+	if err != nil {
+		return nil, err
+	}
+	if shard != nil {
+		byObject[&v1alpha1.SecureSite{}] = cache.ByObject{Label: shard}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        "securesite.io",
+		LeaderElectionID:        LeaderElectionID(o.LeaderElectionID, o.WatchLabelSelector),
 		LeaderElectionNamespace: o.Namespace,
-		// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
-		// caching them would cost memory for nothing.
-		Cache:      cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}},
+		Cache: cache.Options{
+			ByObject: byObject,
+			// managedFields are for server-side apply bookkeeping; the controller never reads
+			// them, and they are a large share of every cached object.
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
 		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	})
 	if err != nil {
@@ -176,9 +243,13 @@ func newIssuancePool(mgr ctrl.Manager, o Options, dns *records.Service, wake cha
 		PropagationTimeout:       o.PropagationTimeout,
 		PollInterval:             o.PropagationInterval,
 		Accounts:                 acme.NewSecretAccountStore(mgr.GetClient(), o.Namespace),
-		DNS:                      controllers.NewChallengeDNS(dns),
-		Logger:                   logger,
-		Now:                      now,
+		Limits:                   o.ACMELimits,
+		Ledger: acme.NewSecretLedgerStore(mgr.GetClient(), mgr.GetAPIReader(), o.Namespace, func() time.Time {
+			return now().Add(-acme.LedgerKeep(o.ACMELimits))
+		}),
+		DNS:    controllers.NewChallengeDNS(dns),
+		Logger: logger,
+		Now:    now,
 		Notify: func(site types.NamespacedName) {
 			obj := &v1alpha1.SecureSite{}
 			obj.Namespace, obj.Name = site.Namespace, site.Name
@@ -201,4 +272,31 @@ func metricsOptions(o Options) metricsserver.Options {
 		m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	}
 	return m
+}
+
+// ShardSelector parses --watch-label-selector (nil when empty).
+func ShardSelector(s string) (labels.Selector, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("--watch-label-selector %q: %w", s, err)
+	}
+	return sel, nil
+}
+
+// LeaderElectionID is the lease name: the given one, else "securesite.io" for an unsharded
+// controller and "securesite.io-shard-<hash of the selector>" for a shard, so that shards do
+// not wait on each other's leader while replicas of one shard still elect one.
+func LeaderElectionID(id, selector string) string {
+	if id != "" {
+		return id
+	}
+	sel, err := ShardSelector(selector)
+	if err != nil || sel == nil {
+		return "securesite.io"
+	}
+	sum := sha256.Sum256([]byte(sel.String()))
+	return "securesite.io-shard-" + hex.EncodeToString(sum[:])[:10]
 }

@@ -59,6 +59,7 @@ type Service struct {
 
 	zoneCache zoneCache
 	insync    sync.Map // change ID → struct{}, for changes seen INSYNC (they never go back)
+	waiters   sync.Map // change ID → *inSyncWaiter, one poll loop per change (insync.go)
 
 	ownerLocks sync.Map // zone|owner → *sync.Mutex, for read-modify-write edits (txt.go)
 }

@@ -380,3 +380,10 @@ func (w *headWriter) String() string {
 	defer w.mu.Unlock()
 	return strings.TrimSpace(string(w.buf))
 }
+
+// TLSFiles are the certificate and key pebble serves its own HTTPS with (localhost and
+// 127.0.0.1, trusted through CABundlePath): a proxy in front of pebble serves the same, so
+// clients trust it as they trust pebble.
+func (p *Pebble) TLSFiles() (certFile, keyFile string) {
+	return filepath.Join(p.dir, "localhost.pem"), filepath.Join(p.dir, "localhost.key")
+}

@@ -55,7 +55,29 @@ func TestBenchmark(t *testing.T) {
 		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
 	w.CreateHostedZone(ctx, zoneName)
+
+	// The floor: pebble alone issuing the same number of certificates to a minimal client.
+	var floor time.Duration
+	if os.Getenv("SECURESITE_BENCH_FLOOR") != "0" {
+		var floorFailed int
+		floor, floorFailed = pebbleFloor(t, w, n, 16)
+		r.add(fmt.Sprintf("pebble floor: %d certificates (2 names each) to a minimal lego client, 16 workers", n),
+			fmt.Sprintf("%s (%d failed)", floor.Round(100*time.Millisecond), floorFailed), "")
+	}
 	m := startManager(t, w)
+
+	// A single site on an idle controller: apply → Ready.
+	mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "single"}})
+	var singles []time.Duration
+	for i := range 3 {
+		s := benchSite(9000 + i)
+		s.Namespace, s.Spec.StaticSite = "single", nil
+		t0 := time.Now()
+		mustCreate(t, k8s, s)
+		singles = append(singles, waitSiteReady(t, k8s, s, 2*time.Minute).Sub(t0))
+	}
+	r.add("single site (backend record + ACME certificate) apply → Ready, 3 in a row", fmt.Sprint(singles),
+		verdict("≤ 3 s", slices.Max(singles) <= 3*time.Second))
 
 	// Convergence: N sites applied at once.
 	before := m.scrape(t)
@@ -87,6 +109,10 @@ func TestBenchmark(t *testing.T) {
 		t.Logf("backing off: %s", f)
 	}
 	r.add("per-site time to Ready, median / max", fmt.Sprintf("%s / %s", median(perSite), slices.Max(perSite)), "")
+	if floor > 0 {
+		ratio := converged.Seconds() / floor.Seconds()
+		r.add("all settled ÷ pebble floor", fmt.Sprintf("%.2f", ratio), verdict("≤ 2", ratio <= 2))
+	}
 
 	issued := after.sum("securesite_acme_orders_total", map[string]string{"result": "issued"}) -
 		before.sum("securesite_acme_orders_total", map[string]string{"result": "issued"})
@@ -293,13 +319,19 @@ func annotate(t *testing.T, k8s client.Client, name, value string) {
 // createNoise creates noiseN unlabelled Secrets spread over noiseNS namespaces.
 func createNoise(t *testing.T, k8s client.Client) {
 	t.Helper()
+	createNoiseN(t, k8s, noiseN)
+}
+
+// createNoiseN creates count unlabelled 32 KiB Secrets spread over noiseNS namespaces.
+func createNoiseN(t *testing.T, k8s client.Client, count int) {
+	t.Helper()
 	blob := make([]byte, noiseSize)
 	_, _ = rand.Read(blob)
 	for i := range noiseNS {
 		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("noise-%d", i)}})
 	}
 	var created atomic.Int64
-	testworld.Parallel(noiseN, 32, func(i int) {
+	testworld.Parallel(count, 32, func(i int) {
 		err := k8s.Create(context.Background(), &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("noise-%d", i%noiseNS), Name: fmt.Sprintf("unrelated-%05d", i)},
 			Data:       map[string][]byte{"blob": blob},
@@ -310,8 +342,8 @@ func createNoise(t *testing.T, k8s client.Client) {
 		}
 		created.Add(1)
 	})
-	if created.Load() != noiseN {
-		t.Fatalf("created %d of %d unrelated Secrets", created.Load(), noiseN)
+	if created.Load() != int64(count) {
+		t.Fatalf("created %d of %d unrelated Secrets", created.Load(), count)
 	}
 }
 
@@ -337,4 +369,23 @@ func errorResults(before, after scrape) string {
 		}
 	}
 	return ops(errs)
+}
+
+// waitSiteReady polls one site until Ready and returns when it was first seen Ready.
+func waitSiteReady(t *testing.T, k8s client.Client, s *v1alpha1.SecureSite, limit time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		got := &v1alpha1.SecureSite{}
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(s), got); err != nil {
+			t.Fatal(err)
+		}
+		if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not Ready after %s: %+v", s.Name, limit, got.Status.Conditions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -212,6 +212,8 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 		{"aws.region=Seoul", "region"},
 		{"dns01.nameservers={10.0.0.2}", "nameservers"},
 		{"log.level=loud", "level"},
+		{"acme.limits.ordersPerAccount=300", "ordersPerAccount"},
+		{"driftCheckInterval=often", "driftCheckInterval"},
 		{"log.format=xml", "format"},
 		{"metrics.port=70000", "port"},
 		{"extraArgs={leader-elect}", "extraArgs"},

@@ -57,6 +57,12 @@ control-plane: controller-manager
 {{- if $v.leaderElection.enabled }}
 - --leader-elect
 {{- end }}
+{{- with $v.leaderElection.id }}
+- {{ printf "--leader-election-id=%v" . | quote }}
+{{- end }}
+{{- with $v.watchLabelSelector }}
+- {{ printf "--watch-label-selector=%v" . | quote }}
+{{- end }}
 {{- if $v.metrics.enabled }}
 - --metrics-bind-address=:{{ $v.metrics.port }}
 {{- if $v.metrics.secure }}
@@ -78,6 +84,12 @@ control-plane: controller-manager
 {{- if $v.acme.caBundle.configMap }}
 - {{ printf "--acme-ca-bundle=/etc/securesite/acme-ca/%s" $v.acme.caBundle.key | quote }}
 {{- end }}
+{{- with $v.acme.limits.ordersPerAccount }}
+- {{ printf "--acme-orders-per-account=%v" . | quote }}
+{{- end }}
+{{- with $v.acme.limits.certificatesPerDomain }}
+- {{ printf "--acme-certificates-per-domain=%v" . | quote }}
+{{- end }}
 {{- with $v.dns01.nameservers }}
 - {{ printf "--dns01-nameservers=%s" (join "," .) | quote }}
 {{- end }}
@@ -92,6 +104,9 @@ control-plane: controller-manager
 {{- end }}
 {{- with $v.resyncPeriod }}
 - {{ printf "--resync-period=%v" . | quote }}
+{{- end }}
+{{- with $v.driftCheckInterval }}
+- {{ printf "--drift-check-interval=%v" . | quote }}
 {{- end }}
 {{- with $v.log.level }}
 - {{ printf "--zap-log-level=%v" . | quote }}

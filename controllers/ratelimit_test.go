@@ -1,0 +1,147 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/manager"
+	"github.com/securesite-io/securesite/internal/testworld/faultproxy"
+)
+
+// TestRateLimitsScheduled: with small CA budgets set as flags would set them, and a CA that
+// answers the first order rateLimited with a Retry-After (a fault proxy in front of pebble,
+// which has no order limits of its own), no order is sent over a budget or before the
+// Retry-After, a controller restart does not reset the budgets, a waiting site says
+// RateLimited and when, no site backs off, and every site is issued in the end.
+func TestRateLimitsScheduled(t *testing.T) {
+	const (
+		sites      = 6
+		retryAfter = 5 * time.Second
+	)
+	accountLimit := acme.Limit{Count: 2, Window: 15 * time.Second}
+	domainLimit := acme.Limit{Count: 3, Window: 20 * time.Second}
+	var proxy *faultproxy.ACMEProxy
+	e := startEnvWith(t, func(e *env, o *manager.Options) {
+		if proxy == nil {
+			cert, key := e.w.Pebble.TLSFiles()
+			var err error
+			proxy, err = faultproxy.StartACME(e.w.Pebble.DirectoryURL, cert, key, faultproxy.ACMEOptions{RateLimitOrders: 1, RetryAfter: retryAfter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+		}
+		o.ACMEServer = proxy.DirectoryURL
+		o.ACMELimits = acme.Limits{OrdersPerAccount: accountLimit, CertificatesPerDomain: domainLimit}
+	})
+	ctx := context.Background()
+	e.w.CreateHostedZone(ctx, "rl.test")
+	ns := e.namespace("rl")
+	for i := range sites {
+		e.create(site(ns, fmt.Sprintf("s%d", i), fmt.Sprintf("s%d.rl.test", i), nil))
+	}
+
+	// Watch what sites say while they wait.
+	var mu sync.Mutex
+	rateLimitedMsgs := map[string]string{}
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			var list v1alpha1.SecureSiteList
+			if err := e.k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+				continue
+			}
+			for _, s := range list.Items {
+				if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionCertificateReady); c != nil && c.Reason == v1alpha1.ReasonRateLimited {
+					mu.Lock()
+					rateLimitedMsgs[s.Name] = c.Message
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+
+	// A restart in the middle must not reset the budgets.
+	e.eventually(60*time.Second, "three orders sent", func() string {
+		if n := len(proxy.Orders()); n < 3 {
+			return fmt.Sprintf("%d orders", n)
+		}
+		return ""
+	})
+	e.restartManager()
+
+	for i := range sites {
+		e.waitCondition(ns, fmt.Sprintf("s%d", i), v1alpha1.ConditionReady, metav1.ConditionTrue, "", 3*time.Minute)
+	}
+	close(stopWatch)
+	<-watched
+
+	orders := proxy.Orders()
+	t.Logf("%d newOrder requests for %d sites", len(orders), sites)
+	for i, o := range orders {
+		t.Logf("order %d at +%s limited=%v", i, o.At.Sub(orders[0].At).Round(10*time.Millisecond), o.Limited)
+	}
+	// Every newOrder counts against both budgets (all names are in rl.test), the one answered
+	// rateLimited too. Slack for the proxy seeing a request later than it was counted (the
+	// ledger write and the account lookup come between).
+	const slack = 1500 * time.Millisecond
+	for _, l := range []acme.Limit{accountLimit, domainLimit} {
+		for i := range orders {
+			in := 0
+			for j := i; j < len(orders) && orders[j].At.Sub(orders[i].At) < l.Window-slack; j++ {
+				in++
+			}
+			if in > l.Count {
+				t.Errorf("%d orders within %s from order %d: over the budget of %s", in, l.Window, i, l)
+			}
+		}
+	}
+	// An order sent by another worker while the rateLimited answer was on its way is not one sent
+	// after it: only orders later than inFlight after the answer count.
+	const inFlight = 300 * time.Millisecond
+	for i, o := range orders {
+		if !o.Limited {
+			continue
+		}
+		for _, later := range orders[i+1:] {
+			if later.At.After(o.At.Add(inFlight)) && later.At.Before(o.At.Add(retryAfter-slack)) {
+				t.Errorf("an order %s after a rateLimited answer with Retry-After %s", later.At.Sub(o.At), retryAfter)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rateLimitedMsgs) == 0 {
+		t.Error("no site reported CertificateReady=False RateLimited while waiting")
+	}
+	for name, msg := range rateLimitedMsgs {
+		t.Logf("%s: %s", name, msg)
+	}
+	for i := range sites {
+		s := e.get(ns, fmt.Sprintf("s%d", i))
+		if st := s.Status.Certificate; st == nil || st.FailedAttempts != 0 {
+			t.Errorf("site s%d counted a failure (waiting for the CA's limit is not one): %+v", i, st)
+		}
+	}
+	var ledger corev1.Secret
+	if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: controllerNamespace, Name: acme.LedgerSecretName}, &ledger); err != nil {
+		t.Errorf("rate-limit ledger not stored: %v", err)
+	}
+}

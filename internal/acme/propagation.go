@@ -1,0 +1,60 @@
+package acme
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-acme/lego/v5/challenge/dns01"
+)
+
+// PropagationWaiter is a ChallengeDNS that can tell when a written TXT value is on every
+// authoritative name server (Route53: the change is INSYNC). The propagation wait then ends
+// with one DNS check instead of polling from a fixed first delay.
+type PropagationWaiter interface {
+	WaitPropagated(ctx context.Context, fqdn, value string) error
+}
+
+// firstLook is lego's sleep before its first propagation check when the DNS layer says when the
+// record is in place: the wait is done by WaitPropagated, not by sleeping.
+const firstLook = 10 * time.Millisecond
+
+// propagationCheck wraps lego's DNS check: wait for the write to be in sync, then check once; a
+// check that fails is repeated at most every interval (lego calls the wrapper every firstLook).
+type propagationCheck struct {
+	waiter   PropagationWaiter
+	interval time.Duration
+
+	mu   sync.Mutex
+	last map[string]time.Time // fqdn|value → last check
+}
+
+func (p *propagationCheck) check(ctx context.Context, _, fqdn, value string, check dns01.PreCheckFunc) (bool, error) {
+	name := strings.TrimSuffix(fqdn, ".")
+	if err := p.waiter.WaitPropagated(ctx, name, value); err != nil {
+		return false, err
+	}
+	key := strings.ToLower(name) + "|" + value
+	p.mu.Lock()
+	last, seen := p.last[key]
+	p.last[key] = time.Now()
+	p.mu.Unlock()
+	if wait := time.Until(last.Add(p.interval)); seen && wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		p.mu.Lock()
+		p.last[key] = time.Now()
+		p.mu.Unlock()
+	}
+	ok, err := check(ctx, fqdn, value)
+	if ok && err == nil {
+		p.mu.Lock()
+		delete(p.last, key)
+		p.mu.Unlock()
+	}
+	return ok, err
+}

@@ -1,0 +1,176 @@
+package records
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// DesiredIndex is what every site wants in Route53, as the DNS phase last computed it: zone,
+// owner and records per site. The drift check compares whole zones with it, so drift is found
+// with one list per zone, whatever the number of sites.
+type DesiredIndex struct {
+	mu    sync.Mutex
+	sites map[string]desiredEntry // site key → entry
+}
+
+type desiredEntry struct {
+	zone    Zone
+	owner   string
+	desired []Record
+}
+
+// NewDesiredIndex returns an empty index.
+func NewDesiredIndex() *DesiredIndex { return &DesiredIndex{sites: map[string]desiredEntry{}} }
+
+// Publish records what the site identified by key wants in zone (replacing what it wanted before,
+// in this zone or another).
+func (ix *DesiredIndex) Publish(key string, zone Zone, owner string, desired []Record) {
+	norm := make([]Record, len(desired))
+	for i, r := range desired {
+		norm[i] = normalizeRecord(r)
+		norm[i].raw = nil
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.sites[key] = desiredEntry{zone: zone, owner: owner, desired: norm}
+}
+
+// Remove forgets a site (deleted, suspended, or without a zone): the drift check no longer
+// repairs its records.
+func (ix *DesiredIndex) Remove(key string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	delete(ix.sites, key)
+}
+
+// Len is the number of sites in the index.
+func (ix *DesiredIndex) Len() int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return len(ix.sites)
+}
+
+type zoneSites struct {
+	zone  Zone
+	sites []siteDesire
+}
+
+type siteDesire struct {
+	key string
+	desiredEntry
+}
+
+// byZone groups the index by zone, sorted by zone ID and site key (a stable order of work).
+func (ix *DesiredIndex) byZone() []zoneSites {
+	ix.mu.Lock()
+	m := map[string]*zoneSites{}
+	for key, e := range ix.sites {
+		z, ok := m[e.zone.ID]
+		if !ok {
+			z = &zoneSites{zone: e.zone}
+			m[e.zone.ID] = z
+		}
+		z.sites = append(z.sites, siteDesire{key: key, desiredEntry: e})
+	}
+	ix.mu.Unlock()
+	out := make([]zoneSites, 0, len(m))
+	for _, z := range m {
+		slices.SortFunc(z.sites, func(a, b siteDesire) int { return cmp.Compare(a.key, b.key) })
+		out = append(out, *z)
+	}
+	slices.SortFunc(out, func(a, b zoneSites) int { return cmp.Compare(a.zone.ID, b.zone.ID) })
+	return out
+}
+
+// DriftCheck reads every zone that holds records of indexed sites once per Interval and hands
+// the sites whose records differ from what they want (changed, deleted, or a conflict gone) to
+// Drifted. The listing becomes the zone's shared snapshot, so the reconciles it starts, and the
+// sites' periodic resyncs, need no Route53 read of their own.
+type DriftCheck struct {
+	DNS      *Service
+	Index    *DesiredIndex
+	Interval time.Duration
+	// Drifted is called for each drifted site's key; it may block (the check waits).
+	Drifted func(ctx context.Context, key string)
+	// Failed is told when a zone could not be read (optional); the next interval tries again.
+	Failed func(zone Zone, err error)
+}
+
+// Start runs the check every Interval until ctx is done (a manager Runnable).
+func (d *DriftCheck) Start(ctx context.Context) error {
+	t := time.NewTicker(d.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			d.CheckOnce(ctx)
+		}
+	}
+}
+
+// NeedLeaderElection: only the replica that writes repairs drift.
+func (d *DriftCheck) NeedLeaderElection() bool { return true }
+
+// CheckOnce lists each indexed zone once and reports the drifted sites; it returns their keys.
+func (d *DriftCheck) CheckOnce(ctx context.Context) []string {
+	var drifted []string
+	for _, z := range d.Index.byZone() {
+		snap, err := d.DNS.Refresh(ctx, z.zone)
+		if err != nil {
+			if d.Failed != nil {
+				d.Failed(z.zone, err)
+			}
+			continue
+		}
+		for _, s := range z.sites {
+			if Diff(snap, s.owner, s.desired).InSync() {
+				continue
+			}
+			drifted = append(drifted, s.key)
+			DriftRepairs.Inc()
+			if d.Drifted != nil {
+				d.Drifted(ctx, s.key)
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	DriftChecks.Inc()
+	return drifted
+}
+
+// Refresh lists the zone now, whatever the age of its snapshot, and makes the listing the shared
+// snapshot. A list already running for the zone is joined instead.
+func (s *Service) Refresh(ctx context.Context, zone Zone) (*Snapshot, error) {
+	zs := s.zoneState(zone.ID)
+	zs.mu.Lock()
+	gen := zs.gen
+	zs.mu.Unlock()
+	return s.snapshot(ctx, zs, gen)
+}
+
+var (
+	// DriftChecks counts passes of the zone-level drift check.
+	DriftChecks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "securesite_dns_drift_checks_total",
+		Help: "Passes of the zone-level drift check (each lists every zone holding owned records once).",
+	})
+	// DriftRepairs counts sites the drift check found drifted and handed to the reconciler.
+	DriftRepairs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "securesite_dns_drifted_sites_total",
+		Help: "Sites whose Route53 records differed from their spec at a drift check (queued for repair).",
+	})
+)
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(DriftChecks, DriftRepairs)
+}

@@ -1,0 +1,153 @@
+// Package shard runs two managers with complementary --watch-label-selector values on one
+// world, as two Deployments sharding one cluster would, and checks that they split the sites.
+package shard
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/testworld"
+)
+
+const ns = "sharded"
+
+// TestTwoShardsSplitTheSites: shard A takes sites labelled shard=a, shard B every other site
+// (shard!=a, unlabelled ones included). Both run with leader election on; each elects its own
+// leader (a shared lease would leave one shard idle). All sites converge, and no site is
+// reconciled by both managers: each manager's per-site metrics name only its own sites.
+// SECURESITE_SHARD_N sets the number of sites (default 40; the issue's figure is 200).
+func TestTwoShardsSplitTheSites(t *testing.T) {
+	n := 40
+	if v, err := strconv.Atoi(os.Getenv("SECURESITE_SHARD_N")); err == nil && v > 0 {
+		n = v
+	}
+	w := testworld.Start(t)
+	k8s := newClient(t, w)
+	ctx := context.Background()
+	for _, name := range []string{"securesite-system", ns} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.CreateHostedZone(ctx, "shard.test")
+	shardA := w.StartManager(t, testworld.ManagerOptions{LogName: "manager-a.log",
+		Args: []string{"--watch-label-selector=shard=a", "--leader-elect"}})
+	shardB := w.StartManager(t, testworld.ManagerOptions{LogName: "manager-b.log",
+		Args: []string{"--watch-label-selector=shard!=a", "--leader-elect"}})
+
+	inA := map[string]bool{}
+	start := time.Now()
+	testworld.Parallel(n, 8, func(i int) {
+		s := &v1alpha1.SecureSite{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("site-%03d", i)},
+			Spec: v1alpha1.SecureSiteSpec{
+				Domain:      fmt.Sprintf("s%03d.shard.test", i),
+				Backend:     &v1alpha1.BackendSpec{Hostname: fmt.Sprintf("api.s%03d.shard.test", i), Address: fmt.Sprintf("203.0.113.%d", i%250+1)},
+				Certificate: v1alpha1.CertificateSpec{Issuer: v1alpha1.IssuerSelfSigned},
+			},
+		}
+		switch i % 3 {
+		case 0:
+			s.Labels = map[string]string{"shard": "a"}
+		case 1:
+			s.Labels = map[string]string{"shard": "b"}
+		}
+		if err := k8s.Create(ctx, s); err != nil {
+			t.Errorf("creating %s: %v", s.Name, err)
+		}
+	})
+	for i := range n {
+		if i%3 == 0 {
+			inA[fmt.Sprintf("site-%03d", i)] = true
+		}
+	}
+
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		var list v1alpha1.SecureSiteList
+		if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		ready := 0
+		for _, s := range list.Items {
+			if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
+				ready++
+			}
+		}
+		if ready == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sites Ready after %s", ready, n, time.Since(start).Round(time.Second))
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("%d sites Ready on two shards in %s", n, time.Since(start).Round(100*time.Millisecond))
+
+	sitesA, sitesB := reconciled(t, shardA), reconciled(t, shardB)
+	for name := range sitesA {
+		if !inA[name] {
+			t.Errorf("shard A reconciled %s, which is not labelled shard=a", name)
+		}
+		if sitesB[name] {
+			t.Errorf("%s reconciled by both shards", name)
+		}
+	}
+	for name := range sitesB {
+		if inA[name] {
+			t.Errorf("shard B reconciled %s, which is labelled shard=a", name)
+		}
+	}
+	if len(sitesA)+len(sitesB) != n {
+		t.Errorf("shards reconciled %d + %d sites, want %d in all", len(sitesA), len(sitesB), n)
+	}
+}
+
+var conditionSeries = regexp.MustCompile(`^securesite_condition\{.*name="([^"]+)",namespace="` + ns + `"`)
+
+// reconciled lists the sites a manager has reconciled (it writes their condition metrics).
+func reconciled(t *testing.T, m *testworld.ManagerProcess) map[string]bool {
+	t.Helper()
+	lines, err := m.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, l := range lines {
+		if mm := conditionSeries.FindStringSubmatch(l); mm != nil {
+			out[mm[1]] = true
+		}
+	}
+	return out
+}
+
+func newClient(t *testing.T, w *testworld.World) client.Client {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cfg := *w.RESTConfig
+	cfg.QPS, cfg.Burst = 200, 400
+	c, err := client.New(&cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
