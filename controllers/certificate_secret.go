@@ -28,13 +28,12 @@ func (s *siteSecret) keyPEM() []byte  { return s.secret.Data[corev1.TLSPrivateKe
 // conflict: it is never overwritten.
 func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1.SecureSite, name string) (*siteSecret, error) {
 	key := client.ObjectKey{Namespace: site.Namespace, Name: name}
-	secret := &corev1.Secret{}
-	err := r.Get(ctx, key, secret)
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := r.Get(ctx, key, meta)
 	if apierrors.IsNotFound(err) {
 		// The cache only holds our labelled Secrets; ask the API server whether someone else's is there.
-		other := &metav1.PartialObjectMetadata{}
-		other.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-		if err := r.APIReader.Get(ctx, key, other); err == nil {
+		if err := r.APIReader.Get(ctx, key, meta); err == nil {
 			return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s exists and is not managed by SecureSite; not overwritten (delete it or set certificate.secretName)", site.Namespace, name)
 		} else if !apierrors.IsNotFound(err) {
 			return nil, err
@@ -42,6 +41,17 @@ func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1
 		return &siteSecret{}, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if !metav1.IsControlledBy(meta, site) {
+		return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
+	}
+	// Ours: its data is read from the API server (the cache holds metadata only).
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &siteSecret{}, nil // deleted since the cache saw it
+		}
 		return nil, err
 	}
 	if !metav1.IsControlledBy(secret, site) {

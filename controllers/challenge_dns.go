@@ -21,19 +21,23 @@ type challengeDNS struct {
 		RemoveTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
 		WaitInSync(ctx context.Context, changeID string) error
 	}
+	ownerID string
 	// changes holds the Route53 change that wrote each challenge value ("fqdn|value" → change
 	// ID) until the value is removed, so the propagation wait can follow the change itself.
 	changes sync.Map
 }
 
-// NewChallengeDNS adapts the Route53 layer to the ACME pool.
-func NewChallengeDNS(dns *records.Service) acme.ChallengeDNS { return &challengeDNS{dns: dns} }
+// NewChallengeDNS adapts the Route53 layer to the ACME pool; ownerID is the controller's
+// --owner-id, part of every ownership record it writes.
+func NewChallengeDNS(dns *records.Service, ownerID string) acme.ChallengeDNS {
+	return &challengeDNS{dns: dns, ownerID: ownerID}
+}
 
-func challengeOwner(ctx context.Context) string {
+func (c *challengeDNS) challengeOwner(ctx context.Context) string {
 	if site, ok := acme.SiteFromContext(ctx); ok {
-		return naming.ChallengeOwner(naming.Owner(site.Namespace, site.Name))
+		return naming.ChallengeOwner(naming.Owner(c.ownerID, site.Namespace, site.Name))
 	}
-	return naming.ChallengeOwner("securesite")
+	return naming.ChallengeOwner(naming.Owner(c.ownerID, "", "securesite"))
 }
 
 func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error {
@@ -41,7 +45,7 @@ func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
-	res, err := c.dns.AddTXTValue(ctx, zone, challengeOwner(ctx), fqdn, value)
+	res, err := c.dns.AddTXTValue(ctx, zone, c.challengeOwner(ctx), fqdn, value)
 	if err != nil {
 		return err
 	}
@@ -73,6 +77,6 @@ func (c *challengeDNS) CleanupTXT(ctx context.Context, fqdn, value string) error
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
 	c.changes.Delete(challengeKey(fqdn, value))
-	_, err = c.dns.RemoveTXTValue(ctx, zone, challengeOwner(ctx), fqdn, value)
+	_, err = c.dns.RemoveTXTValue(ctx, zone, c.challengeOwner(ctx), fqdn, value)
 	return err
 }

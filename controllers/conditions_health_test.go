@@ -30,7 +30,7 @@ func awsFailure(what string) error {
 // edit changes what the phases saw.
 func passScope(edit func(*scope)) (*v1alpha1.SecureSite, *scope) {
 	site := testSite(nil)
-	s := newScope(site, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := newScope(site, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), "")
 	s.zone.zone = testZone
 	s.dns = dnsObservation{zone: testZone, records: []records.Record{{Name: "infra.duckhoo.site", Type: "A"}}}
 	s.cert = certObservation{parsed: &certs.Parsed{}, state: certValid, message: "certificate valid"}

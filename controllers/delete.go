@@ -29,7 +29,7 @@ func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alph
 	if !controllerutil.ContainsFinalizer(site, v1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	s := newScope(site, r.Clock.Now())
+	s := newScope(site, r.Clock.Now(), r.Tenancy.OwnerID)
 	if !s.writesAllowed() {
 		// Like Flux, a suspended object is released without touching AWS: suspend means "change
 		// nothing", and deleting is a change the user asked us not to make.
@@ -37,7 +37,11 @@ func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alph
 		return ctrl.Result{}, r.releaseFinalizer(ctx, site)
 	}
 	base := site.DeepCopy()
-	wait, err := r.deleteAWSObjects(ctx, s)
+	err := r.forgetForeignStatusObjects(ctx, site, s.owner)
+	var wait time.Duration
+	if err == nil {
+		wait, err = r.deleteAWSObjects(ctx, s)
+	}
 	if err == nil && wait == 0 {
 		return ctrl.Result{}, r.releaseFinalizer(ctx, site)
 	}

@@ -53,23 +53,11 @@ func secretName(site *v1alpha1.SecureSite) string {
 	return naming.DefaultSecretName(site.Name)
 }
 
-func (r *SecureSiteReconciler) acmeServer(site *v1alpha1.SecureSite) (server, email string) {
-	server, email = r.Defaults.ACMEServer, r.Defaults.ACMEEmail
-	if a := site.Spec.Certificate.ACME; a != nil {
-		if a.Server != "" {
-			server = a.Server
-		}
-		if a.Email != "" {
-			email = a.Email
-		}
-	}
-	return server, email
-}
-
 // requestFingerprint identifies what the site asks the CA for (names, key, CA and account), short
 // enough for status even with 100 names.
-func (r *SecureSiteReconciler) requestFingerprint(site *v1alpha1.SecureSite) string {
-	server, email := r.acmeServer(site)
+func (r *SecureSiteReconciler) requestFingerprint(s *scope) string {
+	site := s.site
+	server, email, _ := r.classACME(s.class)
 	sum := sha256.Sum256([]byte(strings.Join(certificateNames(site), ",") + "|" + keySpec(site).String() + "|" + server + "|" + email + "|" + string(site.Spec.Certificate.IssuerOrDefault())))
 	return hex.EncodeToString(sum[:8])
 }
@@ -121,7 +109,7 @@ func (r *SecureSiteReconciler) certificateSituation(s *scope, current *certs.Par
 	return certs.Situation{
 		Now:     s.now,
 		Current: current,
-		Want: certs.Want{Names: certificateNames(site), Key: keySpec(site), Fingerprint: r.requestFingerprint(site),
+		Want: certs.Want{Names: certificateNames(site), Key: keySpec(site), Fingerprint: r.requestFingerprint(s),
 			SelfSigned: site.Spec.Certificate.IssuerOrDefault() == v1alpha1.IssuerSelfSigned},
 		Memory:        m,
 		OrderInFlight: r.Issuer.InFlight(siteRef(site)),
@@ -225,9 +213,9 @@ func (r *SecureSiteReconciler) issueSelfSigned(ctx context.Context, s *scope, se
 
 func (r *SecureSiteReconciler) submitOrder(s *scope, current *certs.Parsed, why string) {
 	site := s.site
-	server, email := r.acmeServer(site)
+	server, email, caBundle := r.classACME(s.class)
 	names := certificateNames(site)
-	req := acme.Request{Site: siteRef(site), Names: names, Key: keySpec(site), Server: server, Email: email}
+	req := acme.Request{Site: siteRef(site), Names: names, Key: keySpec(site), Server: server, Email: email, CABundle: caBundle}
 	if current != nil {
 		req.Replaces = current.Leaf
 	}
@@ -248,13 +236,13 @@ func (r *SecureSiteReconciler) collectOrder(ctx context.Context, s *scope, secre
 		st.FailedAttempts++
 		st.LastFailureTime = &metav1.Time{Time: res.Finished}
 		st.NextAttemptTime = &metav1.Time{Time: certs.NextAttempt(st.FailedAttempts, res.Finished)}
-		st.LastFailureMessage = res.Err.Error()
-		st.FailedRequest = r.requestFingerprint(site)
+		st.LastFailureMessage = acme.ErrorText(res.Err)
+		st.FailedRequest = r.requestFingerprint(s)
 		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
-			"attempt %d failed, next attempt after %s: %v", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), res.Err)
+			"attempt %d failed, next attempt after %s: %s", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), st.LastFailureMessage)
 		return nil //nolint:nilerr // the order failed, not the pass: recorded above, and the backoff decides the next attempt
 	}
-	server, _ := r.acmeServer(site)
+	server, _, _ := r.classACME(s.class)
 	if err := r.writeSecret(ctx, site, secret, res.CertPEM, res.KeyPEM, res.CAPEM, server); err != nil {
 		// The order succeeded but the Secret write failed: keep the result for the next pass
 		// rather than ordering again.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -133,6 +134,9 @@ func conflictMessage(conflicts []records.Conflict) string {
 		who := "exists and is not managed by SecureSite"
 		if cf.Owner != "" {
 			who = "is owned by SecureSite " + cf.Owner
+		}
+		if !cf.HeldUntil.IsZero() {
+			who = fmt.Sprintf("was released by SecureSite %s and is held for it until %s", cf.Owner, cf.HeldUntil.UTC().Format(time.RFC3339))
 		}
 		parts = append(parts, fmt.Sprintf("%s %s %s", cf.Record.Name, cf.Record.Type, who))
 	}

@@ -18,6 +18,10 @@ type scope struct {
 	site  *v1alpha1.SecureSite
 	now   time.Time
 	owner string
+	// ownerID is the controller's --owner-id (part of owner).
+	ownerID string
+	// class is the SecureSiteClass that grants the site (set by the permission phase).
+	class *v1alpha1.SecureSiteClass
 
 	// dryRun is spec.suspend, read here once: phases observe and decide as always, and ask
 	// mayWrite before every change, which in a dry run records what would have changed instead.
@@ -42,8 +46,8 @@ type scope struct {
 	dns          dnsObservation
 }
 
-func newScope(site *v1alpha1.SecureSite, now time.Time) *scope {
-	return &scope{site: site, now: now, owner: naming.Owner(site.Namespace, site.Name), dryRun: site.Spec.Suspend}
+func newScope(site *v1alpha1.SecureSite, now time.Time, ownerID string) *scope {
+	return &scope{site: site, now: now, owner: naming.Owner(ownerID, site.Namespace, site.Name), ownerID: ownerID, dryRun: site.Spec.Suspend}
 }
 
 // mayWrite is the suspend switch. It reports whether the phase may make the change it describes;
@@ -69,7 +73,13 @@ func (s *scope) skipWithoutStaticSite(o *phaseObservation) bool {
 
 // ownerTags are the tags of every AWS object the site makes; TagOwner is what adoption and
 // deletion check.
-func (s *scope) ownerTags() map[string]string { return naming.OwnerTags(s.owner, s.site.Spec.Domain) }
+func (s *scope) ownerTags() map[string]string {
+	t := naming.OwnerTags(s.owner, s.site.Spec.Domain)
+	if s.ownerID != "" {
+		t[naming.TagOwnerID] = s.ownerID
+	}
+	return t
+}
 
 // waitFor asks for the object to be reconciled again after d (the smallest request wins).
 func (s *scope) waitFor(d time.Duration) {

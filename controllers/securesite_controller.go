@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -59,6 +60,10 @@ type SecureSiteReconciler struct {
 	ACM           acmService
 	Buckets       bucketService
 	Distributions distributionService
+	// Tenancy holds the controller-wide fences and ownership settings (--domain-filter,
+	// --zone-id-filter, --reserved-names).
+	Tenancy Tenancy
+
 	// Exporter copies certificates to AWS Secrets Manager (nil: export unsupported).
 	Exporter certificateExporter
 
@@ -84,7 +89,7 @@ type SecureSiteReconciler struct {
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // phase is one step of a reconcile pass: it gathers what AWS and the cluster hold, decides with
@@ -99,6 +104,8 @@ type phase struct {
 
 // Phase names, as events and logs say them.
 const (
+	phasePermission   = "permission"
+	phaseAuthority    = "status authority"
 	phaseZone         = "zone"
 	phaseCertificate  = "certificate"
 	phaseExport       = "export"
@@ -109,10 +116,13 @@ const (
 	phaseDNS          = "dns"
 )
 
-// phases is the order of a pass, and each runs once: the zone first (the certificate's DNS-01
-// records go there), the DNS records last (their alias target is the distribution's name).
+// phases is the order of a pass, and each runs once: permission and status authority before
+// anything may be written, then the zone (the certificate's DNS-01 records go there), and the DNS
+// records last (their alias target is the distribution's name).
 func (r *SecureSiteReconciler) phases() []phase {
 	return []phase{
+		{phasePermission, r.reconcilePermission},
+		{phaseAuthority, r.reconcileStatusAuthority},
 		{phaseZone, r.reconcileZone},
 		{phaseCertificate, r.reconcileCertificate},
 		{phaseExport, r.reconcileExport},
@@ -144,7 +154,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 
-	s := newScope(site, r.Clock.Now())
+	s := newScope(site, r.Clock.Now(), r.Tenancy.OwnerID)
 	status := r.statusWriter(req.NamespacedName, site)
 	s.saveStatus = status.save
 	r.runPhases(ctx, s)
@@ -254,6 +264,10 @@ func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope
 	site.Status.URLs = &urls
 	stalled := problem(phases, s.stalled)
 	ready := readyCondition(site, phases, s.stalled, urls)
+	if f := s.failed; f != nil && conditionOfPhase[f.phase] == "" {
+		// A phase with no condition of its own (permission, status authority): Ready says it.
+		ready = failedCondition(v1alpha1.ConditionReady, fmt.Errorf("%s: %w", f.phase, f.err))
+	}
 	all := append(slices.Clone(phases), ready, reconcilingCondition(ready, stalled), stalledCondition(stalled))
 	for _, c := range all {
 		c.ObservedGeneration = site.Generation
@@ -284,8 +298,9 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.SecureSite{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&corev1.Secret{}).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
+	b = r.watchGrants(b)
 	if r.Wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.Wake, &handler.EnqueueRequestForObject{}))
 	}

@@ -274,8 +274,8 @@ func (st *staticSiteSteps) checkBucket(b *v1alpha1.BucketStatus, d *v1alpha1.Dis
 			owner = aws.ToString(tg.Value)
 		}
 	}
-	if owner != ns+"/web" {
-		t.Errorf("owner tag %q, want %q", owner, ns+"/web")
+	if want := testOwnerID + "/" + ns + "/web"; owner != want {
+		t.Errorf("owner tag %q, want %q", owner, want)
 	}
 	pab, err := a.s3.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(b.Name)})
 	if err != nil {

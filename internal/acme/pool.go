@@ -20,11 +20,14 @@ import (
 
 // Request is one certificate order for a SecureSite.
 type Request struct {
-	Site     types.NamespacedName // one order in flight per site
-	Names    []string             // the first is the common name; all are SANs
-	Key      certs.KeySpec
-	Server   string            // ACME directory URL
-	Email    string            // account email
+	Site   types.NamespacedName // one order in flight per site
+	Names  []string             // the first is the common name; all are SANs
+	Key    certs.KeySpec
+	Server string // ACME directory URL
+	Email  string // account email
+	// CABundle is PEM to trust for this server's TLS (the site's class names it); nil uses
+	// Options.CABundle.
+	CABundle []byte
 	Replaces *x509.Certificate // the certificate being renewed, for ARI "replaces" (optional)
 }
 
@@ -86,8 +89,9 @@ type Pool struct {
 	ledger      Ledger
 	pending     map[types.NamespacedName]bool // queued or in flight
 	results     map[types.NamespacedName]*Result
-	clients     map[accountKey]*clientEntry
+	clients     map[clientKey]*clientEntry
 	directories map[string]*api.Core
+	httpClients map[string]*http.Client // by CA bundle hash; "" is Options.CABundle's
 	wake        chan struct{}
 }
 
@@ -114,8 +118,9 @@ func NewPool(o Options) *Pool {
 		accounts:    o.Accounts,
 		pending:     map[types.NamespacedName]bool{},
 		results:     map[types.NamespacedName]*Result{},
-		clients:     map[accountKey]*clientEntry{},
+		clients:     map[clientKey]*clientEntry{},
 		directories: map[string]*api.Core{},
+		httpClients: map[string]*http.Client{},
 		wake:        make(chan struct{}, 1),
 		ledger:      newLedger(),
 		ledgerStore: o.Ledger,

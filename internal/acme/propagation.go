@@ -20,14 +20,24 @@ type PropagationWaiter interface {
 // record is in place: the wait is done by WaitPropagated, not by sleeping.
 const firstLook = 10 * time.Millisecond
 
+// firstRecheck is the wait before checking again after a failed check; it doubles up to the
+// poll interval. Once the change is INSYNC a miss is a resolver or cache lagging by moments.
+const firstRecheck = 250 * time.Millisecond
+
 // propagationCheck wraps lego's DNS check: wait for the write to be in sync, then check once; a
-// check that fails is repeated at most every interval (lego calls the wrapper every firstLook).
+// check that fails is repeated after 250 ms, 500 ms, … up to every interval (lego calls the
+// wrapper every firstLook).
 type propagationCheck struct {
 	waiter   PropagationWaiter
 	interval time.Duration
 
-	mu   sync.Mutex
-	last map[string]time.Time // fqdn|value → last check
+	mu    sync.Mutex
+	tries map[string]checkTries // fqdn|value → checks so far
+}
+
+type checkTries struct {
+	last time.Time
+	n    int
 }
 
 func (p *propagationCheck) check(ctx context.Context, _, fqdn, value string, check dns01.PreCheckFunc) (bool, error) {
@@ -37,23 +47,25 @@ func (p *propagationCheck) check(ctx context.Context, _, fqdn, value string, che
 	}
 	key := strings.ToLower(name) + "|" + value
 	p.mu.Lock()
-	last, seen := p.last[key]
-	p.last[key] = time.Now()
+	prev := p.tries[key]
 	p.mu.Unlock()
-	if wait := time.Until(last.Add(p.interval)); seen && wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return false, ctx.Err()
+	if prev.n > 0 {
+		gap := min(firstRecheck<<min(prev.n-1, 8), p.interval)
+		if wait := time.Until(prev.last.Add(gap)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
 		}
-		p.mu.Lock()
-		p.last[key] = time.Now()
-		p.mu.Unlock()
 	}
+	p.mu.Lock()
+	p.tries[key] = checkTries{last: time.Now(), n: prev.n + 1}
+	p.mu.Unlock()
 	ok, err := check(ctx, fqdn, value)
 	if ok && err == nil {
 		p.mu.Lock()
-		delete(p.last, key)
+		delete(p.tries, key)
 		p.mu.Unlock()
 	}
 	return ok, err

@@ -22,6 +22,8 @@ const maxTXTString = 255
 type Zone struct {
 	ID   string // without the "/hostedzone/" prefix
 	Name string // lowercase, no trailing dot
+	// Private: a private hosted zone (only found by ID; the public lookup skips them).
+	Private bool
 }
 
 // AliasTarget points an alias record at an AWS resource (CloudFront, ELB, ...).

@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,8 +83,13 @@ func TestIdleSteadyState(t *testing.T) {
 	for _, ns := range []string{"securesite-system", siteNS} {
 		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
+	pprofPort, err := testworld.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := &manager{w.StartManager(t, testworld.ManagerOptions{Args: []string{
 		"--aws-endpoint-url=" + awsURL, "--resync-period=2m", "--max-concurrent-reconciles=8",
+		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort),
 	}})}
 
 	if noise > 0 {
@@ -173,6 +180,7 @@ func TestIdleSteadyState(t *testing.T) {
 	r.note("Reads are counted by the manager's own AWS call metrics (each page of ListResourceRecordSets is one call). " +
 		"The drift check lists every zone with owned records once a minute; per-site resyncs in between use that listing " +
 		"(the Route53 snapshot is trusted for the drift interval + 30 s), so site count does not change the read rate.")
+	heapProfile(t, pprofPort, w.LogDir)
 	r.loadEnd = loadAverage()
 	t.Logf("idle steady state, N=%d on %s:\n%s", n, emulator, r.table())
 	path, err := writeDoc(r)
@@ -282,4 +290,26 @@ func startMoto(t *testing.T, logDir string) string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// heapProfile saves the manager's heap profile in the log directory and logs its top entries
+// (what grows with sites).
+func heapProfile(t *testing.T, port int, dir string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", port))
+	if err != nil {
+		t.Logf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(dir, "heap.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Logf("heap profile: %v", err)
+		return
+	}
+	_, _ = io.Copy(f, resp.Body)
+	f.Close()
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", "-sample_index=inuse_space", path).CombinedOutput()
+	t.Logf("heap profile %s (in use):\n%s%v", path, out, err)
 }

@@ -52,6 +52,12 @@ podDisruptionBudget:
   minAvailable: 1
 nodeSelector:
   kubernetes.io/os: linux
+defaultClass:
+  create: true
+  spec:
+    namespaceSelector: {}
+    domains: [duckhoo.site]
+    acme: {email: ops@duckhoo.site}
 `
 
 // nonDefaultValuesFile writes nonDefaultValues to a values file for helm -f.
@@ -126,14 +132,19 @@ func TestChartDefaults(t *testing.T) {
 	if pdb := o.one(t, "PodDisruptionBudget"); pdb.Object["spec"].(map[string]any)["maxUnavailable"] != int64(1) {
 		t.Errorf("PodDisruptionBudget %v, want maxUnavailable 1 (a drain may always take the one Pod)", pdb.Object["spec"])
 	}
-	for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "SecureSiteClass"} {
 		if n := len(o.ofKind(kind)); n != 0 {
-			t.Errorf("%d %s by default; they need the Prometheus Operator's CRDs, so they are opt-in", n, kind)
+			t.Errorf("%d %s by default; they are opt-in (the Prometheus Operator's CRDs; a grant is the admin's choice)", n, kind)
 		}
 	}
-	crd := o.one(t, "CustomResourceDefinition")
-	if crd.GetAnnotations()["helm.sh/resource-policy"] != "" {
-		t.Errorf("the crds/ CRD carries a resource policy; Helm never deletes crds/ anyway")
+	crds := o.ofKind("CustomResourceDefinition")
+	if len(crds) != 2 {
+		t.Errorf("%d CRDs, want SecureSite and SecureSiteClass", len(crds))
+	}
+	for _, crd := range crds {
+		if crd.GetAnnotations()["helm.sh/resource-policy"] != "" {
+			t.Errorf("the crds/ CRD %s carries a resource policy; Helm never deletes crds/ anyway", crd.GetName())
+		}
 	}
 }
 
@@ -182,14 +193,26 @@ func TestChartNonDefaultValues(t *testing.T) {
 	if !reflect.DeepEqual(rule.Object["spec"], alerts) {
 		t.Errorf("PrometheusRule spec differs from files/alerts.yaml")
 	}
-	crd := o.one(t, "CustomResourceDefinition")
-	if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
-		t.Errorf("templated CRD annotations %v, want helm.sh/resource-policy=keep", crd.GetAnnotations())
+	crds := o.ofKind("CustomResourceDefinition")
+	if len(crds) != 2 {
+		t.Errorf("%d templated CRDs, want SecureSite and SecureSiteClass", len(crds))
 	}
-	var fromFile map[string]any
-	readYAML(t, filepath.Join(testworld.ChartDir(), "crds", "securesite.io_securesites.yaml"), &fromFile)
-	if !reflect.DeepEqual(crd.Object["spec"], fromFile["spec"]) {
-		t.Errorf("the templated CRD's spec differs from crds/securesite.io_securesites.yaml")
+	for _, crd := range crds {
+		if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("templated CRD %s annotations %v, want helm.sh/resource-policy=keep", crd.GetName(), crd.GetAnnotations())
+		}
+		var fromFile map[string]any
+		file := crd.GetName() + ".yaml"
+		file = "securesite.io_" + strings.TrimSuffix(file, ".securesite.io.yaml") + ".yaml"
+		readYAML(t, filepath.Join(testworld.ChartDir(), "crds", file), &fromFile)
+		if !reflect.DeepEqual(crd.Object["spec"], fromFile["spec"]) {
+			t.Errorf("the templated CRD's spec differs from crds/%s", file)
+		}
+	}
+	class := o.one(t, "SecureSiteClass")
+	if class.GetName() != "default" || class.GetAnnotations()["securesite.io/is-default-class"] != "true" ||
+		!strings.Contains(toYAML(t, class.Object["spec"]), "duckhoo.site") {
+		t.Errorf("default SecureSiteClass %v", class.Object)
 	}
 	binding := o["ClusterRoleBinding//edge-securesite-metrics-reader"]
 	if binding == nil || !strings.Contains(toYAML(t, binding.Object["subjects"]), "prometheus-k8s") {
@@ -230,7 +253,12 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 			t.Errorf("--set %s: error does not name %q:\n%v", tc.set, tc.wantInError, err)
 		}
 	}
-	// The chart's own rule the schema cannot say: two managers need a lease.
+	// The chart's own rules the schema cannot say: two managers need a lease; a default class
+	// grants some domain.
+	if _, err := testworld.RenderChart("securesite", "securesite-system", "--set", "defaultClass.create=true"); err == nil ||
+		!strings.Contains(err.Error(), "defaultClass.spec.domains") {
+		t.Errorf("defaultClass without domains: err = %v, want a refusal naming defaultClass.spec.domains", err)
+	}
 	_, err := testworld.RenderChart("securesite", "securesite-system", "--set", "replicaCount=2", "--set", "leaderElection.enabled=false")
 	if err == nil || !strings.Contains(err.Error(), "leaderElection") {
 		t.Errorf("replicaCount=2 without leader election: err = %v, want a refusal naming leaderElection", err)
