@@ -106,6 +106,8 @@ func certificateReadyCondition(o certObservation) metav1.Condition {
 		return c(false, v1alpha1.ReasonSecretConflict)
 	case certSuspended:
 		return c(false, v1alpha1.ReasonSuspended)
+	case certNameClaimed:
+		return c(false, v1alpha1.ReasonRecordConflict)
 	case certWaitingZone:
 		return c(false, v1alpha1.ReasonWaitingForDNS)
 	case certRateLimited:

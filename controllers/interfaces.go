@@ -21,6 +21,8 @@ type dnsService interface {
 	Plan(ctx context.Context, zone records.Zone, owner string, desired []records.Record) (records.Plan, error)
 	Release(ctx context.Context, zone records.Zone, owner string) (records.EnsureResult, error)
 	ChangeInSync(ctx context.Context, changeID string) (bool, error)
+	// ClaimOf reports another owner's claim on a name (any type, or released and held).
+	ClaimOf(ctx context.Context, zone records.Zone, owner, name string) (records.NameClaim, error)
 }
 
 type certificateIssuer interface {

@@ -146,9 +146,25 @@ func (r *SecureSiteReconciler) actOnCertificate(ctx context.Context, s *scope, s
 	case d.Action == certs.AwaitZone:
 		w.observe(certWaitingZone, "waiting for a hosted zone to answer the DNS-01 challenge: "+s.zone.problem)
 	default:
-		r.submitOrder(s, secret.parsed, d.Why)
-		r.observeIssuing(s, w, fmt.Sprintf("issuing (%s) for %v", d.Why, certificateNames(site)))
+		return r.orderCertificate(ctx, s, w, secret.parsed, d.Why)
 	}
+	return nil
+}
+
+// orderCertificate submits an ACME order, unless another site holds one of the names (then
+// neither the certificate nor its DNS-01 records are made).
+func (r *SecureSiteReconciler) orderCertificate(ctx context.Context, s *scope, w waitingCertificate, current *certs.Parsed, why string) error {
+	msg, err := r.namesClaimedElsewhere(ctx, s)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		w.observe(certNameClaimed, msg)
+		s.waitFor(dnsConflictWait)
+		return nil
+	}
+	r.submitOrder(s, current, why)
+	r.observeIssuing(s, w, fmt.Sprintf("issuing (%s) for %v", why, certificateNames(s.site)))
 	return nil
 }
 

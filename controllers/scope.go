@@ -147,6 +147,7 @@ const (
 	certConflict    certState = "SecretConflict"
 	certSuspended   certState = "Suspended"
 	certWaitingZone certState = "WaitingForDNS"
+	certNameClaimed certState = "NameClaimed"
 	certRateLimited certState = "RateLimited"
 )
 

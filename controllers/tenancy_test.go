@@ -207,6 +207,19 @@ func TestSharingACluster(t *testing.T) {
 		}
 	})
 
+	t.Run("a certificate for a name another site holds", func(t *testing.T) {
+		// Both classes grant shared.tenancy.test, but team a's site holds api.shared.tenancy.test:
+		// team b gets no certificate for it, and no DNS-01 record is written for it.
+		e.create(site(nsB, "b-cert", "b.tenancy.test", func(s *v1alpha1.SecureSite) {
+			s.Spec.ClassName = "team-b"
+			s.Spec.Certificate.AdditionalDNSNames = []string{"api.shared.tenancy.test"}
+		}))
+		s := e.waitCondition(nsB, "b-cert", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonRecordConflict, 30*time.Second)
+		if msg := condition(s, v1alpha1.ConditionCertificateReady).Message; !strings.Contains(msg, "not ordering a certificate: api.shared.tenancy.test is owned by SecureSite "+ownerID+"/"+nsA+"/a-api") {
+			t.Errorf("CertificateReady message: %q", msg)
+		}
+	})
+
 	t.Run("an ACME server the class did not choose", func(t *testing.T) {
 		u := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "securesite.io/v1alpha1", "kind": "SecureSite",

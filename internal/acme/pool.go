@@ -300,10 +300,12 @@ func (p *Pool) next() (q *queued, sentAt, wakeAt time.Time, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.queue) == 0 {
+		OrdersWaiting.Set(0)
 		return nil, time.Time{}, time.Time{}, false
 	}
 	now := p.opts.Now()
-	i, _, wakeAt := p.plan(now)
+	i, waits, wakeAt := p.plan(now)
+	OrdersWaiting.Set(float64(len(waits)))
 	if i < 0 {
 		return nil, time.Time{}, wakeAt, false
 	}

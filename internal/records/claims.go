@@ -42,3 +42,28 @@ func (h Hold) held(c claim) bool {
 // addressTypes are the record types a name claim covers: no other owner may write any of them
 // at a name an owner holds.
 var addressTypes = []string{"A", "AAAA", "CNAME", "TXT"}
+
+// NameClaim says who holds a name: another owner's live claim of any type, or its released claim
+// still within the hold. Owner is "" when nobody but owner (or nobody at all) holds it.
+type NameClaim struct {
+	Owner     string
+	HeldUntil time.Time // set for a released claim
+}
+
+// claimOfName is the first claim at name (any type) of an owner other than owner.
+func claimOfName(observed *Snapshot, owner, name string, hold Hold) NameClaim {
+	name = normalizeName(name)
+	for _, t := range addressTypes {
+		c := observed.claimOf(name, t)
+		if !c.registered || c.owner == owner || c.owner == "" {
+			continue
+		}
+		if c.released.IsZero() {
+			return NameClaim{Owner: c.owner}
+		}
+		if hold.held(c) {
+			return NameClaim{Owner: c.owner, HeldUntil: c.released.Add(hold.Duration)}
+		}
+	}
+	return NameClaim{}
+}

@@ -79,3 +79,27 @@ func TestDiffWithoutHoldDeletesRegistry(t *testing.T) {
 	p := DiffWithHold(NewSnapshot(txt, reg(txt, "o")), "o", nil, Hold{Duration: time.Hour, Now: time.Now()})
 	g.Expect(written(p)).To(Equal([]string{"DELETE _acme-challenge.z.site TXT", "DELETE _securesite-txt._acme-challenge.z.site TXT"}))
 }
+
+func TestClaimOfName(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	hold := Hold{Duration: time.Hour, Now: now}
+	api := a("api.z.site", "203.0.113.10")
+	snap := NewSnapshot(api, reg(api, "o/web/a"), releasedRecord(a("old.z.site", "192.0.2.1"), "o/web/b", now.Add(-10*time.Minute)),
+		releasedRecord(a("gone.z.site", "192.0.2.1"), "o/web/b", now.Add(-2*time.Hour)))
+	for _, tc := range []struct {
+		owner, name, want string
+		held              bool
+	}{
+		{"o/web/b", "api.z.site", "o/web/a", false},
+		{"o/web/a", "api.z.site", "", false},
+		{"o/web/a", "API.z.site.", "", false},
+		{"o/web/a", "old.z.site", "o/web/b", true},
+		{"o/web/a", "gone.z.site", "", false},
+		{"o/web/a", "free.z.site", "", false},
+	} {
+		got := claimOfName(snap, tc.owner, tc.name, hold)
+		if got.Owner != tc.want || got.HeldUntil.IsZero() == tc.held {
+			t.Errorf("claimOfName(%s, %s) = %+v, want owner %q held %v", tc.owner, tc.name, got, tc.want, tc.held)
+		}
+	}
+}

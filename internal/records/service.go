@@ -204,3 +204,14 @@ func validate(zone Zone, owner string, desired []Record) error {
 	}
 	return nil
 }
+
+// ClaimOf reports whether another owner holds name in the zone (a record of any type, or a
+// released name still held). The certificate phase asks before it orders a certificate: a site
+// may not get a certificate, nor write DNS-01 records, for a name another site holds.
+func (s *Service) ClaimOf(ctx context.Context, zone Zone, owner, name string) (NameClaim, error) {
+	snap, err := s.snapshot(ctx, s.zoneState(zone.ID), 0)
+	if err != nil {
+		return NameClaim{}, err
+	}
+	return claimOfName(snap, owner, name, s.hold()), nil
+}

@@ -60,7 +60,7 @@ defaultClass:
     acme: {email: ops@duckhoo.site}
 `
 
-// nonDefaultValuesFile writes nonDefaultValues to a values file for helm -f.
+// nonDefaultValuesFile writes nonDefaultValues to a file for helm -f.
 func nonDefaultValuesFile(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "values.yaml")
@@ -297,4 +297,39 @@ func toYAML(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestChartPackage packages the chart as make release-artifacts does and checks the package: it
+// lints, renders, carries the version it was given, and `helm show crds` (the README's CRD upgrade
+// step) prints every CRD of config/crd/bases.
+func TestChartPackage(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := testworld.Helm("helm", "package", testworld.ChartDir(), "--version", "1.2.3-rc.1", "--app-version", "v1.2.3-rc.1", "-d", dir); err != nil {
+		t.Fatal(err)
+	}
+	pkg := filepath.Join(dir, "securesite-1.2.3-rc.1.tgz")
+	for _, helm := range []string{"helm", "helm4"} {
+		if _, err := testworld.Helm(helm, "lint", "--strict", pkg); err != nil {
+			t.Errorf("%s lint of the package: %v", helm, err)
+		}
+	}
+	out, err := testworld.Helm("helm", "template", "securesite", pkg, "--namespace", "securesite-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := managerContainer(t, parseObjects(t, out)); c["image"] != "ghcr.io/securesite-io/securesite:v1.2.3-rc.1" {
+		t.Errorf("packaged chart's image %v, want the app version's tag", c["image"])
+	}
+	crds, err := testworld.Helm("helm", "show", "crds", pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := parseObjects(t, crds)
+	bases, err := filepath.Glob(filepath.Join(testworld.ProjectRoot(), "config", "crd", "bases", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shown) != len(bases) || len(bases) == 0 {
+		t.Errorf("helm show crds prints %d CRDs, config/crd/bases has %d", len(shown), len(bases))
+	}
 }
