@@ -28,8 +28,11 @@ demo: test-world build ## Start the test world, run the controller, apply a samp
 	hack/demo.sh
 
 .PHONY: test
-test: test-world verify-generated vet ## Build the test world if missing, then run every test (unit, envtest, e2e).
-	go test $(GO_TEST_FLAGS) $(PKGS)
+test: test-world verify-generated lint ## Build the test world if missing, lint, run every test (unit, envtest, e2e), check nothing of the world is left running.
+	@run=$$(date +%s%N)-$$$$; status=0; \
+	SECURESITE_TEST_RUN=$$run go test $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
+	hack/check-world-stopped.sh $$run || status=1; \
+	exit $$status
 
 ##@ Development
 
@@ -64,7 +67,7 @@ vet: ## go vet and a gofmt check.
 
 .PHONY: lint
 lint: vet ## go vet, gofmt and golangci-lint (built from the module proxy on first use).
-	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+	@$(BIN)/golangci-lint version 2>/dev/null | grep -q ' 2\.15\.0 ' || GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 	$(BIN)/golangci-lint run ./...
 
 .PHONY: build

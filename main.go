@@ -46,6 +46,9 @@ func main() {
 	flag.DurationVar(&o.DriftCheckInterval, "drift-check-interval", manager.DefaultDriftCheckInterval,
 		"How often each Route53 zone holding owned records is read and compared with every site; drifted sites are repaired at once. 0 or less turns it off (drift then waits for --resync-period).")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "securesite-system"), "The controller's namespace (ACME account Secrets live here).")
+
+	tenancyLists := tenancyFlags(&o.Tenancy)
+
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -58,11 +61,37 @@ func main() {
 		o.DriftCheckInterval = -1 // off (manager.Options reads 0 as the default)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	tenancyLists()
 
 	if err := run(ctrl.SetupSignalHandler(), o, acmeCABundle, nameserver); err != nil {
 		ctrl.Log.Error(err, "manager exited")
 		os.Exit(1)
 	}
+}
+
+// tenancyFlags registers the flags for sharing a cluster and an AWS account (README "Sharing a
+// cluster"); the returned function fills the lists in once the flags are parsed.
+func tenancyFlags(t *manager.TenancyOptions) func() {
+	var domainFilter, zoneIDFilter, reservedNames string
+	flag.StringVar(&t.OwnerID, "owner-id", "", "Owner id in every TXT ownership record and AWS owner tag; controllers with different ids never touch each other's objects (default: the kube-system namespace's UID).")
+	flag.DurationVar(&t.NameHold, "name-hold", manager.DefaultNameHold, "How long a released DNS name stays held for its last owner before another site may take it (negative: no hold).")
+	flag.StringVar(&domainFilter, "domain-filter", "", "Comma-separated domains: the controller writes only these names and names below them, whatever a SecureSiteClass grants.")
+	flag.StringVar(&zoneIDFilter, "zone-id-filter", "", "Comma-separated Route53 hosted zone ids: the controller writes only into these zones.")
+	flag.StringVar(&reservedNames, "reserved-names", "", "Comma-separated names a SecureSiteClass must list exactly to grant: '@' (a zone apex), a label such as www (directly below a zone apex) or a full name.")
+	return func() {
+		t.DomainFilter, t.ZoneIDFilter, t.ReservedNames = splitList(domainFilter), splitList(zoneIDFilter), splitList(reservedNames)
+	}
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func envOr(key, def string) string {
@@ -90,7 +119,7 @@ func run(ctx context.Context, o manager.Options, acmeCABundle, nameservers strin
 	if err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting manager", "version", version.Get().Version, "revision", version.Get().Revision, "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
+	ctrl.Log.Info("starting manager", "ownerID", mgr.OwnerID, "version", version.Get().Version, "revision", version.Get().Revision, "awsRegion", o.AWS.Region, "awsEndpoint", o.AWS.EndpointURL, "acmeServer", o.ACMEServer,
 		"dns01Nameservers", o.DNS01Nameservers)
 	return mgr.Start(ctx)
 }

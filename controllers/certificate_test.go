@@ -1,10 +1,12 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -157,7 +159,8 @@ func TestCertificateACME(t *testing.T) {
 		}
 		// Give the informer the time it would need to see it, were it watching.
 		time.Sleep(time.Second)
-		list := &corev1.SecretList{}
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 		if err := e.cache.List(ctx, list, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
@@ -167,6 +170,41 @@ func TestCertificateACME(t *testing.T) {
 		}
 		if strings.Join(got, ",") != "shop-tls" {
 			t.Errorf("cached Secrets in %s: %v, want only shop-tls", ns, got)
+		}
+		// Nothing caches Secret data: a typed read from the cache is refused, not served.
+		if err := e.cache.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)); err == nil {
+			t.Errorf("the cache serves whole Secrets; want metadata only")
+		}
+	})
+
+	t.Run("labelling big Secrets as ours does not grow the controller's memory", func(t *testing.T) {
+		// Anyone who may create a Secret can put our managed-by label on it. The cache selects by
+		// that label, so it must hold metadata only, or 16 × 900 KiB lands in its memory.
+		const n, size = 16, 900 << 10
+		before := heapAfterGC()
+		for i := range n {
+			big := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("big-%d", i),
+				Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue}},
+				Data: map[string][]byte{"blob": bytes.Repeat([]byte{byte('a' + i)}, size)}}
+			if err := e.k8s.Create(ctx, big); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.eventually(10*time.Second, "the cache sees the labelled Secrets", func() string {
+			list := &metav1.PartialObjectMetadataList{}
+			list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+			if err := e.cache.List(ctx, list, client.InNamespace(ns)); err != nil {
+				return err.Error()
+			}
+			if len(list.Items) < n+1 {
+				return fmt.Sprintf("%d cached", len(list.Items))
+			}
+			return ""
+		})
+		grown := int64(heapAfterGC()) - int64(before)
+		t.Logf("heap grew %d KiB after %d labelled Secrets of %d KiB", grown>>10, n, size>>10)
+		if grown > n*size/2 {
+			t.Errorf("heap grew %d KiB: the Secrets' data is held (%d KiB in all)", grown>>10, n*size>>10)
 		}
 	})
 
@@ -434,4 +472,11 @@ func TestCertificateSelfSigned(t *testing.T) {
 	if got := e.get(ns, "dev").Status.Certificate.SerialNumber; got != serial {
 		t.Errorf("renewed more than once: %s -> %s", serial, got)
 	}
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -7,12 +7,9 @@ import (
 	"sync"
 
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/records"
 )
-
-// challengeOwnerSuffix keeps DNS-01 records apart from a site's own records: the DNS phase makes
-// the zone match exactly what owner "<ns>/<name>" wants, and must not delete a challenge in flight.
-const challengeOwnerSuffix = "/acme"
 
 // challengeDNS writes DNS-01 TXT records through the Route53 layer, so challenges get the same
 // ownership registry and cross-site batching as every other record: many certificates ordered
@@ -24,19 +21,23 @@ type challengeDNS struct {
 		RemoveTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
 		WaitInSync(ctx context.Context, changeID string) error
 	}
+	ownerID string
 	// changes holds the Route53 change that wrote each challenge value ("fqdn|value" → change
 	// ID) until the value is removed, so the propagation wait can follow the change itself.
 	changes sync.Map
 }
 
-// NewChallengeDNS adapts the Route53 layer to the ACME pool.
-func NewChallengeDNS(dns *records.Service) acme.ChallengeDNS { return &challengeDNS{dns: dns} }
+// NewChallengeDNS adapts the Route53 layer to the ACME pool; ownerID is the controller's
+// --owner-id, part of every ownership record it writes.
+func NewChallengeDNS(dns *records.Service, ownerID string) acme.ChallengeDNS {
+	return &challengeDNS{dns: dns, ownerID: ownerID}
+}
 
-func challengeOwner(ctx context.Context) string {
+func (c *challengeDNS) challengeOwner(ctx context.Context) string {
 	if site, ok := acme.SiteFromContext(ctx); ok {
-		return site.Namespace + "/" + site.Name + challengeOwnerSuffix
+		return naming.ChallengeOwner(naming.Owner(c.ownerID, site.Namespace, site.Name))
 	}
-	return "securesite" + challengeOwnerSuffix
+	return naming.ChallengeOwner(naming.Owner(c.ownerID, "", "securesite"))
 }
 
 func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error {
@@ -44,7 +45,7 @@ func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
-	res, err := c.dns.AddTXTValue(ctx, zone, challengeOwner(ctx), fqdn, value)
+	res, err := c.dns.AddTXTValue(ctx, zone, c.challengeOwner(ctx), fqdn, value)
 	if err != nil {
 		return err
 	}
@@ -76,6 +77,6 @@ func (c *challengeDNS) CleanupTXT(ctx context.Context, fqdn, value string) error
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
 	c.changes.Delete(challengeKey(fqdn, value))
-	_, err = c.dns.RemoveTXTValue(ctx, zone, challengeOwner(ctx), fqdn, value)
+	_, err = c.dns.RemoveTXTValue(ctx, zone, c.challengeOwner(ctx), fqdn, value)
 	return err
 }

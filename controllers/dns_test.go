@@ -27,7 +27,7 @@ func backendSite(ns, name, domain, host, address string) *v1alpha1.SecureSite {
 	})
 }
 
-const registryValue = `"heritage=securesite,owner=%s"`
+const registryValue = `"heritage=securesite,owner=` + testOwnerID + `/%s"`
 
 func TestDNS(t *testing.T) {
 	e := startEnv(t)
@@ -133,7 +133,7 @@ func TestDNS(t *testing.T) {
 		e.waitCondition(ns, "first", v1alpha1.ConditionDNSReady, metav1.ConditionTrue, "", 30*time.Second)
 		e.create(backendSite(ns, "second", "duckhoo.test", "shared.duckhoo.test", "203.0.113.42"))
 		s := e.waitCondition(ns, "second", v1alpha1.ConditionDNSReady, metav1.ConditionFalse, v1alpha1.ReasonRecordConflict, 30*time.Second)
-		if c := condition(s, v1alpha1.ConditionDNSReady); !strings.Contains(c.Message, "owned by SecureSite "+ns+"/first") {
+		if c := condition(s, v1alpha1.ConditionDNSReady); !strings.Contains(c.Message, "owned by SecureSite "+testOwnerID+"/"+ns+"/first") {
 			t.Errorf("conflict message: %q", c.Message)
 		}
 		e.poke(ns, "first")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,11 +82,24 @@ func TestExportToSecretsManagerAndAgent(t *testing.T) {
 	// The backend side: the agent installs the files and runs the reload command once.
 	agent := buildAgent(t)
 	dir := t.TempDir()
+	// The agent verifies the chain to its roots: pebble's, made at its start.
+	roots, err := e.w.Pebble.RootCAs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rootsPEM []byte
+	for _, c := range roots {
+		rootsPEM = append(rootsPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	caFile := filepath.Join(dir, "pebble-roots.pem")
+	if err := os.WriteFile(caFile, rootsPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	counter := filepath.Join(dir, "reloads")
 	runAgent := func() {
 		cmd := exec.Command(agent, "--secret-id", "securesite/infra.export.test", "--region", "us-east-1", "--endpoint-url", e.w.Kumo.URL,
 			"--cert-file", filepath.Join(dir, "fullchain.pem"), "--key-file", filepath.Join(dir, "privkey.pem"),
-			"--reload-command", "echo reload >> "+counter)
+			"--reload-command", "echo reload >> "+counter, "--ca-file", caFile, "--expect-dns-name", "infra.export.test")
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
 		out, err := cmd.CombinedOutput()
 		if err != nil {

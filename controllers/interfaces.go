@@ -21,6 +21,8 @@ type dnsService interface {
 	Plan(ctx context.Context, zone records.Zone, owner string, desired []records.Record) (records.Plan, error)
 	Release(ctx context.Context, zone records.Zone, owner string) (records.EnsureResult, error)
 	ChangeInSync(ctx context.Context, changeID string) (bool, error)
+	// ClaimOf reports another owner's claim on a name (any type, or released and held).
+	ClaimOf(ctx context.Context, zone records.Zone, owner, name string) (records.NameClaim, error)
 }
 
 type certificateIssuer interface {
@@ -44,6 +46,8 @@ type bucketService interface {
 	CopyPage(ctx context.Context, from, to s3bucket.Bucket, startAfter string, pageSize int32) (int, string, bool, error)
 	CountObjects(ctx context.Context, b s3bucket.Bucket) (int64, error)
 	EmptyAndDelete(ctx context.Context, b s3bucket.Bucket) error
+	// Owner is the bucket's owner tag; found is false when the bucket does not exist.
+	Owner(ctx context.Context, name, region string) (owner string, found bool, err error)
 }
 
 type distributionService interface {
@@ -53,6 +57,8 @@ type distributionService interface {
 	Disable(ctx context.Context, id string) (cdn.Distribution, error)
 	Delete(ctx context.Context, id, etag string) error
 	DeleteOAC(ctx context.Context, id string) error
+	// Owner is the value of the distribution's tag key; found is false when it does not exist.
+	Owner(ctx context.Context, id, key string) (owner string, found bool, err error)
 }
 
 type certificateExporter interface {

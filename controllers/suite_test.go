@@ -58,9 +58,20 @@ type env struct {
 	running *managertest.Running
 	cache   cache.Cache
 	pool    *acme.Pool
+
+	// tenancy configures the manager's sharing settings (startEnv: testOwnerID, no name hold).
+	tenancy manager.TenancyOptions
+
 	// tune changes the manager's options from the suite's defaults (nil: none).
 	tune func(*env, *manager.Options)
 }
+
+// testOwnerID is the --owner-id of the controller tests' manager.
+const testOwnerID = "controllers-test"
+
+// defaultTenancy is the controller tests' sharing settings: their own owner id, and names
+// released at once (these tests delete and re-create sites on the same names).
+var defaultTenancy = manager.TenancyOptions{OwnerID: testOwnerID, NameHold: -1}
 
 // startEnv starts the world and a manager; both stop when the test ends.
 func startEnv(t *testing.T) *env {
@@ -71,9 +82,15 @@ func startEnv(t *testing.T) *env {
 // startEnvWith is startEnv with the manager's options changed by tune.
 func startEnvWith(t *testing.T, tune func(*env, *manager.Options)) *env {
 	t.Helper()
+	return startTenancyEnv(t, defaultTenancy, tune)
+}
+
+// startTenancyEnv is startEnvWith with the manager's sharing settings and test world options.
+func startTenancyEnv(t *testing.T, tenancy manager.TenancyOptions, tune func(*env, *manager.Options), opts ...testworld.WorldOption) *env {
+	t.Helper()
 	ctrl.SetLogger(zap.New(zap.WriteTo(testworld.ControllerLogWriter()), zap.UseDevMode(true)))
-	w := testworld.Start(t)
-	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}, tune: tune}
+	w := testworld.Start(t, opts...)
+	e := &env{t: t, w: w, scheme: manager.Scheme(), clock: &offsetClock{}, tenancy: tenancy, tune: tune}
 	var err error
 	if e.k8s, err = client.New(w.RESTConfig, client.Options{Scheme: e.scheme}); err != nil {
 		t.Fatal(err)
@@ -98,6 +115,7 @@ func (e *env) startManager() {
 	e.t.Helper()
 	o := managertest.Options(e.t, e.w)
 	o.Clock = e.clock
+	o.Tenancy = e.tenancy
 	if e.tune != nil {
 		e.tune(e, &o)
 	}

@@ -39,7 +39,7 @@ say "zone $zone"
 
 step "Installing the SecureSite CRD and the controller's namespace"
 kubectl apply -f config/crd/bases/ | sed 's/^/    /'
-kubectl wait --for=condition=Established crd/securesites.securesite.io --timeout=60s >/dev/null
+kubectl wait --for=condition=Established crd/securesites.securesite.io crd/securesiteclasses.securesite.io --timeout=60s >/dev/null
 kubectl create namespace securesite-system --dry-run=client -o yaml | kubectl apply -f - | sed 's/^/    /'
 
 step "Running the controller (bin/manager) on this machine, as a Deployment would run it in a cluster"
@@ -69,8 +69,8 @@ done
 say "manager pid $(cat "$W/manager.pid"), log $W/manager.log"
 say "ACME server: pebble (Let's Encrypt's test CA) — DNS-01 is validated for real through kumo's Route53"
 
-step "Applying the samples (config/samples): $DOMAIN with S3 + CloudFront, and a backend-only dev site"
-kubectl apply -n "$NS" -f config/samples/securesite_v1alpha1_securesite.yaml \
+step "Applying the samples (config/samples): the SecureSiteClass granting $DOMAIN, $DOMAIN with S3 + CloudFront, and a backend-only dev site"
+kubectl apply -n "$NS" -f config/samples/securesiteclass_v1alpha1.yaml -f config/samples/securesite_v1alpha1_securesite.yaml \
   -f config/samples/securesite_v1alpha1_backend_only.yaml | sed 's/^/    /'
 
 step "Waiting until both are Ready (records, ACME order, ACM import, bucket, distribution)"

@@ -22,7 +22,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &SecureSite{}, &SecureSiteList{})
+	s.AddKnownTypes(GroupVersion, &SecureSite{}, &SecureSiteList{}, &SecureSiteClass{}, &SecureSiteClassList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

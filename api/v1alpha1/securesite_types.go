@@ -40,6 +40,12 @@ const (
 // +kubebuilder:validation:Enum=PriceClass_100;PriceClass_200;PriceClass_All
 type PriceClass string
 
+const (
+	PriceClass100 PriceClass = "PriceClass_100"
+	PriceClass200 PriceClass = "PriceClass_200"
+	PriceClassAll PriceClass = "PriceClass_All"
+)
+
 // SecureSiteSpec is what the user wants: a domain served over HTTPS, an optional backend API host
 // and an optional static site in S3 behind CloudFront.
 //
@@ -83,6 +89,13 @@ type SecureSiteSpec struct {
 	// +kubebuilder:default=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
+	// ClassName names the SecureSiteClass that grants this site its names, zones, CA and
+	// prefixes. When empty, the class annotated securesite.io/is-default-class: "true" applies.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ClassName string `json:"className,omitempty"`
+
 	// Suspend stops all changes in AWS: the controller still observes and reports status.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
@@ -115,17 +128,13 @@ type BackendSpec struct {
 	TTL int64 `json:"ttl,omitempty"`
 }
 
-// CertificateSpec configures how the certificate is issued and stored.
-// +kubebuilder:validation:XValidation:rule="!has(self.acme) || !has(self.issuer) || self.issuer == 'acme'",message="certificate.acme may only be set when issuer is acme"
+// CertificateSpec configures how the certificate is issued and stored. The ACME server and
+// account come from the site's SecureSiteClass: a tenant does not choose the CA.
 type CertificateSpec struct {
-	// Issuer is acme (default) or selfSigned.
+	// Issuer is acme (default: the CA of the site's SecureSiteClass) or selfSigned.
 	// +optional
 	// +kubebuilder:default=acme
 	Issuer IssuerType `json:"issuer,omitempty"`
-
-	// ACME overrides the controller's default ACME server and account email.
-	// +optional
-	ACME *ACMEIssuer `json:"acme,omitempty"`
 
 	// SecretName is the kubernetes.io/tls Secret to write. Default: <name>-tls.
 	// +optional
@@ -178,21 +187,6 @@ type SecretsManagerExport struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
 	KMSKeyID string `json:"kmsKeyID,omitempty"`
-}
-
-// ACMEIssuer names the ACME server and account.
-type ACMEIssuer struct {
-	// Server is the ACME directory URL. Default: the controller's --acme-server.
-	// +optional
-	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') && isURL(self) && url(self).getHostname() != ''",message="acme.server must be an https:// ACME directory URL"
-	Server string `json:"server,omitempty"`
-
-	// Email is the ACME account contact. Default: the controller's --acme-email.
-	// +optional
-	// +kubebuilder:validation:MaxLength=254
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[^@\\\\s]+@[^@\\\\s]+[.][^@\\\\s]+$')",message="acme.email must be an email address"
-	Email string `json:"email,omitempty"`
 }
 
 // PrivateKeySpec is the certificate's key algorithm and size.
@@ -385,6 +379,7 @@ type URLsStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ssite;ssites,categories=securesite
 // +kubebuilder:printcolumn:name="Domain",type=string,JSONPath=`.spec.domain`
+// +kubebuilder:printcolumn:name="Class",type=string,priority=1,JSONPath=`.spec.className`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Cert-Expiry",type=string,JSONPath=`.status.certificate.notAfter`

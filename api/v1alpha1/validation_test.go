@@ -91,9 +91,7 @@ func TestValidSpecsAccepted(t *testing.T) {
 		"delete policy":  func(s *v1alpha1.SecureSite) { s.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete },
 		"63-char bucket": func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = strings.Repeat("a", 63) },
 		"3-char bucket":  func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = "abc" },
-		"custom acme": func(s *v1alpha1.SecureSite) {
-			s.Spec.Certificate.ACME = &v1alpha1.ACMEIssuer{Server: "https://acme.example/dir", Email: "ops@duckhoo.site"}
-		},
+		"class named":    func(s *v1alpha1.SecureSite) { s.Spec.ClassName = "team-a" },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -157,14 +155,8 @@ func TestInvalidSpecsRefusedWithReason(t *testing.T) {
 			[]string{`Unsupported value: "Orphan"`, `"Retain"`, `"Delete"`}},
 		{"unknown issuer", func(s *v1alpha1.SecureSite) { s.Spec.Certificate.Issuer = "vault" },
 			[]string{`Unsupported value: "vault"`}},
-		{"acme over http", func(s *v1alpha1.SecureSite) {
-			s.Spec.Certificate.ACME = &v1alpha1.ACMEIssuer{Server: "http://acme.example/dir"}
-		},
-			[]string{"acme.server must be an https:// ACME directory URL"}},
-		{"acme settings with selfSigned", func(s *v1alpha1.SecureSite) {
-			s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
-			s.Spec.Certificate.ACME = &v1alpha1.ACMEIssuer{Email: "ops@duckhoo.site"}
-		}, []string{"certificate.acme may only be set when issuer is acme"}},
+		{"class name not an object name", func(s *v1alpha1.SecureSite) { s.Spec.ClassName = "Team A" },
+			[]string{"spec.className"}},
 		{"too many names", func(s *v1alpha1.SecureSite) {
 			for i := range 99 {
 				s.Spec.Certificate.AdditionalDNSNames = append(s.Spec.Certificate.AdditionalDNSNames, strings.Repeat("a", i%50+1)+".duckhoo.site")

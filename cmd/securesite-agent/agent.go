@@ -32,6 +32,11 @@ type Config struct {
 	ReloadCommand string // run with /bin/sh -c after the files changed
 	Timeout       time.Duration
 	Now           func() time.Time
+
+	// What the agent pins before it writes anything.
+	ExpectDNSNames []string // names the certificate must cover
+	ExpectOwner    string   // the secret's securesite.io/owner tag (<owner id>/<namespace>/<name>)
+	CAFile         string   // roots the chain must verify to; "" = the system's
 }
 
 // Outcome is what a successful run did.
@@ -94,6 +99,9 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("secret %s (version %s) is not installable: %w", cfg.SecretID, versionID, err)
 	}
+	if err := verifyTrust(v, cfg, cfg.Now()); err != nil {
+		return Outcome{}, fmt.Errorf("secret %s (version %s) is not installable: %w", cfg.SecretID, versionID, err)
+	}
 	out := Outcome{Serial: certdoc.SerialHex(v.Leaf), NotAfter: v.Leaf.NotAfter, VersionID: versionID}
 
 	files := []desiredFile{
@@ -103,16 +111,8 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if installedSerial(cfg.CertFile) == out.Serial && sameContent(cfg.KeyFile, doc.KeyPEM()) {
 		// Same certificate already served: no write, no reload. Modes and owners are still put
 		// back, which undoes the by-hand "chmod 777" without restarting anything.
-		for _, f := range files {
-			repaired, err := f.repairMetadata()
-			if err != nil {
-				return out, err
-			}
-			if repaired {
-				out.Repaired = append(out.Repaired, f.path)
-			}
-		}
-		return out, nil
+		out.Repaired, err = repairMetadata(files)
+		return out, err
 	}
 
 	if err := install(files); err != nil {
@@ -153,6 +153,9 @@ func fetch(ctx context.Context, cfg Config) ([]byte, string, error) {
 		return nil, "", &UsageError{"no AWS region: pass --region, a secret ARN, or set AWS_REGION"}
 	}
 	api := secretsmanager.NewFromConfig(awsCfg)
+	if err := checkOwner(ctx, api, cfg); err != nil {
+		return nil, "", err
+	}
 	res, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cfg.SecretID)})
 	if err != nil {
 		return nil, "", describeFetchError(ctx, cfg, awsCfg.Region, err)
@@ -214,4 +217,19 @@ func (o Outcome) Message(cfg Config) string {
 	default:
 		return fmt.Sprintf("%s already installed in %s; nothing written", cert, cfg.CertFile)
 	}
+}
+
+// repairMetadata puts back the modes and owners of installed files; it returns the paths it fixed.
+func repairMetadata(files []desiredFile) ([]string, error) {
+	var repaired []string
+	for _, f := range files {
+		fixed, err := f.repairMetadata()
+		if err != nil {
+			return repaired, err
+		}
+		if fixed {
+			repaired = append(repaired, f.path)
+		}
+	}
+	return repaired, nil
 }

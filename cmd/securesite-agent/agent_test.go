@@ -87,12 +87,16 @@ func putRaw(t *testing.T, name, value string) {
 // site is a server's /etc/securesite plus a reload counter.
 type site struct {
 	dir, cert, key, counter string
+	caFile                  string // the test CA, the agent's --ca-file
 }
 
-func newSite(t *testing.T) site {
+func newSite(t *testing.T, ca *testpki.CA) site {
 	d := t.TempDir()
-	s := site{dir: filepath.Join(d, "etc-securesite"), counter: filepath.Join(d, "reloads")}
+	s := site{dir: filepath.Join(d, "etc-securesite"), counter: filepath.Join(d, "reloads"), caFile: filepath.Join(d, "ca.pem")}
 	if err := os.Mkdir(s.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.caFile, ca.PEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.cert, s.key = filepath.Join(s.dir, "fullchain.pem"), filepath.Join(s.dir, "privkey.pem")
@@ -103,7 +107,7 @@ func (s site) args(secretID string, extra ...string) []string {
 	return append([]string{
 		"--endpoint-url", kumo.URL, "--region", "us-east-1", "--secret-id", secretID,
 		"--cert-file", s.cert, "--key-file", s.key, "--timeout", "10s",
-		"--reload-command", "echo reloaded >> " + s.counter,
+		"--reload-command", "echo reloaded >> " + s.counter, "--ca-file", s.caFile,
 	}, extra...)
 }
 
@@ -173,8 +177,8 @@ func entries(t *testing.T, dir string) []string {
 }
 
 func TestInstallThenIdleThenRepairThenRenew(t *testing.T) {
-	s := newSite(t)
 	ca := testpki.NewCA(t, "Test Intermediate")
+	s := newSite(t, ca)
 	name := "securesite/lifecycle"
 	first := ca.IssueNow(t, "infra.duckhoo.site")
 	export(t, name, ca, first)
@@ -320,7 +324,7 @@ func TestFailuresLeaveFilesUntouched(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSite(t)
+			s := newSite(t, ca)
 			if r := runAgent(t, s.args("securesite/fail-installed")...); r.code != 0 {
 				t.Fatalf("installing the current certificate: %s", r.stderr)
 			}
@@ -361,8 +365,8 @@ func TestFailuresLeaveFilesUntouched(t *testing.T) {
 }
 
 func TestReloadFailureKeepsTheNewFiles(t *testing.T) {
-	s := newSite(t)
 	ca := testpki.NewCA(t, "Test Intermediate")
+	s := newSite(t, ca)
 	l := ca.IssueNow(t, "infra.duckhoo.site")
 	export(t, "securesite/reload-fails", ca, l)
 	args := s.args("securesite/reload-fails")
@@ -438,13 +442,13 @@ func TestRunJudgesExpiryWithTheInjectedClock(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	s := newSite(t)
 	ca := testpki.NewCA(t, "Test Intermediate")
+	s := newSite(t, ca)
 	l := ca.IssueNow(t, "infra.duckhoo.site")
 	export(t, "securesite/in-process", ca, l)
 	cfg := Config{
 		SecretID: "securesite/in-process", Region: "us-east-1", EndpointURL: kumo.URL,
-		CertFile: s.cert, KeyFile: s.key, CertMode: 0o644, KeyMode: 0o600, Timeout: 10 * time.Second,
+		CertFile: s.cert, KeyFile: s.key, CertMode: 0o644, KeyMode: 0o600, Timeout: 10 * time.Second, CAFile: s.caFile,
 	}
 
 	cfg.Now = func() time.Time { return l.Cert.NotAfter.Add(time.Minute) }
@@ -462,5 +466,46 @@ func TestRunJudgesExpiryWithTheInjectedClock(t *testing.T) {
 	}
 	if info, _ := stat(t, s.key); info.Mode().Perm() != 0o600 {
 		t.Fatalf("key mode %v, want 0600", info.Mode())
+	}
+}
+
+// TestAgentPinsWhatItInstalls: a certificate that does not chain to the trusted roots, that is not
+// for the expected name, or that sits in a secret another SecureSite owns is refused and nothing
+// is written; with every pin right it installs.
+func TestAgentPinsWhatItInstalls(t *testing.T) {
+	ca := testpki.NewCA(t, "Test Intermediate")
+	l := ca.IssueNow(t, "infra.duckhoo.site")
+	export(t, "securesite/pinned", ca, l)
+	rogue := testpki.NewCA(t, "Rogue CA")
+	forged := rogue.IssueNow(t, "infra.duckhoo.site")
+	export(t, "securesite/rogue", rogue, forged)
+
+	tests := []struct {
+		name, secretID string
+		extra          []string
+		wantErr        string // "" = installs
+	}{
+		{"all pins hold", "securesite/pinned", []string{"--expect-dns-name", "infra.duckhoo.site", "--expect-owner", owner}, ""},
+		{"chain to another CA", "securesite/rogue", nil, "does not chain to a CA in"},
+		{"not for the expected name", "securesite/pinned", []string{"--expect-dns-name", "api.other.site"}, "is not for api.other.site"},
+		{"secret of another owner", "securesite/pinned", []string{"--expect-owner", "cluster-1/team-b/api"}, `has securesite.io/owner="web/duckhoo", not "cluster-1/team-b/api"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSite(t, ca)
+			r := runAgent(t, s.args(tt.secretID, tt.extra...)...)
+			if tt.wantErr == "" {
+				if r.code != 0 {
+					t.Fatalf("exit %d: %s", r.code, r.stderr)
+				}
+				return
+			}
+			if r.code != 1 || !strings.Contains(r.stderr, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", r.code, r.stderr, tt.wantErr)
+			}
+			if _, err := os.Stat(s.cert); !errors.Is(err, os.ErrNotExist) {
+				t.Error("a refused certificate was written")
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,6 +56,10 @@ func parseFlags(args []string) (Config, error) {
 	fs.Var(octalMode{&cfg.KeyMode}, "key-mode", "mode of the key file; modes readable by others are refused")
 	fs.StringVar(&cfg.ReloadCommand, "reload-command", "", "run with /bin/sh -c after the files changed (e.g. 'systemctl reload nginx')")
 	fs.DurationVar(&cfg.Timeout, "timeout", time.Minute, "limit for reading the secret, and separately for the reload command")
+	var names string
+	fs.StringVar(&names, "expect-dns-name", "", "comma-separated names the certificate must cover (e.g. infra.duckhoo.site); a certificate for other names is not installed")
+	fs.StringVar(&cfg.ExpectOwner, "expect-owner", "", "the secret's securesite.io/owner tag must be this: <owner id>/<namespace>/<name> of the SecureSite (the controller logs its owner id at start); needs secretsmanager:DescribeSecret")
+	fs.StringVar(&cfg.CAFile, "ca-file", "", "PEM roots the certificate chain must verify to (default: the system's roots)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -64,6 +69,11 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	for _, n := range strings.Split(names, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.ExpectDNSNames = append(cfg.ExpectDNSNames, n)
+		}
 	}
 	return cfg, nil
 }

@@ -2,7 +2,8 @@
 # Records the metrics of a real demo run for the dashboard picture (docs/dashboard.png):
 # scrapes the manager's /metrics every 5 s while `make demo` runs (world, manager, the samples),
 # then adds six more ACME sites and one whose backend record another site owns (a RecordConflict
-# the "not Ready" panels show), waits, deletes two sites, and stops after a few more minutes.
+# the "not Ready" panels show), changes one owned record by hand (drift, repaired by the drift
+# check), deletes two sites, and stops a minute later.
 # Then: go run . -scrapes <dir> (this directory's tool) renders the panels and screenshots them.
 #
 # usage: hack/dashboard-shot/record.sh [scrape dir]    (default .world/scrapes; `make world-down` after)
@@ -42,7 +43,7 @@ metadata: {name: app$i}
 spec:
   domain: app$i.duckhoo.site
   backend: {hostname: api.app$i.duckhoo.site, address: 198.51.100.$((30 + i))}
-  certificate: {issuer: acme, acme: {email: ops@duckhoo.site}}
+  certificate: {issuer: acme}
 ---
 YAML
 done >"$out/more-sites.yaml"
@@ -58,8 +59,14 @@ spec:
 YAML
 kubectl apply -n default -f "$out/more-sites.yaml"
 for i in 1 2 3 4 5 6; do kubectl wait -n default --for=condition=Ready "securesite/app$i" --timeout=5m >/dev/null; done
-echo "six more sites Ready; recording for 2 more minutes"
-sleep 60
+echo "six more sites Ready"
+sleep 45
+# A hand edit in "the console": the drift check (every minute by default) finds it and the record
+# is put back.
+go run ./hack/demotool set-record duckhoo.site api.app1.duckhoo.site A 192.0.2.99
+echo "changed api.app1.duckhoo.site by hand; waiting for the drift check"
+sleep 75
+go run ./hack/demotool records duckhoo.site | grep 'api.app1.duckhoo.site' || true
 kubectl delete -n default securesite app5 app6 --wait --timeout=3m
 sleep 60
 kill $scraper

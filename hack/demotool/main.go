@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/securesite-io/securesite/internal/certs"
@@ -51,6 +52,11 @@ func main() {
 		err = createZone(ctx, oneArg(args))
 	case "records":
 		err = records(ctx, oneArg(args))
+	case "set-record":
+		if len(args) != 4 {
+			usage()
+		}
+		err = setRecord(ctx, args[0], args[1], types.RRType(args[2]), args[3])
 	case "put-object":
 		if len(args) != 3 {
 			usage()
@@ -71,7 +77,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: demotool create-zone NAME | records NAME | put-object BUCKET KEY FILE | cert-summary [-roots FILE]")
+	fmt.Fprintln(os.Stderr, "usage: demotool create-zone NAME | records NAME | set-record ZONE NAME TYPE VALUE | put-object BUCKET KEY FILE | cert-summary [-roots FILE]")
 	os.Exit(2)
 }
 
@@ -132,6 +138,30 @@ func createZone(ctx context.Context, name string) error {
 	}
 	fmt.Println(aws.ToString(out.HostedZone.Id))
 	return nil
+}
+
+// setRecord UPSERTs one record the way a hand edit in the console would, to show drift repair.
+func setRecord(ctx context.Context, zone, name string, typ types.RRType, value string) error {
+	c, err := route53Client(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := zoneID(ctx, c, zone)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return fmt.Errorf("no hosted zone %s", zone)
+	}
+	_, err = c.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
+		HostedZoneId: aws.String(id),
+		ChangeBatch: &types.ChangeBatch{Changes: []types.Change{{
+			Action: types.ChangeActionUpsert,
+			ResourceRecordSet: &types.ResourceRecordSet{Name: aws.String(name), Type: typ, TTL: aws.Int64(300),
+				ResourceRecords: []types.ResourceRecord{{Value: aws.String(value)}}},
+		}}},
+	})
+	return err
 }
 
 func records(ctx context.Context, name string) error {

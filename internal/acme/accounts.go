@@ -36,10 +36,12 @@ const (
 )
 
 // AccountSecretName is the Secret holding the account for server+email. The name is a hash
-// because directory URLs and emails are not valid object names.
+// because directory URLs and emails are not valid object names; the whole hash, because with a
+// short one a class naming a chosen server and email could land on another class's account
+// Secret (Load also checks the Secret's annotations).
 func AccountSecretName(server, email string) string {
 	sum := sha256.Sum256([]byte(server + "\n" + email))
-	return accountSecretPrefix + hex.EncodeToString(sum[:])[:8]
+	return accountSecretPrefix + hex.EncodeToString(sum[:])
 }
 
 type secretAccountStore struct {
@@ -49,8 +51,8 @@ type secretAccountStore struct {
 
 // NewSecretAccountStore keeps accounts as Secrets in the controller's namespace, so that a
 // restarted or rescheduled controller reuses its accounts instead of registering new ones (Let's
-// Encrypt allows 10 new accounts per IP per 3 hours). The client must be able to read these
-// Secrets: the controller's cache selects Secrets by the managed-by label, which they carry.
+// Encrypt allows 10 new accounts per IP per 3 hours). The client should read from the API server
+// directly: the controller caches only the metadata of Secrets.
 func NewSecretAccountStore(c client.Client, namespace string) AccountStore {
 	return &secretAccountStore{c: c, namespace: namespace}
 }
@@ -63,6 +65,10 @@ func (s *secretAccountStore) Load(ctx context.Context, server, email string) (cr
 			return nil, "", false, nil
 		}
 		return nil, "", false, fmt.Errorf("reading ACME account Secret %s: %w", key, err)
+	}
+	if sec.Annotations[annotationACMEServer] != server || sec.Annotations[annotationACMEAccount] != email {
+		return nil, "", false, fmt.Errorf("ACME account Secret %s holds the account of %q at %q, not of %q at %q; not used",
+			key, sec.Annotations[annotationACMEAccount], sec.Annotations[annotationACMEServer], email, server)
 	}
 	signer, err := certs.ParseKey(sec.Data[accountKeyField])
 	if err != nil {

@@ -6,8 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -45,9 +47,42 @@ type clientEntry struct {
 
 type accountKey struct{ server, email string }
 
+// clientKey is one lego client: an account, reached through the TLS trust of one CA bundle.
+type clientKey struct {
+	accountKey
+	ca string
+}
+
+func bundleID(caBundle []byte) string {
+	if len(caBundle) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(caBundle)
+	return hex.EncodeToString(sum[:])
+}
+
+// httpClientFor returns the HTTP client trusting caBundle (the pool's own for an empty one).
+func (p *Pool) httpClientFor(caBundle []byte) (*http.Client, error) {
+	id := bundleID(caBundle)
+	if id == "" {
+		return p.httpClient, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.httpClients[id]; ok {
+		return c, nil
+	}
+	c, err := newHTTPClient(caBundle)
+	if err != nil {
+		return nil, err
+	}
+	p.httpClients[id] = c
+	return c, nil
+}
+
 // clientFor returns the cached lego client of server+email, registering the account on first use.
-func (p *Pool) clientFor(ctx context.Context, server, email string) (*lego.Client, error) {
-	k := accountKey{server, email}
+func (p *Pool) clientFor(ctx context.Context, server, email string, caBundle []byte) (*lego.Client, error) {
+	k := clientKey{accountKey{server, email}, bundleID(caBundle)}
 	p.mu.Lock()
 	e, ok := p.clients[k]
 	if !ok {
@@ -56,7 +91,7 @@ func (p *Pool) clientFor(ctx context.Context, server, email string) (*lego.Clien
 	}
 	p.mu.Unlock()
 	if !ok {
-		e.client, e.err = p.newAccountClient(ctx, server, email)
+		e.client, e.err = p.newAccountClient(ctx, server, email, caBundle)
 		if e.err != nil {
 			// Not cached: the next order retries (the store or the CA may be back by then).
 			p.mu.Lock()
@@ -74,13 +109,17 @@ func (p *Pool) clientFor(ctx context.Context, server, email string) (*lego.Clien
 }
 
 // forgetClient drops a cached client, e.g. when the CA no longer knows its account.
-func (p *Pool) forgetClient(server, email string) {
+func (p *Pool) forgetClient(server, email string, caBundle []byte) {
 	p.mu.Lock()
-	delete(p.clients, accountKey{server, email})
+	delete(p.clients, clientKey{accountKey{server, email}, bundleID(caBundle)})
 	p.mu.Unlock()
 }
 
-func (p *Pool) newAccountClient(ctx context.Context, server, email string) (*lego.Client, error) {
+func (p *Pool) newAccountClient(ctx context.Context, server, email string, caBundle []byte) (*lego.Client, error) {
+	httpClient, err := p.httpClientFor(caBundle)
+	if err != nil {
+		return nil, err
+	}
 	key, uri, found, err := p.accounts.Load(ctx, server, email)
 	if err != nil {
 		return nil, err
@@ -96,7 +135,7 @@ func (p *Pool) newAccountClient(ctx context.Context, server, email string) (*leg
 	}
 	cfg := lego.NewConfig(u)
 	cfg.CADirURL = server
-	cfg.HTTPClient = p.httpClient
+	cfg.HTTPClient = httpClient
 	cfg.UserAgent = userAgent
 	c, err := lego.NewClient(cfg)
 	if err != nil {
@@ -153,10 +192,15 @@ func isProblem(err error, problemType string) bool {
 
 // directoryFor returns an unauthenticated ACME core for server, for renewal information, which
 // needs no account (RFC 9773 §4.1: a plain GET).
-func (p *Pool) directoryFor(server string) (*api.Core, error) {
+func (p *Pool) directoryFor(server string, caBundle []byte) (*api.Core, error) {
+	httpClient, err := p.httpClientFor(caBundle)
+	if err != nil {
+		return nil, err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.directories[server]; ok {
+	dirKey := server + "|" + bundleID(caBundle)
+	if c, ok := p.directories[dirKey]; ok {
 		return c, nil
 	}
 	// api.New wants a key to sign with; renewalInfo requests are never signed.
@@ -164,11 +208,11 @@ func (p *Pool) directoryFor(server string) (*api.Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := api.New(p.httpClient, userAgent, server, "", key)
+	c, err := api.New(httpClient, userAgent, server, "", key)
 	if err != nil {
 		return nil, fmt.Errorf("ACME directory %s: %w", server, err)
 	}
-	p.directories[server] = c
+	p.directories[dirKey] = c
 	return c, nil
 }
 
@@ -182,14 +226,14 @@ func newHTTPClient(caBundle []byte) (*http.Client, error) {
 	}
 	return &http.Client{
 		Timeout: 2 * time.Minute,
-		Transport: &http.Transport{
+		Transport: limitBodies{next: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   30 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
 			MaxIdleConnsPerHost:   16,
 			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		},
+		}},
 	}, nil
 }
 

@@ -21,7 +21,7 @@ func (p *Pool) issue(ctx context.Context, req Request) *Result {
 	if len(req.Names) == 0 {
 		return &Result{Err: errors.New("ACME order without DNS names")}
 	}
-	client, err := p.clientFor(ctx, req.Server, req.Email)
+	client, err := p.clientFor(ctx, req.Server, req.Email, req.CABundle)
 	if err != nil {
 		return &Result{Err: err}
 	}
@@ -39,7 +39,7 @@ func (p *Pool) issue(ctx context.Context, req Request) *Result {
 		// still print only the subject.
 		EnableCommonName: len(req.Names[0]) <= 64,
 	}
-	dir, err := p.directoryFor(req.Server)
+	dir, err := p.directoryFor(req.Server, req.CABundle)
 	if err == nil && req.Replaces != nil && dir.GetDirectory().RenewalInfo != "" {
 		if obtain.ReplacesCertID, err = api.MakeARICertID(req.Replaces); err != nil {
 			obtain.ReplacesCertID = ""
@@ -54,14 +54,14 @@ func (p *Pool) issue(ctx context.Context, req Request) *Result {
 	}
 	if err != nil {
 		if isProblem(err, legoacme.AccountDoesNotExistErrorType) {
-			p.forgetClient(req.Server, req.Email)
+			p.forgetClient(req.Server, req.Email, req.CABundle)
 		}
 		return &Result{Err: fmt.Errorf("ACME order for %v: %w", req.Names, err)}
 	}
 	out := &Result{CertPEM: res.Certificate, KeyPEM: keyPEM, CAPEM: certs.TopOfChainIfRoot(res.Certificate)}
 	if leaf, err := leafOf(res.Certificate); err == nil {
 		// Best effort: without a window the controller falls back to one third of the lifetime.
-		out.ARI, _ = p.RenewalInfo(ctx, leaf, req.Server)
+		out.ARI, _ = p.renewalInfo(ctx, leaf, req.Server, req.CABundle)
 	}
 	return out
 }
@@ -69,10 +69,14 @@ func (p *Pool) issue(ctx context.Context, req Request) *Result {
 // RenewalInfo asks the CA when cert should be renewed (ACME Renewal Information, RFC 9773). It
 // returns nil, nil when the server does not offer renewalInfo.
 func (p *Pool) RenewalInfo(ctx context.Context, cert *x509.Certificate, server string) (*certs.Window, error) {
+	return p.renewalInfo(ctx, cert, server, nil)
+}
+
+func (p *Pool) renewalInfo(ctx context.Context, cert *x509.Certificate, server string, caBundle []byte) (*certs.Window, error) {
 	if p.configErr != nil {
 		return nil, p.configErr
 	}
-	dir, err := p.directoryFor(server)
+	dir, err := p.directoryFor(server, caBundle)
 	if err != nil {
 		return nil, err
 	}

@@ -20,11 +20,14 @@ import (
 
 // Request is one certificate order for a SecureSite.
 type Request struct {
-	Site     types.NamespacedName // one order in flight per site
-	Names    []string             // the first is the common name; all are SANs
-	Key      certs.KeySpec
-	Server   string            // ACME directory URL
-	Email    string            // account email
+	Site   types.NamespacedName // one order in flight per site
+	Names  []string             // the first is the common name; all are SANs
+	Key    certs.KeySpec
+	Server string // ACME directory URL
+	Email  string // account email
+	// CABundle is PEM to trust for this server's TLS (the site's class names it); nil uses
+	// Options.CABundle.
+	CABundle []byte
 	Replaces *x509.Certificate // the certificate being renewed, for ARI "replaces" (optional)
 }
 
@@ -86,8 +89,9 @@ type Pool struct {
 	ledger      Ledger
 	pending     map[types.NamespacedName]bool // queued or in flight
 	results     map[types.NamespacedName]*Result
-	clients     map[accountKey]*clientEntry
+	clients     map[clientKey]*clientEntry
 	directories map[string]*api.Core
+	httpClients map[string]*http.Client // by CA bundle hash; "" is Options.CABundle's
 	wake        chan struct{}
 }
 
@@ -114,8 +118,9 @@ func NewPool(o Options) *Pool {
 		accounts:    o.Accounts,
 		pending:     map[types.NamespacedName]bool{},
 		results:     map[types.NamespacedName]*Result{},
-		clients:     map[accountKey]*clientEntry{},
+		clients:     map[clientKey]*clientEntry{},
 		directories: map[string]*api.Core{},
+		httpClients: map[string]*http.Client{},
 		wake:        make(chan struct{}, 1),
 		ledger:      newLedger(),
 		ledgerStore: o.Ledger,
@@ -224,15 +229,8 @@ func (p *Pool) work(ctx context.Context) {
 	for {
 		q, sentAt, wakeAt, ok := p.next()
 		if !ok {
-			var timer <-chan time.Time
-			if !wakeAt.IsZero() {
-				timer = time.After(max(wakeAt.Sub(p.opts.Now()), 10*time.Millisecond))
-			}
-			select {
-			case <-ctx.Done():
+			if !p.idle(ctx, wakeAt) {
 				return
-			case <-p.wake:
-			case <-timer:
 			}
 			continue
 		}
@@ -249,15 +247,7 @@ func (p *Pool) work(ctx context.Context) {
 		}
 		req := q.req
 		res := p.run(ctx, req)
-		if retryAfter, limited := rateLimited(res.Err); limited && ctx.Err() == nil {
-			// Not a failure of the site's order: the account waits out the CA's Retry-After,
-			// and the order keeps its place in the queue.
-			if retryAfter <= 0 {
-				retryAfter = defaultRetryAfter
-			}
-			p.requeue(q, time.Time{}, p.opts.Now().Add(retryAfter))
-			_ = p.persist(ctx)
-			p.signal()
+		if p.heldByCA(ctx, q, res) {
 			continue
 		}
 		p.mu.Lock()
@@ -273,16 +263,49 @@ func (p *Pool) work(ctx context.Context) {
 	}
 }
 
+// heldByCA puts the order back when the CA answered rateLimited: not a failure of the site's
+// order; the account waits out the CA's Retry-After, and the order keeps its place in the queue.
+func (p *Pool) heldByCA(ctx context.Context, q *queued, res *Result) bool {
+	retryAfter, limited := rateLimited(res.Err)
+	if !limited || ctx.Err() != nil {
+		return false
+	}
+	if retryAfter <= 0 {
+		retryAfter = defaultRetryAfter
+	}
+	p.requeue(q, time.Time{}, p.opts.Now().Add(retryAfter))
+	_ = p.persist(ctx)
+	p.signal()
+	return true
+}
+
+// idle waits for a new order, or until wakeAt when a waiting order may go; false when ctx ended.
+func (p *Pool) idle(ctx context.Context, wakeAt time.Time) bool {
+	var timer <-chan time.Time
+	if !wakeAt.IsZero() {
+		timer = time.After(max(wakeAt.Sub(p.opts.Now()), 10*time.Millisecond))
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.wake:
+	case <-timer:
+	}
+	return true
+}
+
 // next takes the first order (by priority) that every budget allows now and counts it; else it
 // returns when the soonest waiting order may go.
 func (p *Pool) next() (q *queued, sentAt, wakeAt time.Time, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.queue) == 0 {
+		OrdersWaiting.Set(0)
 		return nil, time.Time{}, time.Time{}, false
 	}
 	now := p.opts.Now()
-	i, _, wakeAt := p.plan(now)
+	i, waits, wakeAt := p.plan(now)
+	OrdersWaiting.Set(float64(len(waits)))
 	if i < 0 {
 		return nil, time.Time{}, wakeAt, false
 	}

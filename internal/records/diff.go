@@ -3,6 +3,7 @@ package records
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 )
@@ -11,6 +12,8 @@ import (
 type Conflict struct {
 	Record Record
 	Owner  string // "" = unmanaged/foreign record
+	// HeldUntil is set when the name was released by Owner and is held for it until then.
+	HeldUntil time.Time
 }
 
 // Plan is the difference between a zone and what one owner wants there.
@@ -66,7 +69,39 @@ func (p *Plan) add(action types.ChangeAction, r Record) {
 // those owner owns. It creates missing records with their registry, upserts owned records
 // that drifted, deletes owned records no longer desired (with their registry), and reports
 // every desired record whose name is held by someone else as a conflict instead of touching it.
+// Names are claimed whole: a record of any type at a name another owner holds is a conflict.
 func Diff(observed *Snapshot, owner string, desired []Record) Plan {
+	return DiffWithHold(observed, owner, desired, Hold{})
+}
+
+// addWanted plans a desired record the owner may hold: created with its registry record when
+// the name is unclaimed, claimed anew when released, written when it differs.
+func (p *Plan) addWanted(observed *Snapshot, owner string, d Record) {
+	existing, exists := observed.get(d.Name, d.Type)
+	c := observed.claimOf(d.Name, d.Type)
+	switch {
+	case !c.registered:
+		p.add(types.ChangeActionCreate, d)
+		p.add(types.ChangeActionCreate, registryRecord(d, owner))
+	case c.owner != owner || !c.released.IsZero():
+		// A released claim (ours, or another owner's whose hold has passed): claim it anew.
+		p.add(types.ChangeActionUpsert, registryRecord(d, owner))
+		if !exists {
+			p.add(types.ChangeActionCreate, d)
+		} else if !sameRecord(existing, d) {
+			p.add(types.ChangeActionUpsert, d)
+		}
+	case !exists:
+		p.add(types.ChangeActionCreate, d)
+	case !sameRecord(existing, d):
+		p.add(types.ChangeActionUpsert, d)
+	}
+}
+
+// DiffWithHold is Diff where released names stay held for hold.Duration: a deleted record's
+// registry entry is kept, marked released, instead of deleted; another owner may take the name
+// once the hold has passed, the same owner at once.
+func DiffWithHold(observed *Snapshot, owner string, desired []Record, hold Hold) Plan {
 	var plan Plan
 	want := map[string]bool{}
 	for _, d := range desired {
@@ -75,55 +110,69 @@ func Diff(observed *Snapshot, owner string, desired []Record) Plan {
 			continue
 		}
 		want[d.key()] = true
-		if c, conflict := conflictFor(observed, owner, d); conflict {
+		if c, conflict := conflictFor(observed, owner, d, hold); conflict {
 			plan.Conflicts = append(plan.Conflicts, c)
 			continue
 		}
-		existing, exists := observed.get(d.Name, d.Type)
-		_, registered := observed.ownerOf(d)
-		switch {
-		case !registered:
-			plan.add(types.ChangeActionCreate, d)
-			plan.add(types.ChangeActionCreate, registryRecord(d, owner))
-		case !exists:
-			plan.add(types.ChangeActionCreate, d)
-		case !sameRecord(existing, d):
-			plan.add(types.ChangeActionUpsert, d)
-		}
+		plan.addWanted(observed, owner, d)
 	}
 	for _, reg := range observed.registriesOf(owner) {
 		typ, name, _ := parseRegistryName(reg.Name)
 		if want[name+"|"+typ] {
 			continue
 		}
-		if r, exists := observed.get(name, typ); exists {
+		c := observed.claimOf(name, typ)
+		r, exists := observed.get(name, typ)
+		if exists {
 			plan.add(types.ChangeActionDelete, r)
 		}
-		plan.add(types.ChangeActionDelete, reg)
+		switch {
+		case !c.released.IsZero() && !exists && hold.held(c):
+			// Our own released claim, still holding the name.
+		case !c.released.IsZero() && !exists:
+			plan.add(types.ChangeActionDelete, reg) // hold over: the name is free
+		case hold.applies(typ):
+			plan.add(types.ChangeActionUpsert, releasedRecord(Record{Name: name, Type: typ}, owner, hold.Now))
+		default:
+			plan.add(types.ChangeActionDelete, reg)
+		}
 	}
 	return plan
 }
 
 // conflictFor reports whether desired record d collides with a record owner does not own.
-func conflictFor(observed *Snapshot, owner string, d Record) (Conflict, bool) {
-	o, registered := observed.ownerOf(d)
-	if registered && o != owner {
-		return Conflict{Record: d, Owner: o}, true
-	}
-	if _, exists := observed.get(d.Name, d.Type); exists && !registered {
+func conflictFor(observed *Snapshot, owner string, d Record, hold Hold) (Conflict, bool) {
+	c := observed.claimOf(d.Name, d.Type)
+	_, exists := observed.get(d.Name, d.Type)
+	switch {
+	case c.registered && c.owner != owner && c.released.IsZero():
+		return Conflict{Record: d, Owner: c.owner}, true
+	case c.registered && c.owner != owner && hold.held(c):
+		return Conflict{Record: d, Owner: c.owner, HeldUntil: c.released.Add(hold.Duration)}, true
+	case c.registered && c.owner != owner && exists:
+		// A released claim whose record is back: not ours to overwrite.
+		return Conflict{Record: d, Owner: ""}, true
+	case exists && !c.registered:
 		return Conflict{Record: d, Owner: ""}, true
 	}
-	// RFC 1034 §3.6.2: a CNAME cannot share its name with any other data, so a record of
-	// another type at a CNAME's name is as much in the way as one of the same type. Records
-	// of our own at that name are not in the way: they are being replaced (deleted below).
-	for _, t := range observed.types[d.Name] {
-		if t == d.Type || (t != "CNAME" && d.Type != "CNAME") {
+	// A name is claimed whole: a record of any other type there, or a registry entry of another
+	// owner for it (live, or released and still held), is in the way. RFC 1034 §3.6.2 makes this
+	// necessary for CNAMEs anyway; for the rest it keeps an AAAA from being added beside another
+	// site's A. Records of our own at that name are not in the way.
+	for _, t := range addressTypes {
+		if t == d.Type {
 			continue
 		}
-		if other, ok := observed.get(d.Name, t); ok {
-			if oo, reg := observed.ownerOf(other); !reg || oo != owner {
-				return Conflict{Record: d, Owner: oo}, true
+		oc := observed.claimOf(d.Name, t)
+		if oc.registered && oc.owner != owner && (oc.released.IsZero() || hold.held(oc)) {
+			cf := Conflict{Record: d, Owner: oc.owner}
+			if !oc.released.IsZero() {
+				cf.HeldUntil = oc.released.Add(hold.Duration)
 			}
+			return cf, true
+		}
+		if _, ok := observed.get(d.Name, t); ok && !oc.registered && (t == "CNAME" || d.Type == "CNAME") {
+			return Conflict{Record: d, Owner: ""}, true
 		}
 	}
 	return Conflict{}, false

@@ -10,7 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 )
 
-// DefaultTTL is used when a desired record names no TTL.
+// DefaultTTL is used when a desired record names no TTL (the CRD's default for backend.ttl; a
+// test checks they agree).
 const DefaultTTL int64 = 300
 
 // maxTXTString is the DNS limit on one character-string inside a TXT record (RFC 1035 §3.3);
@@ -21,6 +22,8 @@ const maxTXTString = 255
 type Zone struct {
 	ID   string // without the "/hostedzone/" prefix
 	Name string // lowercase, no trailing dot
+	// Private: a private hosted zone (only found by ID; the public lookup skips them).
+	Private bool
 }
 
 // AliasTarget points an alias record at an AWS resource (CloudFront, ELB, ...).

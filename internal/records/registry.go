@@ -1,18 +1,23 @@
 package records
 
 import (
+	"strconv"
 	"strings"
+	"time"
 )
 
 // The ownership registry follows external-dns: next to each record set SecureSite owns there is
 // a TXT record naming the owner. Route53 has no per-record tags, so ownership must live in the
 // zone itself, where every controller replica (and a human reading the console) can see it.
 const (
-	registryPrefix  = "_securesite-"
-	heritage        = "heritage=securesite"
-	ownerAttribute  = "owner="
-	registryTTL     = DefaultTTL
-	registryRecType = "TXT"
+	registryPrefix = "_securesite-"
+	heritage       = "heritage=securesite"
+	ownerAttribute = "owner="
+	// releasedAttribute marks a registry record whose records were deleted: the name stays
+	// claimed by its last owner until the hold runs out (Unix seconds of the release).
+	releasedAttribute = "released="
+	registryTTL       = DefaultTTL
+	registryRecType   = "TXT"
 )
 
 // RegistryName is the name of the TXT record that records who owns r: one registry record per
@@ -30,6 +35,26 @@ func registryValue(owner string) string {
 // registryRecord is the registry TXT record for r owned by owner.
 func registryRecord(r Record, owner string) Record {
 	return Record{Name: RegistryName(r), Type: registryRecType, TTL: registryTTL, Values: []string{registryValue(owner)}}
+}
+
+// releasedRecord is the registry record that keeps r's name held for owner after its records
+// were deleted at the given time.
+func releasedRecord(r Record, owner string, at time.Time) Record {
+	return Record{Name: RegistryName(r), Type: registryRecType, TTL: registryTTL,
+		Values: []string{registryValue(owner) + "," + releasedAttribute + strconv.FormatInt(at.Unix(), 10)}}
+}
+
+// parseReleased reads the release time of a registry text; zero when it is a live claim.
+func parseReleased(txt string) time.Time {
+	for _, a := range strings.Split(strings.Trim(strings.TrimSpace(txt), `"`), ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(a), releasedAttribute); ok {
+			if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return time.Unix(sec, 0)
+			}
+			// Unreadable: held as if released just now is not knowable; treat as live.
+		}
+	}
+	return time.Time{}
 }
 
 // ParseOwner reads the owner from a registry TXT text (without quotes). ok is false when the

@@ -35,6 +35,11 @@ type Options struct {
 	// ZoneListTTL is how long the hosted zone list (and zones looked up by ID) are cached.
 	// Default 5m.
 	ZoneListTTL time.Duration
+	// NameHold keeps a released name (A, AAAA, CNAME) claimed by its last owner for this long,
+	// so no other owner can capture its traffic in the gap. 0: no hold.
+	NameHold time.Duration
+	// HoldNow is the clock of name holds (the controller's injected clock); default Now.
+	HoldNow func() time.Time
 	// Now is the clock (tests move it). Default time.Now.
 	Now func() time.Time
 }
@@ -83,6 +88,14 @@ func New(cfg aws.Config, opts Options) *Service {
 
 func (s *Service) now() time.Time { return s.opts.Now() }
 
+func (s *Service) hold() Hold {
+	now := s.opts.Now
+	if s.opts.HoldNow != nil {
+		now = s.opts.HoldNow
+	}
+	return Hold{Duration: s.opts.NameHold, Now: now()}
+}
+
 // Plan observes the zone and returns what Ensure would write, writing nothing (suspend, and
 // status reports).
 func (s *Service) Plan(ctx context.Context, zone Zone, owner string, desired []Record) (Plan, error) {
@@ -93,7 +106,7 @@ func (s *Service) Plan(ctx context.Context, zone Zone, owner string, desired []R
 	if err != nil {
 		return Plan{}, err
 	}
-	return Diff(snap, owner, desired), nil
+	return DiffWithHold(snap, owner, desired, s.hold()), nil
 }
 
 // Ensure makes the records owner owns in the zone exactly the desired ones: missing records
@@ -114,7 +127,7 @@ func (s *Service) Ensure(ctx context.Context, zone Zone, owner string, desired [
 		if err != nil {
 			return EnsureResult{}, err
 		}
-		plan := Diff(snap, owner, desired)
+		plan := DiffWithHold(snap, owner, desired, s.hold())
 		res := EnsureResult{Conflicts: plan.Conflicts, InSync: true}
 		if plan.InSync() {
 			return res, nil
@@ -190,4 +203,15 @@ func validate(zone Zone, owner string, desired []Record) error {
 		}
 	}
 	return nil
+}
+
+// ClaimOf reports whether another owner holds name in the zone (a record of any type, or a
+// released name still held). The certificate phase asks before it orders a certificate: a site
+// may not get a certificate, nor write DNS-01 records, for a name another site holds.
+func (s *Service) ClaimOf(ctx context.Context, zone Zone, owner, name string) (NameClaim, error) {
+	snap, err := s.snapshot(ctx, s.zoneState(zone.ID), 0)
+	if err != nil {
+		return NameClaim{}, err
+	}
+	return claimOfName(snap, owner, name, s.hold()), nil
 }

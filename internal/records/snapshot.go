@@ -104,19 +104,3 @@ func (s *Snapshot) withChanges(changes []types.Change) *Snapshot {
 	}
 	return n
 }
-
-// ownerOf returns who the registry says owns the record set name/type; registered is false
-// when there is no registry record.
-func (s *Snapshot) ownerOf(r Record) (owner string, registered bool) {
-	reg, ok := s.get(RegistryName(r), registryRecType)
-	if !ok {
-		return "", false
-	}
-	for _, v := range reg.Values {
-		if o, ok := ParseOwner(v); ok {
-			return o, true
-		}
-	}
-	// A TXT record at our registry name that is not ours: someone else's, treat as foreign.
-	return "", true
-}

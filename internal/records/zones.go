@@ -158,5 +158,6 @@ func longestSuffixZone(zones []Zone, domain string) (Zone, error) {
 }
 
 func zoneFromSDK(hz types.HostedZone) Zone {
-	return Zone{ID: strings.TrimPrefix(aws.ToString(hz.Id), "/hostedzone/"), Name: normalizeName(aws.ToString(hz.Name))}
+	return Zone{ID: strings.TrimPrefix(aws.ToString(hz.Id), "/hostedzone/"), Name: normalizeName(aws.ToString(hz.Name)),
+		Private: hz.Config != nil && hz.Config.PrivateZone}
 }

@@ -40,6 +40,13 @@ type WorldOption func(*worldOptions)
 type worldOptions struct {
 	pebble    PebbleOptions
 	dnsMaxAge time.Duration
+	// noClass: no default SecureSiteClass (tests of sharing a cluster make their own).
+	noClass bool
+}
+
+// WithoutDefaultClass starts the API server without the default SecureSiteClass (DefaultClass).
+func WithoutDefaultClass() WorldOption {
+	return func(w *worldOptions) { w.noClass = true }
 }
 
 // WithDNSZoneCache lets one read of a zone answer the DNS server's queries for maxAge (benchmarks
@@ -104,6 +111,11 @@ func Start(t testing.TB, opts ...WorldOption) *World {
 	w.Kubeconfig = filepath.Join(w.LogDir, "kubeconfig")
 	if err := WriteKubeconfig(api.cfg, w.Kubeconfig); err != nil {
 		t.Fatalf("test world: %v", err)
+	}
+	if !o.noClass {
+		if err := CreateDefaultClass(context.Background(), api.cfg); err != nil {
+			t.Fatalf("test world: %v", err)
+		}
 	}
 	return w
 }

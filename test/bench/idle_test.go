@@ -127,7 +127,7 @@ func TestIdleSteadyState(t *testing.T) {
 	perHour := 60 / idleFor.Minutes()
 	lists := calls["ListResourceRecordSets"]
 	_, writes := readsWrites(calls)
-	r.add(fmt.Sprintf("idle window (no pokes), --resync-period=2m, default --drift-check-interval=1m"), idleFor.String(), "")
+	r.add("idle window (no pokes), --resync-period=2m, default --drift-check-interval=1m", idleFor.String(), "")
 	r.add("… reconciles in the window (every site's own resync)", fmt.Sprintf("%g", reconciles), "")
 	r.add("… drift checks in the window", fmt.Sprintf("%g", checks), "")
 	r.add("… Route53 calls in the window, by operation", ops(calls), "")

@@ -45,7 +45,7 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 		args               []string
 	}{
 		{"securesite", "securesite-system", nil},
-		{"edge", "platform", []string{"-f", writeValues(t, nonDefaultValues)}},
+		{"edge", "platform", []string{"-f", nonDefaultValuesFile(t)}},
 	} {
 		manifests, err := testworld.RenderChart(install.release, install.namespace, install.args...)
 		if err != nil {

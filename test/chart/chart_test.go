@@ -52,19 +52,26 @@ podDisruptionBudget:
   minAvailable: 1
 nodeSelector:
   kubernetes.io/os: linux
+defaultClass:
+  create: true
+  spec:
+    namespaceSelector: {}
+    domains: [duckhoo.site]
+    acme: {email: ops@duckhoo.site}
 `
 
-func writeValues(t *testing.T, text string) string {
+// nonDefaultValuesFile writes nonDefaultValues to a file for helm -f.
+func nonDefaultValuesFile(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "values.yaml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(nonDefaultValues), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
 func TestChartLint(t *testing.T) {
-	nonDefault := writeValues(t, nonDefaultValues)
+	nonDefault := nonDefaultValuesFile(t)
 	for _, helm := range []string{"helm", "helm4"} {
 		for _, args := range [][]string{nil, {"-f", nonDefault}} {
 			out, err := testworld.Helm(helm, append([]string{"lint", "--strict", testworld.ChartDir()}, args...)...)
@@ -83,7 +90,7 @@ func TestChartLint(t *testing.T) {
 // TestChartRendersWithHelm4 checks that Helm v4 renders exactly what Helm v3 does, so the chart
 // is one chart for both.
 func TestChartRendersWithHelm4(t *testing.T) {
-	nonDefault := writeValues(t, nonDefaultValues)
+	nonDefault := nonDefaultValuesFile(t)
 	for _, args := range [][]string{nil, {"-f", nonDefault}} {
 		common := append([]string{"template", "securesite", testworld.ChartDir(), "--namespace", "securesite-system", "--include-crds"}, args...)
 		v3, err := testworld.Helm("helm", common...)
@@ -125,19 +132,24 @@ func TestChartDefaults(t *testing.T) {
 	if pdb := o.one(t, "PodDisruptionBudget"); pdb.Object["spec"].(map[string]any)["maxUnavailable"] != int64(1) {
 		t.Errorf("PodDisruptionBudget %v, want maxUnavailable 1 (a drain may always take the one Pod)", pdb.Object["spec"])
 	}
-	for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "SecureSiteClass"} {
 		if n := len(o.ofKind(kind)); n != 0 {
-			t.Errorf("%d %s by default; they need the Prometheus Operator's CRDs, so they are opt-in", n, kind)
+			t.Errorf("%d %s by default; they are opt-in (the Prometheus Operator's CRDs; a grant is the admin's choice)", n, kind)
 		}
 	}
-	crd := o.one(t, "CustomResourceDefinition")
-	if crd.GetAnnotations()["helm.sh/resource-policy"] != "" {
-		t.Errorf("the crds/ CRD carries a resource policy; Helm never deletes crds/ anyway")
+	crds := o.ofKind("CustomResourceDefinition")
+	if len(crds) != 2 {
+		t.Errorf("%d CRDs, want SecureSite and SecureSiteClass", len(crds))
+	}
+	for _, crd := range crds {
+		if crd.GetAnnotations()["helm.sh/resource-policy"] != "" {
+			t.Errorf("the crds/ CRD %s carries a resource policy; Helm never deletes crds/ anyway", crd.GetName())
+		}
 	}
 }
 
 func TestChartNonDefaultValues(t *testing.T) {
-	o := render(t, "edge", "platform", "-f", writeValues(t, nonDefaultValues))
+	o := render(t, "edge", "platform", "-f", nonDefaultValuesFile(t))
 	d := o.one(t, "Deployment")
 	if d.GetName() != "edge-securesite-controller-manager" || d.GetNamespace() != "platform" {
 		t.Errorf("Deployment %s/%s", d.GetNamespace(), d.GetName())
@@ -181,14 +193,26 @@ func TestChartNonDefaultValues(t *testing.T) {
 	if !reflect.DeepEqual(rule.Object["spec"], alerts) {
 		t.Errorf("PrometheusRule spec differs from files/alerts.yaml")
 	}
-	crd := o.one(t, "CustomResourceDefinition")
-	if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
-		t.Errorf("templated CRD annotations %v, want helm.sh/resource-policy=keep", crd.GetAnnotations())
+	crds := o.ofKind("CustomResourceDefinition")
+	if len(crds) != 2 {
+		t.Errorf("%d templated CRDs, want SecureSite and SecureSiteClass", len(crds))
 	}
-	var fromFile map[string]any
-	readYAML(t, filepath.Join(testworld.ChartDir(), "crds", "securesite.io_securesites.yaml"), &fromFile)
-	if !reflect.DeepEqual(crd.Object["spec"], fromFile["spec"]) {
-		t.Errorf("the templated CRD's spec differs from crds/securesite.io_securesites.yaml")
+	for _, crd := range crds {
+		if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("templated CRD %s annotations %v, want helm.sh/resource-policy=keep", crd.GetName(), crd.GetAnnotations())
+		}
+		var fromFile map[string]any
+		file := crd.GetName() + ".yaml"
+		file = "securesite.io_" + strings.TrimSuffix(file, ".securesite.io.yaml") + ".yaml"
+		readYAML(t, filepath.Join(testworld.ChartDir(), "crds", file), &fromFile)
+		if !reflect.DeepEqual(crd.Object["spec"], fromFile["spec"]) {
+			t.Errorf("the templated CRD's spec differs from crds/%s", file)
+		}
+	}
+	class := o.one(t, "SecureSiteClass")
+	if class.GetName() != "default" || class.GetAnnotations()["securesite.io/is-default-class"] != "true" ||
+		!strings.Contains(toYAML(t, class.Object["spec"]), "duckhoo.site") {
+		t.Errorf("default SecureSiteClass %v", class.Object)
 	}
 	binding := o["ClusterRoleBinding//edge-securesite-metrics-reader"]
 	if binding == nil || !strings.Contains(toYAML(t, binding.Object["subjects"]), "prometheus-k8s") {
@@ -229,7 +253,12 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 			t.Errorf("--set %s: error does not name %q:\n%v", tc.set, tc.wantInError, err)
 		}
 	}
-	// The chart's own rule the schema cannot say: two managers need a lease.
+	// The chart's own rules the schema cannot say: two managers need a lease; a default class
+	// grants some domain.
+	if _, err := testworld.RenderChart("securesite", "securesite-system", "--set", "defaultClass.create=true"); err == nil ||
+		!strings.Contains(err.Error(), "defaultClass.spec.domains") {
+		t.Errorf("defaultClass without domains: err = %v, want a refusal naming defaultClass.spec.domains", err)
+	}
 	_, err := testworld.RenderChart("securesite", "securesite-system", "--set", "replicaCount=2", "--set", "leaderElection.enabled=false")
 	if err == nil || !strings.Contains(err.Error(), "leaderElection") {
 		t.Errorf("replicaCount=2 without leader election: err = %v, want a refusal naming leaderElection", err)
@@ -268,4 +297,39 @@ func toYAML(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestChartPackage packages the chart as make release-artifacts does and checks the package: it
+// lints, renders, carries the version it was given, and `helm show crds` (the README's CRD upgrade
+// step) prints every CRD of config/crd/bases.
+func TestChartPackage(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := testworld.Helm("helm", "package", testworld.ChartDir(), "--version", "1.2.3-rc.1", "--app-version", "v1.2.3-rc.1", "-d", dir); err != nil {
+		t.Fatal(err)
+	}
+	pkg := filepath.Join(dir, "securesite-1.2.3-rc.1.tgz")
+	for _, helm := range []string{"helm", "helm4"} {
+		if _, err := testworld.Helm(helm, "lint", "--strict", pkg); err != nil {
+			t.Errorf("%s lint of the package: %v", helm, err)
+		}
+	}
+	out, err := testworld.Helm("helm", "template", "securesite", pkg, "--namespace", "securesite-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := managerContainer(t, parseObjects(t, out)); c["image"] != "ghcr.io/securesite-io/securesite:v1.2.3-rc.1" {
+		t.Errorf("packaged chart's image %v, want the app version's tag", c["image"])
+	}
+	crds, err := testworld.Helm("helm", "show", "crds", pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := parseObjects(t, crds)
+	bases, err := filepath.Glob(filepath.Join(testworld.ProjectRoot(), "config", "crd", "bases", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shown) != len(bases) || len(bases) == 0 {
+		t.Errorf("helm show crds prints %d CRDs, config/crd/bases has %d", len(shown), len(bases))
+	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,9 +16,9 @@ import (
 // TestHelmInstallEndToEnd installs the Helm chart the way `helm install edge charts/securesite -n
 // platform` would (helm template, then a server-side apply: the test world has no kubelet, so the
 // Deployment never starts a Pod) and runs the manager binary as the chart's ServiceAccount, with
-// the chart's own arguments, in the chart's namespace. The samples must reach Ready: the chart's
-// RBAC (its ClusterRole, the lease and ACME-account Roles) is enough, and not more than that
-// identity has.
+// the chart's own arguments, in the chart's namespace, with the chart's default SecureSiteClass as
+// the only grant. The samples must reach Ready: the chart's RBAC (its ClusterRole, the lease and
+// ACME-account Roles) and its class are enough, and the manager has no more than that identity.
 func TestHelmInstallEndToEnd(t *testing.T) {
 	const (
 		release   = "edge"
@@ -26,11 +27,23 @@ func TestHelmInstallEndToEnd(t *testing.T) {
 	)
 	ctx := context.Background()
 	root := testworld.ProjectRoot()
-	w := testworld.Start(t)
+	w := testworld.Start(t, testworld.WithoutDefaultClass()) // the chart brings the class
 	k := kube{t: t, kubeconfig: w.Kubeconfig}
 	w.CreateHostedZone(ctx, "duckhoo.site")
 
-	manifests, err := testworld.RenderChart(release, namespace, "--set", "acme.email=helm@duckhoo.site")
+	// The chart's default SecureSiteClass is the grant: without it the controller writes nothing.
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte(`acme: {email: helm@duckhoo.site}
+defaultClass:
+  create: true
+  spec:
+    namespaceSelector: {}
+    domains: [duckhoo.site]
+    acme: {email: ops@duckhoo.site}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	manifests, err := testworld.RenderChart(release, namespace, "-f", values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +103,7 @@ func TestHelmInstallEndToEnd(t *testing.T) {
 	if out := k.must("get", "leases", "-n", namespace, "-o", "name"); strings.TrimSpace(out) == "" {
 		t.Errorf("no leader-election lease in %s", namespace)
 	}
-	account := acme.AccountSecretName(w.Pebble.DirectoryURL, "ops@duckhoo.site") // the sample's email
+	account := acme.AccountSecretName(w.Pebble.DirectoryURL, "ops@duckhoo.site") // the chart's class's email
 	if _, err := k.run("get", "secret", "-n", namespace, account); err != nil {
 		t.Errorf("the ACME account Secret is not in the release namespace: %v", err)
 	}

@@ -72,6 +72,9 @@ control-plane: controller-manager
 - --metrics-bind-address=0
 {{- end }}
 - --health-probe-bind-address=:{{ $v.probes.port }}
+{{- if $v.pprof.enabled }}
+- --pprof-bind-address=127.0.0.1:{{ $v.pprof.port }}
+{{- end }}
 {{- with $v.aws.endpointURL }}
 - {{ printf "--aws-endpoint-url=%v" . | quote }}
 {{- end }}
@@ -104,6 +107,21 @@ control-plane: controller-manager
 {{- end }}
 {{- with $v.resyncPeriod }}
 - {{ printf "--resync-period=%v" . | quote }}
+{{- end }}
+{{- with $v.tenancy.ownerID }}
+- {{ printf "--owner-id=%v" . | quote }}
+{{- end }}
+{{- with $v.tenancy.nameHold }}
+- {{ printf "--name-hold=%v" . | quote }}
+{{- end }}
+{{- with $v.tenancy.domainFilter }}
+- {{ printf "--domain-filter=%s" (join "," .) | quote }}
+{{- end }}
+{{- with $v.tenancy.zoneIDFilter }}
+- {{ printf "--zone-id-filter=%s" (join "," .) | quote }}
+{{- end }}
+{{- with $v.tenancy.reservedNames }}
+- {{ printf "--reserved-names=%s" (join "," .) | quote }}
 {{- end }}
 {{- with $v.driftCheckInterval }}
 - {{ printf "--drift-check-interval=%v" . | quote }}

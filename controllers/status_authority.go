@@ -1,0 +1,109 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/naming"
+)
+
+// Status is a cache, not authority: whoever may write securesites/status (a tenant's CI, a
+// careless kubectl edit) could name another team's bucket or distribution there, and the phases
+// copy from, write policies to, update and delete what status names. Before any of that, the AWS
+// owner tag of each object status names is read back; an object tagged for another owner stops
+// the site (Stalled, NotPermitted) with nothing written.
+
+// statusObject is an AWS object a site's status names.
+type statusObject struct {
+	field, kind, name string
+	owner             func(ctx context.Context) (owner string, found bool, err error)
+}
+
+func (r *SecureSiteReconciler) statusObjects(site *v1alpha1.SecureSite) []statusObject {
+	var out []statusObject
+	if b := site.Status.Bucket; b != nil {
+		region := b.Region
+		if region == "" && site.Spec.StaticSite != nil {
+			_, region = r.desiredBucket(site)
+		}
+		names := []struct{ field, name string }{{"status.bucket.name", b.Name}}
+		if m := b.Migration; m != nil {
+			names = append(names, struct{ field, name string }{"status.bucket.migration.from", m.From}, struct{ field, name string }{"status.bucket.migration.to", m.To})
+		}
+		for _, n := range names {
+			if n.name == "" {
+				continue
+			}
+			out = append(out, statusObject{field: n.field, kind: "bucket", name: n.name, owner: func(ctx context.Context) (string, bool, error) {
+				return r.Buckets.Owner(ctx, n.name, region)
+			}})
+		}
+	}
+	if d := site.Status.Distribution; d != nil && d.ID != "" {
+		out = append(out, statusObject{field: "status.distribution.id", kind: "distribution", name: d.ID, owner: func(ctx context.Context) (string, bool, error) {
+			return r.Distributions.Owner(ctx, d.ID, naming.TagOwner)
+		}})
+	}
+	return out
+}
+
+// foreignStatusObject returns the first object status names whose owner tag names someone else
+// ("" when all are the site's or gone). Status this controller wrote itself and nobody changed
+// since (same resourceVersion as our last patch) is not re-checked: that costs no AWS call in
+// the steady state.
+func (r *SecureSiteReconciler) foreignStatusObject(ctx context.Context, site *v1alpha1.SecureSite, owner string) (string, error) {
+	if rv, ok := r.written.Load(types.NamespacedName{Namespace: site.Namespace, Name: site.Name}); ok && rv == site.ResourceVersion {
+		return "", nil
+	}
+	for _, o := range r.statusObjects(site) {
+		got, found, err := o.owner(ctx)
+		if err != nil {
+			return "", fmt.Errorf("checking the owner of %s %s named in %s: %w", o.kind, o.name, o.field, err)
+		}
+		if found && got != owner {
+			return fmt.Sprintf("%s names %s %s, whose %s tag is %q, not %s: status is not proof of ownership, so nothing is written to it (restore the status or delete the site)",
+				o.field, o.kind, o.name, naming.TagOwner, got, owner), nil
+		}
+	}
+	return "", nil
+}
+
+// reconcileStatusAuthority stops the site before any AWS write when its status names an object
+// of another owner.
+func (r *SecureSiteReconciler) reconcileStatusAuthority(ctx context.Context, s *scope) error {
+	msg, err := r.foreignStatusObject(ctx, s.site, s.owner)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		return stalled(v1alpha1.ReasonNotPermitted, "%s", msg)
+	}
+	return nil
+}
+
+// forgetForeignStatusObjects drops from status, before a deletion, the objects whose owner tag
+// names someone else, so the deletion never touches them; the site's own are deleted as usual.
+func (r *SecureSiteReconciler) forgetForeignStatusObjects(ctx context.Context, site *v1alpha1.SecureSite, owner string) error {
+	for _, o := range r.statusObjects(site) {
+		got, found, err := o.owner(ctx)
+		if err != nil {
+			return fmt.Errorf("checking the owner of %s %s named in %s: %w", o.kind, o.name, o.field, err)
+		}
+		if !found || got == owner {
+			continue
+		}
+		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonNotPermitted, "Delete",
+			"%s names %s %s, tagged for %q: left alone", o.field, o.kind, o.name, got)
+		switch o.kind {
+		case "bucket":
+			site.Status.Bucket = nil
+		case "distribution":
+			site.Status.Distribution = nil
+		}
+	}
+	return nil
+}
