@@ -67,7 +67,6 @@ func (r *SecureSiteReconciler) releaseFinalizer(ctx context.Context, site *v1alp
 	if err := r.Patch(ctx, site, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	forgetSiteMetrics(site)
 	return nil
 }
 

@@ -278,7 +278,6 @@ func recordIssued(site *v1alpha1.SecureSite, st *v1alpha1.CertificateStatus, p *
 	st.RenewalTime = &metav1.Time{Time: renewal}
 	st.Issuer = issuer
 	clearFailure(st)
-	certExpiry.WithLabelValues(site.Namespace, site.Name).Set(float64(p.NotAfter.Unix()))
 }
 
 func clearFailure(st *v1alpha1.CertificateStatus) {

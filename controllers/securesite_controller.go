@@ -273,7 +273,6 @@ func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope
 		c.ObservedGeneration = site.Generation
 		meta.SetStatusCondition(&site.Status.Conditions, c)
 	}
-	recordConditionMetrics(site)
 }
 
 // endpointURLs lists the endpoints served over HTTPS with a valid certificate right now.
@@ -296,6 +295,7 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	collectSiteMetricsFrom(mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.SecureSite{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata).
