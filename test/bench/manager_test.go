@@ -59,7 +59,7 @@ func (m *manager) memory(t *testing.T) (rss, peak int64) {
 
 // medianRSS samples VmRSS n times, one second apart: a single reading catches the Go heap at an
 // arbitrary point of its GC cycle.
-func (m *manager) medianRSS(t *testing.T, n int) int64 { //nolint:unparam // every figure uses 5 today; the count belongs to the caller
+func (m *manager) medianRSS(t *testing.T, n int) int64 {
 	t.Helper()
 	var samples []int64
 	for i := range n {
