@@ -37,21 +37,23 @@ MOTO_PKGS ?= $(if $(filter ./...,$(PKGS)),$(AWS_PKGS),$(PKGS))
 REQUIRE_MOTO ?=
 
 .PHONY: test
-test: test-world verify-generated vet ## Build the test world if missing, then run every test (unit, envtest, e2e) on kumo, and the AWS-facing ones again on moto.
+test: test-world verify-generated lint ## Build the test world if missing, lint, run every test (unit, envtest, e2e) on kumo and the AWS-facing ones again on moto, check nothing of the world is left running.
 	@if [[ -n "$(REQUIRE_MOTO)" ]] && ! command -v moto_server >/dev/null; then \
 		echo "ERROR: moto_server is not on PATH and REQUIRE_MOTO is set: pip install 'moto[server]'"; exit 1; fi
-	@rc=0; \
+	@run=$$(date +%s%N)-$$$$; status=0; \
 	echo "=== AWS emulator: kumo"; \
-	SECURESITE_AWS_EMULATOR=kumo go test $(GO_TEST_FLAGS) $(PKGS) || rc=$$?; \
+	SECURESITE_TEST_RUN=$$run SECURESITE_AWS_EMULATOR=kumo go test $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
 	if command -v moto_server >/dev/null; then \
 		echo "=== AWS emulator: moto"; \
-		SECURESITE_AWS_EMULATOR=moto go test $(GO_TEST_FLAGS) $(MOTO_PKGS) || rc=$$?; \
-	else \
+		SECURESITE_TEST_RUN=$$run SECURESITE_AWS_EMULATOR=moto go test $(GO_TEST_FLAGS) $(MOTO_PKGS) || status=$$?; \
+	fi; \
+	hack/check-world-stopped.sh $$run || status=1; \
+	if ! command -v moto_server >/dev/null; then \
 		echo; \
 		echo "WARNING: moto_server is not on PATH: the AWS-facing tests ran on kumo ONLY, not on moto."; \
 		echo "WARNING: kumo is lax where AWS is strict; install moto with: pip install 'moto[server]'"; \
 	fi; \
-	exit $$rc
+	exit $$status
 
 ##@ Development
 
@@ -86,7 +88,7 @@ vet: ## go vet and a gofmt check.
 
 .PHONY: lint
 lint: vet ## go vet, gofmt and golangci-lint (built from the module proxy on first use).
-	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+	@$(BIN)/golangci-lint version 2>/dev/null | grep -q ' 2\.15\.0 ' || GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 	$(BIN)/golangci-lint run ./...
 
 .PHONY: build

@@ -47,13 +47,7 @@ func main() {
 		"How often each Route53 zone holding owned records is read and compared with every site; drifted sites are repaired at once. 0 or less turns it off (drift then waits for --resync-period).")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "securesite-system"), "The controller's namespace (ACME account Secrets live here).")
 
-	// Sharing a cluster and an AWS account (README "Sharing a cluster").
-	var domainFilter, zoneIDFilter, reservedNames string
-	flag.StringVar(&o.Tenancy.OwnerID, "owner-id", "", "Owner id in every TXT ownership record and AWS owner tag; controllers with different ids never touch each other's objects (default: the kube-system namespace's UID).")
-	flag.DurationVar(&o.Tenancy.NameHold, "name-hold", manager.DefaultNameHold, "How long a released DNS name stays held for its last owner before another site may take it (negative: no hold).")
-	flag.StringVar(&domainFilter, "domain-filter", "", "Comma-separated domains: the controller writes only these names and names below them, whatever a SecureSiteClass grants.")
-	flag.StringVar(&zoneIDFilter, "zone-id-filter", "", "Comma-separated Route53 hosted zone ids: the controller writes only into these zones.")
-	flag.StringVar(&reservedNames, "reserved-names", "", "Comma-separated names a SecureSiteClass must list exactly to grant: '@' (a zone apex), a label such as www (directly below a zone apex) or a full name.")
+	tenancyLists := tenancyFlags(&o.Tenancy)
 
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{Development: false}
@@ -67,11 +61,25 @@ func main() {
 		o.DriftCheckInterval = -1 // off (manager.Options reads 0 as the default)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	o.Tenancy.DomainFilter, o.Tenancy.ZoneIDFilter, o.Tenancy.ReservedNames = splitList(domainFilter), splitList(zoneIDFilter), splitList(reservedNames)
+	tenancyLists()
 
 	if err := run(ctrl.SetupSignalHandler(), o, acmeCABundle, nameserver); err != nil {
 		ctrl.Log.Error(err, "manager exited")
 		os.Exit(1)
+	}
+}
+
+// tenancyFlags registers the flags for sharing a cluster and an AWS account (README "Sharing a
+// cluster"); the returned function fills the lists in once the flags are parsed.
+func tenancyFlags(t *manager.TenancyOptions) func() {
+	var domainFilter, zoneIDFilter, reservedNames string
+	flag.StringVar(&t.OwnerID, "owner-id", "", "Owner id in every TXT ownership record and AWS owner tag; controllers with different ids never touch each other's objects (default: the kube-system namespace's UID).")
+	flag.DurationVar(&t.NameHold, "name-hold", manager.DefaultNameHold, "How long a released DNS name stays held for its last owner before another site may take it (negative: no hold).")
+	flag.StringVar(&domainFilter, "domain-filter", "", "Comma-separated domains: the controller writes only these names and names below them, whatever a SecureSiteClass grants.")
+	flag.StringVar(&zoneIDFilter, "zone-id-filter", "", "Comma-separated Route53 hosted zone ids: the controller writes only into these zones.")
+	flag.StringVar(&reservedNames, "reserved-names", "", "Comma-separated names a SecureSiteClass must list exactly to grant: '@' (a zone apex), a label such as www (directly below a zone apex) or a full name.")
+	return func() {
+		t.DomainFilter, t.ZoneIDFilter, t.ReservedNames = splitList(domainFilter), splitList(zoneIDFilter), splitList(reservedNames)
 	}
 }
 

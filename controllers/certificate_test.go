@@ -119,203 +119,202 @@ func TestCertificateACME(t *testing.T) {
 	e := startEnv(t)
 	ctx := context.Background()
 	zoneID := e.w.CreateHostedZone(ctx, "certs.test")
-	// Two public zones of one name, made before any site lists the zones.
-	_ = e.w.CreateHostedZone(ctx, "twin.test")
-	twinZone := strings.TrimPrefix(e.w.CreateHostedZone(ctx, "twin.test"), "/hostedzone/")
 	ns := e.namespace("cert")
 
-	// Route53 allows two public zones of the same name (only the delegated one answers on the
-	// Internet). The DNS-01 challenge must go to the site's zone, spec.hostedZoneID: looked up by
-	// name, the zone is ambiguous and the certificate was never issued.
-	t.Run("DNS-01 goes to spec.hostedZoneID when two zones share the name", func(t *testing.T) {
-		ns := e.namespace("twin")
-		e.create(site(ns, "twin", "www.twin.test", func(s *v1alpha1.SecureSite) { s.Spec.HostedZoneID = twinZone }))
-		e.waitCondition(ns, "twin", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
-	})
+	t.Run("issue for backend and additional names", func(t *testing.T) { testCertificateIssue(t, e, zoneID, ns) })
+	t.Run("the manager's cache holds only our Secrets", func(t *testing.T) { testCertificateCacheOnlyOurs(t, e, ns) })
+	t.Run("labelling big Secrets as ours does not grow the controller's memory", func(t *testing.T) { testCertificateBigSecretsMemory(t, e, ns) })
+	t.Run("a Secret we did not make is never overwritten", func(t *testing.T) { testCertificateForeignSecret(t, e, ns) })
+	t.Run("a failed order backs off, across restarts, then issues", func(t *testing.T) { testCertificateBackoff(t, e, zoneID, ns) })
+	t.Run("changing the spec lifts the backoff of the failed request", func(t *testing.T) { testCertificateBackoffLifted(t, e, zoneID, ns) })
+}
 
-	t.Run("issue for backend and additional names", func(t *testing.T) {
-		e.create(acmeSite(ns, "shop", "shop.certs.test", "api.shop.certs.test", "admin.shop.certs.test"))
-		s := e.waitCondition(ns, "shop", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
-		st := s.Status.Certificate
-		sec := e.secret(ns, "shop-tls")
-		p := checkSecretShape(t, sec, s, e.w.Pebble.DirectoryURL)
-		names := []string{"shop.certs.test", "api.shop.certs.test", "admin.shop.certs.test"}
-		roots, err := e.w.Pebble.RootCAs(ctx)
-		if err != nil {
+func testCertificateIssue(t *testing.T, e *env, zoneID, ns string) {
+	ctx := context.Background()
+	e.create(acmeSite(ns, "shop", "shop.certs.test", "api.shop.certs.test", "admin.shop.certs.test"))
+	s := e.waitCondition(ns, "shop", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
+	st := s.Status.Certificate
+	sec := e.secret(ns, "shop-tls")
+	p := checkSecretShape(t, sec, s, e.w.Pebble.DirectoryURL)
+	names := []string{"shop.certs.test", "api.shop.certs.test", "admin.shop.certs.test"}
+	roots, err := e.w.Pebble.RootCAs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyAgainst(t, p, roots, names)
+	if len(p.Chain) == 0 {
+		t.Error("tls.crt holds only the leaf; clients need the intermediate")
+	}
+	if st.SerialNumber != p.SerialHex || st.NotBefore == nil || st.NotAfter == nil || !st.NotAfter.Time.Equal(p.NotAfter) {
+		t.Errorf("status.certificate %+v does not describe the Secret's certificate %s", st, p.SerialHex)
+	}
+	// Pebble offers ARI: a 48h window around two thirds of the lifetime, clamped to the lifetime.
+	ideal := p.NotAfter.Add(-p.NotAfter.Sub(p.NotBefore) / 3)
+	if st.RenewalTime == nil || st.RenewalTime.Time.Before(ideal.Add(-25*time.Hour)) || st.RenewalTime.Time.After(ideal.Add(25*time.Hour)) { //nolint:staticcheck // metav1.Time.Before takes a *metav1.Time
+		t.Errorf("renewalTime %v, want within the ARI window around %v", st.RenewalTime, ideal)
+	}
+	e.eventually(10*time.Second, "challenge records cleaned up", func() string {
+		if l := e.challengeLeftovers(zoneID); len(l) > 0 {
+			return fmt.Sprint(l)
+		}
+		return ""
+	})
+}
+
+func testCertificateCacheOnlyOurs(t *testing.T, e *env, ns string) {
+	ctx := context.Background()
+	other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}, StringData: map[string]string{"password": "hunter2"}}
+	if err := e.k8s.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	// Give the informer the time it would need to see it, were it watching.
+	time.Sleep(time.Second)
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	if err := e.cache.List(ctx, list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range list.Items {
+		got = append(got, s.Name)
+	}
+	if strings.Join(got, ",") != "shop-tls" {
+		t.Errorf("cached Secrets in %s: %v, want only shop-tls", ns, got)
+	}
+	// Nothing caches Secret data: a typed read from the cache is refused, not served.
+	if err := e.cache.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)); err == nil {
+		t.Errorf("the cache serves whole Secrets; want metadata only")
+	}
+}
+
+func testCertificateBigSecretsMemory(t *testing.T, e *env, ns string) {
+	ctx := context.Background()
+	// Anyone who may create a Secret can put our managed-by label on it. The cache selects by
+	// that label, so it must hold metadata only, or 16 × 900 KiB lands in its memory.
+	const n, size = 16, 900 << 10
+	before := heapAfterGC()
+	for i := range n {
+		big := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("big-%d", i),
+			Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue}},
+			Data: map[string][]byte{"blob": bytes.Repeat([]byte{byte('a' + i)}, size)}}
+		if err := e.k8s.Create(ctx, big); err != nil {
 			t.Fatal(err)
 		}
-		verifyAgainst(t, p, roots, names)
-		if len(p.Chain) == 0 {
-			t.Error("tls.crt holds only the leaf; clients need the intermediate")
-		}
-		if st.SerialNumber != p.SerialHex || st.NotBefore == nil || st.NotAfter == nil || !st.NotAfter.Time.Equal(p.NotAfter) {
-			t.Errorf("status.certificate %+v does not describe the Secret's certificate %s", st, p.SerialHex)
-		}
-		// Pebble offers ARI: a 48h window around two thirds of the lifetime, clamped to the lifetime.
-		ideal := p.NotAfter.Add(-p.NotAfter.Sub(p.NotBefore) / 3)
-		if st.RenewalTime == nil || st.RenewalTime.Time.Before(ideal.Add(-25*time.Hour)) || st.RenewalTime.Time.After(ideal.Add(25*time.Hour)) { //nolint:staticcheck // metav1.Time.Before takes a *metav1.Time
-			t.Errorf("renewalTime %v, want within the ARI window around %v", st.RenewalTime, ideal)
-		}
-		e.eventually(10*time.Second, "challenge records cleaned up", func() string {
-			if l := e.challengeLeftovers(zoneID); len(l) > 0 {
-				return fmt.Sprint(l)
-			}
-			return ""
-		})
-	})
-
-	t.Run("the manager's cache holds only our Secrets", func(t *testing.T) {
-		other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}, StringData: map[string]string{"password": "hunter2"}}
-		if err := e.k8s.Create(ctx, other); err != nil {
-			t.Fatal(err)
-		}
-		// Give the informer the time it would need to see it, were it watching.
-		time.Sleep(time.Second)
+	}
+	e.eventually(10*time.Second, "the cache sees the labelled Secrets", func() string {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
 		if err := e.cache.List(ctx, list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
+			return err.Error()
 		}
-		var got []string
-		for _, s := range list.Items {
-			got = append(got, s.Name)
+		if len(list.Items) < n+1 {
+			return fmt.Sprintf("%d cached", len(list.Items))
 		}
-		if strings.Join(got, ",") != "shop-tls" {
-			t.Errorf("cached Secrets in %s: %v, want only shop-tls", ns, got)
-		}
-		// Nothing caches Secret data: a typed read from the cache is refused, not served.
-		if err := e.cache.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)); err == nil {
-			t.Errorf("the cache serves whole Secrets; want metadata only")
-		}
+		return ""
 	})
+	grown := int64(heapAfterGC()) - int64(before)
+	t.Logf("heap grew %d KiB after %d labelled Secrets of %d KiB", grown>>10, n, size>>10)
+	if grown > n*size/2 {
+		t.Errorf("heap grew %d KiB: the Secrets' data is held (%d KiB in all)", grown>>10, n*size>>10)
+	}
+}
 
-	t.Run("labelling big Secrets as ours does not grow the controller's memory", func(t *testing.T) {
-		// Anyone who may create a Secret can put our managed-by label on it. The cache selects by
-		// that label, so it must hold metadata only, or 16 × 900 KiB lands in its memory.
-		const n, size = 16, 900 << 10
-		before := heapAfterGC()
-		for i := range n {
-			big := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("big-%d", i),
-				Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue}},
-				Data: map[string][]byte{"blob": bytes.Repeat([]byte{byte('a' + i)}, size)}}
-			if err := e.k8s.Create(ctx, big); err != nil {
-				t.Fatal(err)
-			}
-		}
-		e.eventually(10*time.Second, "the cache sees the labelled Secrets", func() string {
-			list := &metav1.PartialObjectMetadataList{}
-			list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-			if err := e.cache.List(ctx, list, client.InNamespace(ns)); err != nil {
-				return err.Error()
-			}
-			if len(list.Items) < n+1 {
-				return fmt.Sprintf("%d cached", len(list.Items))
-			}
-			return ""
-		})
-		grown := int64(heapAfterGC()) - int64(before)
-		t.Logf("heap grew %d KiB after %d labelled Secrets of %d KiB", grown>>10, n, size>>10)
-		if grown > n*size/2 {
-			t.Errorf("heap grew %d KiB: the Secrets' data is held (%d KiB in all)", grown>>10, n*size>>10)
-		}
-	})
+func testCertificateForeignSecret(t *testing.T, e *env, ns string) {
+	ctx := context.Background()
+	theirs := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy-tls"},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{"tls.crt": []byte("theirs"), "note": []byte("hand made")},
+	}
+	if err := e.k8s.Create(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	e.create(acmeSite(ns, "legacy", "legacy.certs.test", "api.legacy.certs.test"))
+	s := e.waitCondition(ns, "legacy", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonSecretConflict, 30*time.Second)
+	if c := condition(s, v1alpha1.ConditionCertificateReady); !strings.Contains(c.Message, "legacy-tls") {
+		t.Errorf("conflict message does not name the Secret: %q", c.Message)
+	}
+	if c := condition(s, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse {
+		t.Errorf("Ready: %+v", c)
+	}
+	after := e.secret(ns, "legacy-tls")
+	if !maps.EqualFunc(after.Data, theirs.Data, func(a, b []byte) bool { return string(a) == string(b) }) || after.Type != corev1.SecretTypeOpaque || len(after.OwnerReferences) > 0 {
+		t.Errorf("foreign Secret changed: type %s, owners %v, data %q", after.Type, after.OwnerReferences, after.Data)
+	}
+}
 
-	t.Run("a Secret we did not make is never overwritten", func(t *testing.T) {
-		theirs := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy-tls"},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{"tls.crt": []byte("theirs"), "note": []byte("hand made")},
-		}
-		if err := e.k8s.Create(ctx, theirs); err != nil {
-			t.Fatal(err)
-		}
-		e.create(acmeSite(ns, "legacy", "legacy.certs.test", "api.legacy.certs.test"))
-		s := e.waitCondition(ns, "legacy", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonSecretConflict, 30*time.Second)
-		if c := condition(s, v1alpha1.ConditionCertificateReady); !strings.Contains(c.Message, "legacy-tls") {
-			t.Errorf("conflict message does not name the Secret: %q", c.Message)
-		}
-		if c := condition(s, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse {
-			t.Errorf("Ready: %+v", c)
-		}
-		after := e.secret(ns, "legacy-tls")
-		if !maps.EqualFunc(after.Data, theirs.Data, func(a, b []byte) bool { return string(a) == string(b) }) || after.Type != corev1.SecretTypeOpaque || len(after.OwnerReferences) > 0 {
-			t.Errorf("foreign Secret changed: type %s, owners %v, data %q", after.Type, after.OwnerReferences, after.Data)
-		}
-	})
+func testCertificateBackoff(t *testing.T, e *env, zoneID, ns string) {
+	// A TXT record someone made by hand at the challenge name: the ownership layer refuses to
+	// write there, so the order fails the way a real unwritable challenge does.
+	e.handWrite(zoneID, r53types.ChangeActionCreate, "_acme-challenge.blocked.certs.test", "TXT", `"hand made"`)
+	before := ordersFinished()
+	e.create(acmeSite(ns, "blocked", "blocked.certs.test", "api.blocked.certs.test"))
+	s := e.waitCondition(ns, "blocked", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonBackingOff, issueTimeout)
+	st := s.Status.Certificate
+	if st.FailedAttempts != 1 || st.LastFailureTime == nil || st.NextAttemptTime == nil {
+		t.Fatalf("status.certificate after one failure: %+v", st)
+	}
+	if d := st.NextAttemptTime.Sub(st.LastFailureTime.Time); d < 59*time.Minute || d > 61*time.Minute {
+		t.Errorf("next attempt %v after the failure, want 1h", d)
+	}
+	if !strings.Contains(st.LastFailureMessage, "_acme-challenge.blocked.certs.test") {
+		t.Errorf("failure message does not say which record: %q", st.LastFailureMessage)
+	}
+	if got := ordersFinished() - before; got != 1 {
+		t.Errorf("%v orders for one failed attempt", got)
+	}
 
-	t.Run("a failed order backs off, across restarts, then issues", func(t *testing.T) {
-		// A TXT record someone made by hand at the challenge name: the ownership layer refuses to
-		// write there, so the order fails the way a real unwritable challenge does.
-		e.handWrite(zoneID, r53types.ChangeActionCreate, "_acme-challenge.blocked.certs.test", "TXT", `"hand made"`)
-		before := ordersFinished()
-		e.create(acmeSite(ns, "blocked", "blocked.certs.test", "api.blocked.certs.test"))
-		s := e.waitCondition(ns, "blocked", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonBackingOff, issueTimeout)
-		st := s.Status.Certificate
-		if st.FailedAttempts != 1 || st.LastFailureTime == nil || st.NextAttemptTime == nil {
-			t.Fatalf("status.certificate after one failure: %+v", st)
+	pokeAndHold := func(what string) {
+		t.Helper()
+		for range 4 {
+			e.poke(ns, "blocked")
+			time.Sleep(300 * time.Millisecond)
 		}
-		if d := st.NextAttemptTime.Sub(st.LastFailureTime.Time); d < 59*time.Minute || d > 61*time.Minute {
-			t.Errorf("next attempt %v after the failure, want 1h", d)
-		}
-		if !strings.Contains(st.LastFailureMessage, "_acme-challenge.blocked.certs.test") {
-			t.Errorf("failure message does not say which record: %q", st.LastFailureMessage)
+		time.Sleep(2 * time.Second) // an order, had one started, fails within this
+		if e.pool.InFlight(types.NamespacedName{Namespace: ns, Name: "blocked"}) {
+			t.Errorf("%s: an order is in flight during the backoff", what)
 		}
 		if got := ordersFinished() - before; got != 1 {
-			t.Errorf("%v orders for one failed attempt", got)
+			t.Errorf("%s: %v orders, want still 1", what, got)
 		}
+		s := e.get(ns, "blocked")
+		if s.Status.Certificate.FailedAttempts != 1 {
+			t.Errorf("%s: failedAttempts %d", what, s.Status.Certificate.FailedAttempts)
+		}
+		if c := condition(s, v1alpha1.ConditionCertificateReady); c.Reason != v1alpha1.ReasonBackingOff {
+			t.Errorf("%s: CertificateReady %+v", what, c)
+		}
+	}
+	pokeAndHold("poked during backoff")
+	e.restartManager()
+	pokeAndHold("after a restart")
 
-		pokeAndHold := func(what string) {
-			t.Helper()
-			for range 4 {
-				e.poke(ns, "blocked")
-				time.Sleep(300 * time.Millisecond)
-			}
-			time.Sleep(2 * time.Second) // an order, had one started, fails within this
-			if e.pool.InFlight(types.NamespacedName{Namespace: ns, Name: "blocked"}) {
-				t.Errorf("%s: an order is in flight during the backoff", what)
-			}
-			if got := ordersFinished() - before; got != 1 {
-				t.Errorf("%s: %v orders, want still 1", what, got)
-			}
-			s := e.get(ns, "blocked")
-			if s.Status.Certificate.FailedAttempts != 1 {
-				t.Errorf("%s: failedAttempts %d", what, s.Status.Certificate.FailedAttempts)
-			}
-			if c := condition(s, v1alpha1.ConditionCertificateReady); c.Reason != v1alpha1.ReasonBackingOff {
-				t.Errorf("%s: CertificateReady %+v", what, c)
-			}
-		}
-		pokeAndHold("poked during backoff")
-		e.restartManager()
-		pokeAndHold("after a restart")
+	e.handWrite(zoneID, r53types.ChangeActionDelete, "_acme-challenge.blocked.certs.test", "TXT", `"hand made"`)
+	e.clock.Advance(time.Until(st.NextAttemptTime.Time) + time.Minute)
+	time.Sleep(1100 * time.Millisecond) // the zone snapshot is trusted for 1s in tests
+	e.poke(ns, "blocked")
+	s = e.waitCondition(ns, "blocked", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
+	if st := s.Status.Certificate; st.FailedAttempts != 0 || st.NextAttemptTime != nil || st.LastFailureMessage != "" {
+		t.Errorf("backoff not reset after issuing: %+v", st)
+	}
+}
 
-		e.handWrite(zoneID, r53types.ChangeActionDelete, "_acme-challenge.blocked.certs.test", "TXT", `"hand made"`)
-		e.clock.Advance(time.Until(st.NextAttemptTime.Time) + time.Minute)
-		time.Sleep(1100 * time.Millisecond) // the zone snapshot is trusted for 1s in tests
-		e.poke(ns, "blocked")
-		s = e.waitCondition(ns, "blocked", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
-		if st := s.Status.Certificate; st.FailedAttempts != 0 || st.NextAttemptTime != nil || st.LastFailureMessage != "" {
-			t.Errorf("backoff not reset after issuing: %+v", st)
-		}
-	})
-
-	t.Run("changing the spec lifts the backoff of the failed request", func(t *testing.T) {
-		e.handWrite(zoneID, r53types.ChangeActionCreate, "_acme-challenge.stuck.certs.test", "TXT", `"hand made"`)
-		e.create(acmeSite(ns, "fixme", "fixme.certs.test", "stuck.certs.test"))
-		s := e.waitCondition(ns, "fixme", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonBackingOff, issueTimeout)
-		if s.Status.Certificate.FailedRequest == "" {
-			t.Fatalf("the failed request is not recorded: %+v", s.Status.Certificate)
-		}
-		// The user moves the backend to a name whose challenge can be written: no waiting an hour.
-		e.update(ns, "fixme", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = "api.fixme.certs.test" })
-		s = e.waitCondition(ns, "fixme", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
-		if st := s.Status.Certificate; st.FailedAttempts != 0 || st.FailedRequest != "" || !slices.Contains(st.DNSNames, "api.fixme.certs.test") {
-			t.Errorf("after the spec change: %+v", st)
-		}
-		if ev := strings.Join(e.events(ns, "fixme"), "\n"); !strings.Contains(ev, "BackoffLifted") {
-			t.Errorf("no BackoffLifted event:\n%s", ev)
-		}
-	})
+func testCertificateBackoffLifted(t *testing.T, e *env, zoneID, ns string) {
+	e.handWrite(zoneID, r53types.ChangeActionCreate, "_acme-challenge.stuck.certs.test", "TXT", `"hand made"`)
+	e.create(acmeSite(ns, "fixme", "fixme.certs.test", "stuck.certs.test"))
+	s := e.waitCondition(ns, "fixme", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonBackingOff, issueTimeout)
+	if s.Status.Certificate.FailedRequest == "" {
+		t.Fatalf("the failed request is not recorded: %+v", s.Status.Certificate)
+	}
+	// The user moves the backend to a name whose challenge can be written: no waiting an hour.
+	e.update(ns, "fixme", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = "api.fixme.certs.test" })
+	s = e.waitCondition(ns, "fixme", v1alpha1.ConditionCertificateReady, metav1.ConditionTrue, v1alpha1.ReasonIssued, issueTimeout)
+	if st := s.Status.Certificate; st.FailedAttempts != 0 || st.FailedRequest != "" || !slices.Contains(st.DNSNames, "api.fixme.certs.test") {
+		t.Errorf("after the spec change: %+v", st)
+	}
+	if ev := strings.Join(e.events(ns, "fixme"), "\n"); !strings.Contains(ev, "BackoffLifted") {
+		t.Errorf("no BackoffLifted event:\n%s", ev)
+	}
 }
 
 // TestCertificateManySites measures issuance through the controller: 20 sites at once against

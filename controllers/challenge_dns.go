@@ -12,10 +12,6 @@ import (
 	"github.com/securesite-io/securesite/internal/records"
 )
 
-// challengeOwnerSuffix keeps DNS-01 records apart from a site's own records: the DNS phase makes
-// the zone match exactly what owner "<ns>/<name>" wants, and must not delete a challenge in flight.
-const challengeOwnerSuffix = "/acme"
-
 // challengeDNS writes DNS-01 TXT records through the Route53 layer, so challenges get the same
 // ownership registry and cross-site batching as every other record: many certificates ordered
 // together share a few ChangeResourceRecordSets calls.
@@ -40,9 +36,9 @@ func NewChallengeDNS(dns *records.Service, ownerID string) acme.ChallengeDNS {
 
 func (c *challengeDNS) challengeOwner(ctx context.Context) string {
 	if site, ok := acme.SiteFromContext(ctx); ok {
-		return naming.Owner(c.ownerID, site.Namespace, site.Name) + challengeOwnerSuffix
+		return naming.ChallengeOwner(naming.Owner(c.ownerID, site.Namespace, site.Name))
 	}
-	return naming.Owner(c.ownerID, "", "securesite") + challengeOwnerSuffix
+	return naming.ChallengeOwner(naming.Owner(c.ownerID, "", "securesite"))
 }
 
 // zoneFor is the zone a challenge record goes to: the site's own zone (spec.hostedZoneID, or

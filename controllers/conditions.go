@@ -1,10 +1,12 @@
 package controllers
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
-	"time"
 
+	"github.com/aws/smithy-go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
@@ -20,7 +22,53 @@ func condition(t string, ok bool, reason, message string) metav1.Condition {
 	return metav1.Condition{Type: t, Status: status, Reason: reason, Message: message}
 }
 
-func dnsReadyCondition(site *v1alpha1.SecureSite, o dnsObservation) metav1.Condition {
+// phaseConditions are the per-phase conditions of a pass, in phase order. The condition of the
+// phase whose error ended the pass says what failed.
+func phaseConditions(s *scope) []metav1.Condition {
+	conds := []metav1.Condition{
+		dnsReadyCondition(s.dns),
+		certificateReadyCondition(s.cert),
+		exportReadyCondition(s.export),
+		bucketReadyCondition(s.bucket.phaseObservation),
+		distributionReadyCondition(s.distribution.phaseObservation),
+	}
+	if f := s.failed; f != nil {
+		for i := range conds {
+			if conds[i].Type == conditionOfPhase[f.phase] {
+				conds[i] = failedCondition(conds[i].Type, f.err)
+			}
+		}
+	}
+	return conds
+}
+
+// conditionOfPhase names the condition that reports each phase.
+var conditionOfPhase = map[string]string{
+	phaseZone:         v1alpha1.ConditionDNSReady,
+	phaseCertificate:  v1alpha1.ConditionCertificateReady,
+	phaseExport:       v1alpha1.ConditionExportReady,
+	phaseACM:          v1alpha1.ConditionDistributionReady,
+	phaseBucket:       v1alpha1.ConditionBucketReady,
+	phaseDistribution: v1alpha1.ConditionDistributionReady,
+	phaseOrigin:       v1alpha1.ConditionBucketReady,
+	phaseDNS:          v1alpha1.ConditionDNSReady,
+}
+
+// failedCondition reports a transient failure: the pass is retried with backoff.
+func failedCondition(t string, err error) metav1.Condition {
+	return condition(t, false, failureReason(err), err.Error())
+}
+
+// failureReason is AWSError when AWS (or the way to it) failed, else ReconcileError.
+func failureReason(err error) string {
+	var op *smithy.OperationError
+	if errors.As(err, &op) {
+		return v1alpha1.ReasonAWSError
+	}
+	return v1alpha1.ReasonReconcileError
+}
+
+func dnsReadyCondition(o dnsObservation) metav1.Condition {
 	c := func(ok bool, reason, msg string) metav1.Condition {
 		return condition(v1alpha1.ConditionDNSReady, ok, reason, msg)
 	}
@@ -29,20 +77,12 @@ func dnsReadyCondition(site *v1alpha1.SecureSite, o dnsObservation) metav1.Condi
 		return c(true, v1alpha1.ReasonNotConfigured, "no backend or static site: no DNS records to manage")
 	case o.zoneProblem != "":
 		return c(false, v1alpha1.ReasonZoneNotFound, o.zoneProblem)
+	case o.zone.ID == "":
+		return metav1.Condition{Type: v1alpha1.ConditionDNSReady, Status: metav1.ConditionUnknown,
+			Reason: v1alpha1.ReasonProgressing, Message: "records not observed yet"}
 	case len(o.conflicts) > 0:
-		var parts []string
-		for _, cf := range o.conflicts {
-			who := "exists and is not managed by SecureSite"
-			if cf.Owner != "" {
-				who = "is owned by SecureSite " + cf.Owner
-			}
-			if !cf.HeldUntil.IsZero() {
-				who = fmt.Sprintf("was released by SecureSite %s and is held for it until %s", cf.Owner, cf.HeldUntil.UTC().Format(time.RFC3339))
-			}
-			parts = append(parts, fmt.Sprintf("%s %s %s", cf.Record.Name, cf.Record.Type, who))
-		}
-		return c(false, v1alpha1.ReasonRecordConflict, "not written, to avoid overwriting a record we do not own: "+strings.Join(parts, "; "))
-	case site.Spec.Suspend && len(o.wouldChange) > 0:
+		return c(false, v1alpha1.ReasonRecordConflict, conflictMessage(o.conflicts))
+	case len(o.wouldChange) > 0:
 		return c(false, v1alpha1.ReasonSuspended, "suspended; would change: "+strings.Join(o.wouldChange, ", "))
 	case o.pending:
 		return c(false, v1alpha1.ReasonRecordsPending, fmt.Sprintf("changes sent to zone %s, waiting for Route53 to report INSYNC", o.zone.Name))
@@ -78,32 +118,32 @@ func certificateReadyCondition(o certObservation) metav1.Condition {
 	}
 }
 
-func exportReadyCondition(o exportObservation) metav1.Condition {
+func exportReadyCondition(o phaseObservation) metav1.Condition {
 	if o.skipped {
 		return condition(v1alpha1.ConditionExportReady, true, v1alpha1.ReasonNotConfigured, "no export configured")
 	}
-	return phaseCondition(v1alpha1.ConditionExportReady, o.ready, o.reason, o.message)
+	return phaseCondition(v1alpha1.ConditionExportReady, o)
 }
 
-func bucketReadyCondition(o bucketObservation) metav1.Condition {
+func bucketReadyCondition(o phaseObservation) metav1.Condition {
 	if o.skipped {
 		return condition(v1alpha1.ConditionBucketReady, true, v1alpha1.ReasonNotConfigured, "no static site configured")
 	}
-	return phaseCondition(v1alpha1.ConditionBucketReady, o.ready, o.reason, o.message)
+	return phaseCondition(v1alpha1.ConditionBucketReady, o)
 }
 
-func distributionReadyCondition(o distributionObservation) metav1.Condition {
+func distributionReadyCondition(o phaseObservation) metav1.Condition {
 	if o.skipped {
 		return condition(v1alpha1.ConditionDistributionReady, true, v1alpha1.ReasonNotConfigured, "no static site configured")
 	}
-	return phaseCondition(v1alpha1.ConditionDistributionReady, o.ready, o.reason, o.message)
+	return phaseCondition(v1alpha1.ConditionDistributionReady, o)
 }
 
-func phaseCondition(t string, ready bool, reason, message string) metav1.Condition {
-	if reason == "" {
+func phaseCondition(t string, o phaseObservation) metav1.Condition {
+	if o.reason == "" {
 		return metav1.Condition{Type: t, Status: metav1.ConditionUnknown, Reason: v1alpha1.ReasonProgressing, Message: "not observed yet"}
 	}
-	return condition(t, ready, reason, message)
+	return condition(t, o.ready, o.reason, o.message)
 }
 
 // readyCondition summarises the phase conditions. Its message names the endpoints that are not
@@ -161,6 +201,30 @@ func secureSummary(site *v1alpha1.SecureSite) string {
 		return "certificate for " + site.Spec.Domain + " is valid"
 	}
 	return "served over HTTPS with a valid certificate: " + strings.Join(parts, " and ")
+}
+
+// userMustAct are the reasons no amount of waiting clears: something the site needs is held by
+// someone else. kstatus calls that Stalled, and tools that read only Stalled (Argo CD's health
+// check, kstatus-based waits) must see the plain message there, not just a reason.
+var userMustAct = []string{
+	v1alpha1.ReasonRecordConflict,
+	v1alpha1.ReasonSecretConflict,
+	v1alpha1.ReasonBucketOwnedElsewhere,
+	v1alpha1.ReasonInvalidSpec,
+}
+
+// problem is what only the user can fix in this pass: a stalled phase, or a phase condition
+// reporting something held by someone else.
+func problem(phases []metav1.Condition, stalled *stalledError) *stalledError {
+	if stalled != nil {
+		return stalled
+	}
+	for _, c := range phases {
+		if c.Status == metav1.ConditionFalse && slices.Contains(userMustAct, c.Reason) {
+			return &stalledError{reason: c.Reason, message: fmt.Sprintf("%s: %s", c.Type, c.Message)}
+		}
+	}
+	return nil
 }
 
 // kstatus: Reconciling is True while work is under way; Stalled while only the user can help.

@@ -53,7 +53,7 @@ func TestDNSReadyCondition(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := dnsReadyCondition(tt.site, tt.obs)
+			c := dnsReadyCondition(tt.obs)
 			if c.Type != v1alpha1.ConditionDNSReady || c.Status != tt.wantStatus || c.Reason != tt.wantReason || !strings.Contains(c.Message, tt.wantInMsg) {
 				t.Errorf("got %s=%s reason %s msg %q; want %s reason %s msg containing %q", c.Type, c.Status, c.Reason, c.Message, tt.wantStatus, tt.wantReason, tt.wantInMsg)
 			}
@@ -160,12 +160,12 @@ func TestDesiredRecords(t *testing.T) {
 		s.Spec.StaticSite = &v1alpha1.StaticSiteSpec{}
 		s.Spec.Certificate.AdditionalDNSNames = []string{"www.duckhoo.site", "*.duckhoo.site"}
 	})
-	got := desiredRecords(site)
+	got := desiredRecords(site, "")
 	if len(got) != 1 || got[0].Type != "A" || got[0].Values[0] != "203.0.113.10" || got[0].TTL != 300 {
 		t.Fatalf("before the distribution exists only the backend record is wanted, got %v", got)
 	}
 	site.Status.Distribution = &v1alpha1.DistributionStatus{DomainName: "d1.cloudfront.net"}
-	got = desiredRecords(site)
+	got = desiredRecords(site, site.Status.Distribution.DomainName)
 	var names []string
 	for _, r := range got {
 		names = append(names, r.Type+" "+r.Name)

@@ -33,167 +33,151 @@ func TestDNS(t *testing.T) {
 	e := startEnv(t)
 	ctx := context.Background()
 	zoneID := e.w.CreateHostedZone(ctx, "duckhoo.test")
-	// Created before any site lists the zones: a zone made later is only seen after a relist.
-	apexZone := e.w.CreateHostedZone(ctx, "apex.duckhoo.example")
 
-	t.Run("lifecycle: create, edit, drift repair, delete", func(t *testing.T) {
-		ns := e.namespace("dns")
-		e.create(backendSite(ns, "duckhoo", "duckhoo.test", "infra.duckhoo.test", "203.0.113.10"))
-		s := e.waitCondition(ns, "duckhoo", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
-		if c := condition(s, v1alpha1.ConditionDNSReady); c.Status != metav1.ConditionTrue {
-			t.Fatalf("DNSReady: %+v", c)
-		}
-		if s.Status.ObservedGeneration != s.Generation {
-			t.Errorf("observedGeneration %d, generation %d", s.Status.ObservedGeneration, s.Generation)
-		}
-		recs := e.records(zoneID)
-		a, ok := recs["A infra.duckhoo.test"]
-		if !ok || !slices.Equal(values(a), []string{"203.0.113.10"}) || aws.ToInt64(a.TTL) != 300 {
-			t.Fatalf("A record: %+v (all: %v)", a, keys(recs))
-		}
-		reg, ok := recs["TXT _securesite-a.infra.duckhoo.test"]
-		if !ok || !slices.Equal(values(reg), []string{fmt.Sprintf(registryValue, ns+"/duckhoo")}) {
-			t.Fatalf("registry record: %+v", reg)
-		}
+	t.Run("lifecycle: create, edit, drift repair, delete", func(t *testing.T) { testDNSLifecycle(t, e, zoneID) })
+	t.Run("foreign record: conflict, untouched, kept on delete", func(t *testing.T) { testDNSForeignRecord(t, e, zoneID) })
+	t.Run("two sites claim one name: the second gets the conflict", func(t *testing.T) { testDNSTwoSitesOneName(t, e, zoneID) })
+	t.Run("suspend observes and writes nothing", func(t *testing.T) { testDNSSuspend(t, e, zoneID) })
+}
 
-		// Edit the address: the record follows.
-		e.update(ns, "duckhoo", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Address = "203.0.113.20" })
-		e.eventually(30*time.Second, "record updated", func() string {
-			if v := values(e.records(zoneID)["A infra.duckhoo.test"]); !slices.Equal(v, []string{"203.0.113.20"}) {
-				return fmt.Sprint(v)
-			}
-			return ""
-		})
+func testDNSLifecycle(t *testing.T, e *env, zoneID string) {
+	ctx := context.Background()
+	ns := e.namespace("dns")
+	e.create(backendSite(ns, "duckhoo", "duckhoo.test", "infra.duckhoo.test", "203.0.113.10"))
+	s := e.waitCondition(ns, "duckhoo", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
+	if c := condition(s, v1alpha1.ConditionDNSReady); c.Status != metav1.ConditionTrue {
+		t.Fatalf("DNSReady: %+v", c)
+	}
+	if s.Status.ObservedGeneration != s.Generation {
+		t.Errorf("observedGeneration %d, generation %d", s.Status.ObservedGeneration, s.Generation)
+	}
+	recs := e.records(zoneID)
+	a, ok := recs["A infra.duckhoo.test"]
+	if !ok || !slices.Equal(values(a), []string{"203.0.113.10"}) || aws.ToInt64(a.TTL) != 300 {
+		t.Fatalf("A record: %+v (all: %v)", a, keys(recs))
+	}
+	reg, ok := recs["TXT _securesite-a.infra.duckhoo.test"]
+	if !ok || !slices.Equal(values(reg), []string{fmt.Sprintf(registryValue, ns+"/duckhoo")}) {
+		t.Fatalf("registry record: %+v", reg)
+	}
 
-		// Someone edits the owned record by hand: the next pass restores it.
-		e.handWrite(zoneID, r53types.ChangeActionUpsert, "infra.duckhoo.test", "A", "198.51.100.66")
-		time.Sleep(1100 * time.Millisecond) // the zone snapshot is trusted for 1s in tests
-		e.poke(ns, "duckhoo")
-		e.eventually(30*time.Second, "drift repaired", func() string {
-			if v := values(e.records(zoneID)["A infra.duckhoo.test"]); !slices.Equal(v, []string{"203.0.113.20"}) {
-				return fmt.Sprint(v)
-			}
-			return ""
-		})
-		if ev := strings.Join(e.events(ns, "duckhoo"), "\n"); !strings.Contains(ev, "infra.duckhoo.test") {
-			t.Errorf("no event for the record changes:\n%s", ev)
+	// Edit the address: the record follows.
+	e.update(ns, "duckhoo", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Address = "203.0.113.20" })
+	e.eventually(30*time.Second, "record updated", func() string {
+		if v := values(e.records(zoneID)["A infra.duckhoo.test"]); !slices.Equal(v, []string{"203.0.113.20"}) {
+			return fmt.Sprint(v)
 		}
-
-		// Delete: owned records and their registry go, the finalizer is released.
-		if err := e.k8s.Delete(ctx, e.get(ns, "duckhoo")); err != nil {
-			t.Fatal(err)
-		}
-		e.eventually(30*time.Second, "site deleted", func() string {
-			err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "duckhoo"}, &v1alpha1.SecureSite{})
-			if !apierrors.IsNotFound(err) {
-				return fmt.Sprint("still there: ", err)
-			}
-			return ""
-		})
-		recs = e.records(zoneID)
-		for _, k := range []string{"A infra.duckhoo.test", "TXT _securesite-a.infra.duckhoo.test"} {
-			if _, ok := recs[k]; ok {
-				t.Errorf("%s left behind after delete", k)
-			}
-		}
+		return ""
 	})
 
-	// A CNAME at a zone apex is illegal (RFC 1034 3.6.2: no other data beside a CNAME, and the
-	// apex has SOA and NS). Refused at apply for a two-label name; for a deeper zone only the
-	// zone says it, so the site is Stalled with its own reason, not a conflict with NS/SOA, and
-	// nothing is written.
-	t.Run("CNAME at the zone apex: Stalled, nothing written", func(t *testing.T) {
-		ns := e.namespace("apex")
-		e.create(site(ns, "apex", "apex.duckhoo.example", func(s *v1alpha1.SecureSite) {
-			s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "apex.duckhoo.example", Address: "lb.example.net", TTL: 300}
-			s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
-		}))
-		s := e.waitCondition(ns, "apex", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonCNAMEAtZoneApex, 30*time.Second)
-		if c := condition(s, v1alpha1.ConditionStalled); !strings.Contains(c.Message, "no CNAME") {
-			t.Errorf("Stalled message %q does not say why", c.Message)
+	// Someone edits the owned record by hand: the next pass restores it.
+	e.handWrite(zoneID, r53types.ChangeActionUpsert, "infra.duckhoo.test", "A", "198.51.100.66")
+	time.Sleep(1100 * time.Millisecond) // the zone snapshot is trusted for 1s in tests
+	e.poke(ns, "duckhoo")
+	e.eventually(30*time.Second, "drift repaired", func() string {
+		if v := values(e.records(zoneID)["A infra.duckhoo.test"]); !slices.Equal(v, []string{"203.0.113.20"}) {
+			return fmt.Sprint(v)
 		}
-		for k := range e.records(apexZone) {
-			if !strings.HasPrefix(k, "NS ") && !strings.HasPrefix(k, "SOA ") {
-				t.Errorf("record written at an apex CNAME site: %s", k)
-			}
-		}
+		return ""
 	})
+	if ev := strings.Join(e.events(ns, "duckhoo"), "\n"); !strings.Contains(ev, "infra.duckhoo.test") {
+		t.Errorf("no event for the record changes:\n%s", ev)
+	}
 
-	t.Run("foreign record: conflict, untouched, kept on delete", func(t *testing.T) {
-		ns := e.namespace("dns")
-		e.handWrite(zoneID, r53types.ChangeActionCreate, "legacy.duckhoo.test", "A", "192.0.2.1")
-		e.create(backendSite(ns, "legacy", "duckhoo.test", "legacy.duckhoo.test", "203.0.113.30"))
-		s := e.waitCondition(ns, "legacy", v1alpha1.ConditionDNSReady, metav1.ConditionFalse, v1alpha1.ReasonRecordConflict, 30*time.Second)
-		if c := condition(s, v1alpha1.ConditionDNSReady); !strings.Contains(c.Message, "legacy.duckhoo.test A exists and is not managed by SecureSite") {
-			t.Errorf("conflict message: %q", c.Message)
+	// Delete: owned records and their registry go, the finalizer is released.
+	if err := e.k8s.Delete(ctx, e.get(ns, "duckhoo")); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(30*time.Second, "site deleted", func() string {
+		err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "duckhoo"}, &v1alpha1.SecureSite{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Sprint("still there: ", err)
 		}
-		if c := condition(s, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonRecordConflict {
-			t.Errorf("Ready: %+v", c)
-		}
-		if v := values(e.records(zoneID)["A legacy.duckhoo.test"]); !slices.Equal(v, []string{"192.0.2.1"}) {
-			t.Errorf("foreign record changed: %v", v)
-		}
-		if ev := strings.Join(e.events(ns, "legacy"), "\n"); !strings.Contains(ev, v1alpha1.ReasonRecordConflict) {
-			t.Errorf("no RecordConflict event:\n%s", ev)
-		}
-		if err := e.k8s.Delete(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-		e.eventually(30*time.Second, "site deleted", func() string {
-			if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "legacy"}, &v1alpha1.SecureSite{}); !apierrors.IsNotFound(err) {
-				return fmt.Sprint(err)
-			}
-			return ""
-		})
-		if v := values(e.records(zoneID)["A legacy.duckhoo.test"]); !slices.Equal(v, []string{"192.0.2.1"}) {
-			t.Errorf("foreign record changed by delete: %v", v)
-		}
+		return ""
 	})
+	recs = e.records(zoneID)
+	for _, k := range []string{"A infra.duckhoo.test", "TXT _securesite-a.infra.duckhoo.test"} {
+		if _, ok := recs[k]; ok {
+			t.Errorf("%s left behind after delete", k)
+		}
+	}
+}
 
-	t.Run("two sites claim one name: the second gets the conflict", func(t *testing.T) {
-		ns := e.namespace("dns")
-		e.create(backendSite(ns, "first", "duckhoo.test", "shared.duckhoo.test", "203.0.113.41"))
-		e.waitCondition(ns, "first", v1alpha1.ConditionDNSReady, metav1.ConditionTrue, "", 30*time.Second)
-		e.create(backendSite(ns, "second", "duckhoo.test", "shared.duckhoo.test", "203.0.113.42"))
-		s := e.waitCondition(ns, "second", v1alpha1.ConditionDNSReady, metav1.ConditionFalse, v1alpha1.ReasonRecordConflict, 30*time.Second)
-		if c := condition(s, v1alpha1.ConditionDNSReady); !strings.Contains(c.Message, "owned by SecureSite "+testOwnerID+"/"+ns+"/first") {
-			t.Errorf("conflict message: %q", c.Message)
+func testDNSForeignRecord(t *testing.T, e *env, zoneID string) {
+	ctx := context.Background()
+	ns := e.namespace("dns")
+	e.handWrite(zoneID, r53types.ChangeActionCreate, "legacy.duckhoo.test", "A", "192.0.2.1")
+	e.create(backendSite(ns, "legacy", "duckhoo.test", "legacy.duckhoo.test", "203.0.113.30"))
+	s := e.waitCondition(ns, "legacy", v1alpha1.ConditionDNSReady, metav1.ConditionFalse, v1alpha1.ReasonRecordConflict, 30*time.Second)
+	if c := condition(s, v1alpha1.ConditionDNSReady); !strings.Contains(c.Message, "legacy.duckhoo.test A exists and is not managed by SecureSite") {
+		t.Errorf("conflict message: %q", c.Message)
+	}
+	if c := condition(s, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonRecordConflict {
+		t.Errorf("Ready: %+v", c)
+	}
+	if v := values(e.records(zoneID)["A legacy.duckhoo.test"]); !slices.Equal(v, []string{"192.0.2.1"}) {
+		t.Errorf("foreign record changed: %v", v)
+	}
+	if ev := strings.Join(e.events(ns, "legacy"), "\n"); !strings.Contains(ev, v1alpha1.ReasonRecordConflict) {
+		t.Errorf("no RecordConflict event:\n%s", ev)
+	}
+	if err := e.k8s.Delete(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(30*time.Second, "site deleted", func() string {
+		if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "legacy"}, &v1alpha1.SecureSite{}); !apierrors.IsNotFound(err) {
+			return fmt.Sprint(err)
 		}
-		e.poke(ns, "first")
-		time.Sleep(2 * time.Second)
-		if v := values(e.records(zoneID)["A shared.duckhoo.test"]); !slices.Equal(v, []string{"203.0.113.41"}) {
-			t.Errorf("the first site lost its record: %v", v)
-		}
-		if c := condition(e.get(ns, "first"), v1alpha1.ConditionDNSReady); c.Status != metav1.ConditionTrue {
-			t.Errorf("first site DNSReady: %+v", c)
-		}
+		return ""
 	})
+	if v := values(e.records(zoneID)["A legacy.duckhoo.test"]); !slices.Equal(v, []string{"192.0.2.1"}) {
+		t.Errorf("foreign record changed by delete: %v", v)
+	}
+}
 
-	t.Run("suspend observes and writes nothing", func(t *testing.T) {
-		ns := e.namespace("dns")
-		before := awsclient.CallCount("Route 53", "ChangeResourceRecordSets")
-		e.create(site(ns, "quiet", "duckhoo.test", func(s *v1alpha1.SecureSite) {
-			s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "quiet.duckhoo.test", Address: "203.0.113.50", TTL: 300}
-			s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
-			s.Spec.Suspend = true
-		}))
-		s := e.waitCondition(ns, "quiet", v1alpha1.ConditionDNSReady, metav1.ConditionFalse, v1alpha1.ReasonSuspended, 30*time.Second)
-		if c := condition(s, v1alpha1.ConditionDNSReady); !strings.Contains(c.Message, "quiet.duckhoo.test") {
-			t.Errorf("suspended message should say what would change: %q", c.Message)
-		}
-		if c := condition(s, v1alpha1.ConditionReady); c.Reason != v1alpha1.ReasonSuspended {
-			t.Errorf("Ready: %+v", c)
-		}
-		if _, ok := e.records(zoneID)["A quiet.duckhoo.test"]; ok {
-			t.Error("a suspended site wrote a record")
-		}
-		if after := awsclient.CallCount("Route 53", "ChangeResourceRecordSets"); after != before {
-			t.Errorf("suspended site made %v ChangeResourceRecordSets calls", after-before)
-		}
-		// Unsuspend: it converges.
-		e.update(ns, "quiet", func(s *v1alpha1.SecureSite) { s.Spec.Suspend = false })
-		e.waitCondition(ns, "quiet", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
-	})
+func testDNSTwoSitesOneName(t *testing.T, e *env, zoneID string) {
+	ns := e.namespace("dns")
+	e.create(backendSite(ns, "first", "duckhoo.test", "shared.duckhoo.test", "203.0.113.41"))
+	e.waitCondition(ns, "first", v1alpha1.ConditionDNSReady, metav1.ConditionTrue, "", 30*time.Second)
+	e.create(backendSite(ns, "second", "duckhoo.test", "shared.duckhoo.test", "203.0.113.42"))
+	s := e.waitCondition(ns, "second", v1alpha1.ConditionDNSReady, metav1.ConditionFalse, v1alpha1.ReasonRecordConflict, 30*time.Second)
+	if c := condition(s, v1alpha1.ConditionDNSReady); !strings.Contains(c.Message, "owned by SecureSite "+testOwnerID+"/"+ns+"/first") {
+		t.Errorf("conflict message: %q", c.Message)
+	}
+	e.poke(ns, "first")
+	time.Sleep(2 * time.Second)
+	if v := values(e.records(zoneID)["A shared.duckhoo.test"]); !slices.Equal(v, []string{"203.0.113.41"}) {
+		t.Errorf("the first site lost its record: %v", v)
+	}
+	if c := condition(e.get(ns, "first"), v1alpha1.ConditionDNSReady); c.Status != metav1.ConditionTrue {
+		t.Errorf("first site DNSReady: %+v", c)
+	}
+}
+
+func testDNSSuspend(t *testing.T, e *env, zoneID string) {
+	ns := e.namespace("dns")
+	before := awsclient.CallCount("Route 53", "ChangeResourceRecordSets")
+	e.create(site(ns, "quiet", "duckhoo.test", func(s *v1alpha1.SecureSite) {
+		s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "quiet.duckhoo.test", Address: "203.0.113.50", TTL: 300}
+		s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
+		s.Spec.Suspend = true
+	}))
+	s := e.waitCondition(ns, "quiet", v1alpha1.ConditionDNSReady, metav1.ConditionFalse, v1alpha1.ReasonSuspended, 30*time.Second)
+	if c := condition(s, v1alpha1.ConditionDNSReady); !strings.Contains(c.Message, "quiet.duckhoo.test") {
+		t.Errorf("suspended message should say what would change: %q", c.Message)
+	}
+	if c := condition(s, v1alpha1.ConditionReady); c.Reason != v1alpha1.ReasonSuspended {
+		t.Errorf("Ready: %+v", c)
+	}
+	if _, ok := e.records(zoneID)["A quiet.duckhoo.test"]; ok {
+		t.Error("a suspended site wrote a record")
+	}
+	if after := awsclient.CallCount("Route 53", "ChangeResourceRecordSets"); after != before {
+		t.Errorf("suspended site made %v ChangeResourceRecordSets calls", after-before)
+	}
+	// Unsuspend: it converges.
+	e.update(ns, "quiet", func(s *v1alpha1.SecureSite) { s.Spec.Suspend = false })
+	e.waitCondition(ns, "quiet", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
 }
 
 // TestDNSManySitesOneZone measures what 50 sites in one zone cost in Route53 calls.

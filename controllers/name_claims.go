@@ -19,8 +19,8 @@ func (r *SecureSiteReconciler) namesClaimedElsewhere(ctx context.Context, s *sco
 		base := strings.TrimPrefix(n, "*.")
 		// The site's own zone for names inside it (two public zones of one name are ambiguous by
 		// name alone), else the zone found by name.
-		zone, err := r.DNS.FindZone(ctx, base, s.dns.zone.ID)
-		if s.dns.zone.ID != "" && errors.Is(err, records.ErrZoneNotFound) {
+		zone, err := r.DNS.FindZone(ctx, base, s.zone.zone.ID)
+		if s.zone.zone.ID != "" && errors.Is(err, records.ErrZoneNotFound) {
 			zone, err = r.DNS.FindZone(ctx, base, "")
 		}
 		if errors.Is(err, records.ErrZoneNotFound) {

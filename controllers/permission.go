@@ -41,7 +41,7 @@ func (r *SecureSiteReconciler) reconcilePermission(ctx context.Context, s *scope
 	if site.Spec.StaticSite != nil {
 		in.Bucket, _ = r.desiredBucket(site)
 	}
-	if site.Spec.Backend != nil || site.Spec.StaticSite != nil || site.Spec.HostedZoneID != "" || issuerOf(site) == v1alpha1.IssuerACME {
+	if site.Spec.Backend != nil || site.Spec.StaticSite != nil || site.Spec.HostedZoneID != "" || site.Spec.Certificate.IssuerOrDefault() == v1alpha1.IssuerACME {
 		zone, err := r.findZone(ctx, site.Spec.Domain, site.Spec.HostedZoneID)
 		switch {
 		case err == nil:

@@ -22,6 +22,11 @@ var (
 	copyPageSize int32 = 1000
 )
 
+// The bucket's life in two phases, around the distribution phase: reconcileBucket makes the
+// bucket the spec names and copies the objects when it is renamed (Copying → Switching); the
+// distribution then serves from it; reconcileOrigin lets only that distribution read it and,
+// once the switched distribution is deployed, retires the old bucket (Switching → Done).
+
 // desiredBucket is the bucket the spec asks for: its name (default derived from the domain) and region.
 func (r *SecureSiteReconciler) desiredBucket(site *v1alpha1.SecureSite) (name, region string) {
 	ss := site.Spec.StaticSite
@@ -29,52 +34,38 @@ func (r *SecureSiteReconciler) desiredBucket(site *v1alpha1.SecureSite) (name, r
 	if name == "" {
 		name = naming.DefaultBucketName(site.Spec.Domain)
 	}
-	region = ss.Region
-	if region == "" {
-		region = r.Defaults.Region
-	}
-	return name, region
+	return name, r.Defaults.region(ss.Region)
+}
+
+func bucketOf(st *v1alpha1.BucketStatus) s3bucket.Bucket {
+	return s3bucket.Bucket{Name: st.Name, Region: st.Region, RegionalDomainName: st.RegionalDomainName}
 }
 
 // reconcileBucket makes the site's bucket exist with its owner tag and public access blocked, and
-// moves the objects when the bucket is renamed. The bucket policy needs the distribution's ARN, so
-// the distribution phase writes it.
+// moves the objects when the bucket is renamed.
 func (r *SecureSiteReconciler) reconcileBucket(ctx context.Context, s *scope) error {
-	site := s.site
-	if site.Spec.StaticSite == nil {
-		s.bucket.skipped = true
+	site, o := s.site, &s.bucket
+	if s.skipWithoutStaticSite(&o.phaseObservation) {
 		return nil
 	}
 	name, region := r.desiredBucket(site)
 	if problems := naming.BucketNameProblems(name); len(problems) > 0 {
 		return stalled(v1alpha1.ReasonInvalidSpec, "bucket %q: %s", name, strings.Join(problems, "; "))
 	}
+	if site.Status.Bucket == nil {
+		site.Status.Bucket = &v1alpha1.BucketStatus{}
+	}
 	st := site.Status.Bucket
-	if st == nil {
-		st = &v1alpha1.BucketStatus{}
-		site.Status.Bucket = st
-	}
-	if site.Spec.Suspend {
-		s.bucket.reason, s.bucket.message = v1alpha1.ReasonSuspended, "suspended; bucket "+name+" not checked"
+	o.serving = bucketOf(st)
+	// Ensure both observes and creates (S3 has no read that says "would be adopted"), so a dry
+	// run stops before it.
+	if !s.mayWrite(&o.phaseObservation, "ensure bucket "+name+" in "+region) {
 		return nil
 	}
-	target, created, err := r.Buckets.Ensure(ctx, name, region, s.ownerTags())
-	if errors.Is(err, s3bucket.ErrOwnedElsewhere) {
-		s.bucket.reason = v1alpha1.ReasonBucketOwnedElsewhere
-		s.bucket.message = fmt.Sprintf("bucket %s exists and its %s tag does not name %s; it is not adopted (choose another bucket name, or tag it %s=%s to adopt it)",
-			name, naming.TagOwner, s.owner, naming.TagOwner, s.owner)
-		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonBucketOwnedElsewhere, "EnsureBucket", s.bucket.message)
-		s.waitFor(ownedElsewhereWait)
-		return nil
+	target, err := r.ensureBucket(ctx, s, name, region)
+	if err != nil || o.reason != "" {
+		return err
 	}
-	if err != nil {
-		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonAWSError, "EnsureBucket", "bucket %s: %v", name, err)
-		return fmt.Errorf("ensuring bucket %s: %w", name, err)
-	}
-	if created {
-		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BucketCreated", "EnsureBucket", "created bucket %s in %s with public access blocked", name, region)
-	}
-
 	// First bucket, or the same one: nothing to move.
 	if st.Name == "" || st.Name == name {
 		st.Name, st.Region, st.RegionalDomainName = target.Name, target.Region, target.RegionalDomainName
@@ -83,18 +74,39 @@ func (r *SecureSiteReconciler) reconcileBucket(ctx context.Context, s *scope) er
 		if st.Migration != nil && (st.Migration.Phase != v1alpha1.MigrationPhaseDone || st.Migration.To != name) {
 			st.Migration = nil
 		}
-		s.bucket.ready, s.bucket.reason, s.bucket.message = true, v1alpha1.ReasonReconciled, fmt.Sprintf("bucket %s in %s", name, target.Region)
+		o.serving = target
+		o.set(true, v1alpha1.ReasonReconciled, fmt.Sprintf("bucket %s in %s", name, target.Region))
 		return nil
 	}
 	return r.migrateBucket(ctx, s, target)
 }
 
+// ensureBucket creates or adopts the bucket; one that someone else owns is reported, not adopted.
+func (r *SecureSiteReconciler) ensureBucket(ctx context.Context, s *scope, name, region string) (s3bucket.Bucket, error) {
+	site, o := s.site, &s.bucket
+	target, created, err := r.Buckets.Ensure(ctx, name, region, s.ownerTags())
+	if errors.Is(err, s3bucket.ErrOwnedElsewhere) {
+		o.set(false, v1alpha1.ReasonBucketOwnedElsewhere, fmt.Sprintf("bucket %s exists and its %s tag does not name %s; it is not adopted (choose another bucket name, or tag it %s=%s to adopt it)",
+			name, naming.TagOwner, s.owner, naming.TagOwner, s.owner))
+		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonBucketOwnedElsewhere, "EnsureBucket", o.message)
+		s.waitFor(ownedElsewhereWait)
+		return target, nil
+	}
+	if err != nil {
+		return target, fmt.Errorf("ensuring bucket %s: %w", name, err)
+	}
+	if created {
+		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BucketCreated", "EnsureBucket", "created bucket %s in %s with public access blocked", name, region)
+	}
+	return target, nil
+}
+
 // migrateBucket copies every object from the bucket the distribution serves (status.bucket) into
-// the renamed one, then hands over to the distribution phase to switch the origin. The old bucket
-// is only touched after the switch is deployed.
+// the renamed one; once all are copied the distribution phase switches the origin. The old bucket
+// is only touched after the switch is deployed (reconcileOrigin).
 func (r *SecureSiteReconciler) migrateBucket(ctx context.Context, s *scope, target s3bucket.Bucket) error {
-	site, st := s.site, s.site.Status.Bucket
-	from := s3bucket.Bucket{Name: st.Name, Region: st.Region, RegionalDomainName: st.RegionalDomainName}
+	site, st, o := s.site, s.site.Status.Bucket, &s.bucket
+	from := bucketOf(st)
 	m := st.Migration
 	if m == nil || m.To != target.Name {
 		total, err := r.Buckets.CountObjects(ctx, from)
@@ -106,30 +118,61 @@ func (r *SecureSiteReconciler) migrateBucket(ctx context.Context, s *scope, targ
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonMigrating, "MigrateBucket",
 			"bucket renamed: copying %d object(s) from %s to %s", total, from.Name, target.Name)
 	}
-	s.bucket.reason = v1alpha1.ReasonMigrating
 	if m.Phase == v1alpha1.MigrationPhaseCopying {
-		deadline := time.Now().Add(copyBudget)
-		for time.Now().Before(deadline) {
-			copied, next, done, err := r.Buckets.CopyPage(ctx, from, target, m.LastKey, copyPageSize)
-			m.CopiedObjects += int64(copied)
-			m.LastKey = next
-			if err != nil {
-				return fmt.Errorf("copying objects from %s to %s: %w", from.Name, target.Name, err)
-			}
-			if done {
-				m.Phase = v1alpha1.MigrationPhaseSwitching
-				r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonMigrating, "MigrateBucket",
-					"copied %d object(s) to %s; switching the CloudFront origin", m.CopiedObjects, target.Name)
-				break
-			}
-		}
-		if m.Phase == v1alpha1.MigrationPhaseCopying {
-			s.waitFor(time.Second)
+		if err := r.copyObjects(ctx, s, from, target); err != nil {
+			return err
 		}
 	}
-	s.bucket.message = fmt.Sprintf("migrating from %s to %s: %s, %d object(s) copied (%d listed at start)",
-		m.From, m.To, strings.ToLower(m.Phase), m.CopiedObjects, m.TotalObjects)
-	s.bucket.migrationTarget = &target
+	o.set(false, v1alpha1.ReasonMigrating, fmt.Sprintf("migrating from %s to %s: %s, %d object(s) copied (%d listed at start)",
+		m.From, m.To, strings.ToLower(m.Phase), m.CopiedObjects, m.TotalObjects))
+	o.migrationTarget = &target
+	o.switching = m.Phase == v1alpha1.MigrationPhaseSwitching
+	return nil
+}
+
+// copyObjects copies pages of objects for at most copyBudget, recording progress in status.
+func (r *SecureSiteReconciler) copyObjects(ctx context.Context, s *scope, from, target s3bucket.Bucket) error {
+	m := s.site.Status.Bucket.Migration
+	deadline := time.Now().Add(copyBudget)
+	for time.Now().Before(deadline) {
+		copied, next, done, err := r.Buckets.CopyPage(ctx, from, target, m.LastKey, copyPageSize)
+		m.CopiedObjects += int64(copied)
+		m.LastKey = next
+		if err != nil {
+			return fmt.Errorf("copying objects from %s to %s: %w", from.Name, target.Name, err)
+		}
+		if done {
+			m.Phase = v1alpha1.MigrationPhaseSwitching
+			r.Recorder.Eventf(s.site, nil, corev1.EventTypeNormal, v1alpha1.ReasonMigrating, "MigrateBucket",
+				"copied %d object(s) to %s; switching the CloudFront origin", m.CopiedObjects, target.Name)
+			return nil
+		}
+	}
+	s.waitFor(time.Second)
+	return nil
+}
+
+// reconcileOrigin runs after the distribution phase, which says which distribution serves the
+// site. Only that distribution may read the bucket (OAC: the policy names its ARN); during a
+// migration the new bucket gets the same policy before the origin is switched to it. Once the
+// switched distribution is deployed, the old bucket is retired.
+func (r *SecureSiteReconciler) reconcileOrigin(ctx context.Context, s *scope) error {
+	b, d := &s.bucket, &s.distribution
+	if s.site.Spec.StaticSite == nil || d.arn == "" {
+		return nil
+	}
+	origin := b.origin()
+	if err := r.Buckets.EnsurePolicy(ctx, origin, d.arn); err != nil {
+		return fmt.Errorf("writing bucket policy of %s: %w", origin.Name, err)
+	}
+	if b.migrationTarget != nil && !b.switching {
+		if err := r.Buckets.EnsurePolicy(ctx, *b.migrationTarget, d.arn); err != nil {
+			return fmt.Errorf("writing bucket policy of %s: %w", b.migrationTarget.Name, err)
+		}
+	}
+	if b.switching && d.deployed && d.origin == origin.Name {
+		return r.finishMigration(ctx, s)
+	}
 	return nil
 }
 
@@ -137,8 +180,8 @@ func (r *SecureSiteReconciler) migrateBucket(ctx context.Context, s *scope, targ
 // and the old bucket is deleted only under deletionPolicy Delete.
 func (r *SecureSiteReconciler) finishMigration(ctx context.Context, s *scope) error {
 	site, st := s.site, s.site.Status.Bucket
-	target := s.bucket.migrationTarget
-	old := s3bucket.Bucket{Name: st.Name, Region: st.Region, RegionalDomainName: st.RegionalDomainName}
+	target := *s.bucket.migrationTarget
+	old := bucketOf(st)
 	if site.Spec.DeletionPolicy == v1alpha1.DeletionPolicyDelete {
 		if err := r.Buckets.EmptyAndDelete(ctx, old); err != nil {
 			return fmt.Errorf("deleting old bucket %s: %w", old.Name, err)
@@ -149,7 +192,7 @@ func (r *SecureSiteReconciler) finishMigration(ctx context.Context, s *scope) er
 	}
 	st.Name, st.Region, st.RegionalDomainName = target.Name, target.Region, target.RegionalDomainName
 	st.Migration.Phase = v1alpha1.MigrationPhaseDone
-	s.bucket.ready, s.bucket.reason = true, v1alpha1.ReasonReconciled
-	s.bucket.message = fmt.Sprintf("bucket %s in %s (migrated from %s, %d object(s) copied)", target.Name, target.Region, old.Name, st.Migration.CopiedObjects)
+	s.bucket.serving, s.bucket.migrationTarget, s.bucket.switching = target, nil, false
+	s.bucket.set(true, v1alpha1.ReasonReconciled, fmt.Sprintf("bucket %s in %s (migrated from %s, %d object(s) copied)", target.Name, target.Region, old.Name, st.Migration.CopiedObjects))
 	return nil
 }

@@ -10,11 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/acme"
@@ -43,21 +40,10 @@ func certificateNames(site *v1alpha1.SecureSite) []string {
 	return names
 }
 
-// keySpec applies the defaults: ECDSA P-256, RSA 2048.
+// keySpec is the key the spec asks for; a size left out is the algorithm's default (P-256, RSA 2048).
 func keySpec(site *v1alpha1.SecureSite) certs.KeySpec {
 	k := site.Spec.Certificate.PrivateKey
-	alg := string(k.Algorithm)
-	if alg == "" {
-		alg = string(v1alpha1.KeyAlgorithmECDSA)
-	}
-	size := int(k.Size)
-	if size == 0 {
-		size = 256
-		if alg == string(v1alpha1.KeyAlgorithmRSA) {
-			size = 2048
-		}
-	}
-	return certs.KeySpec{Algorithm: alg, Size: size}
+	return certs.KeySpec{Algorithm: string(k.Algorithm), Size: int(k.Size)}.Normalized()
 }
 
 func secretName(site *v1alpha1.SecureSite) string {
@@ -67,297 +53,254 @@ func secretName(site *v1alpha1.SecureSite) string {
 	return naming.DefaultSecretName(site.Name)
 }
 
-func issuerOf(site *v1alpha1.SecureSite) v1alpha1.IssuerType {
-	if site.Spec.Certificate.Issuer == "" {
-		return v1alpha1.IssuerACME
-	}
-	return site.Spec.Certificate.Issuer
-}
-
-// reconcileCertificate keeps a valid certificate for the site's names in its TLS Secret. Issuance
-// runs in the pool; this phase only submits, collects results and writes the Secret.
-func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scope) error {
-	site := s.site
-	key := types.NamespacedName{Namespace: site.Namespace, Name: site.Name}
-	st := site.Status.Certificate
-	if st == nil {
-		st = &v1alpha1.CertificateStatus{}
-		site.Status.Certificate = st
-	}
-	st.SecretName = secretName(site)
-
-	secret, parsed, err := r.observeSecret(ctx, site, st.SecretName)
-	// Later phases (ACM) need the PEMs of whatever certificate the Secret holds at the end.
-	defer func() {
-		if secret != nil && s.cert.parsed != nil {
-			s.cert.certPEM, s.cert.keyPEM = secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
-		}
-	}()
-	if err != nil {
-		if se, ok := asStalled(err); ok {
-			s.cert = certObservation{state: certConflict, message: se.message}
-			s.waitFor(dnsConflictWait)
-			return nil
-		}
-		return err
-	}
-
-	// Collect a finished order first: its outcome decides everything below.
-	if res, ok := r.Issuer.Result(key); ok {
-		if res.Err != nil {
-			st.FailedAttempts++
-			st.LastFailureTime = &metav1.Time{Time: res.Finished}
-			st.NextAttemptTime = &metav1.Time{Time: certs.NextAttempt(st.FailedAttempts, res.Finished)}
-			st.LastFailureMessage = acme.ErrorText(res.Err)
-			st.FailedRequest = r.requestFingerprint(s)
-			r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
-				"attempt %d failed, next attempt after %s: %s", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), st.LastFailureMessage)
-		} else {
-			server, _, _ := r.classACME(s.class)
-			written, newParsed, err := r.writeSecret(ctx, site, secret, res.CertPEM, res.KeyPEM, res.CAPEM, server)
-			if err != nil {
-				// The order succeeded but the Secret write failed: keep the result for the next pass
-				// rather than ordering again.
-				r.Issuer.Restore(res)
-				return err
-			}
-			secret, parsed = written, newParsed
-			r.recordIssued(site, st, parsed, server, res.ARI, s.now)
-		}
-	}
-
-	names := certificateNames(site)
-	ks := keySpec(site)
-	need, why := true, "no certificate yet"
-	// specChanged: the certificate no longer matches the spec (names, key), so it does not count
-	// as valid while its replacement is issued; a renewal keeps the current one valid meanwhile.
-	specChanged := false
-	if parsed != nil {
-		specChanged, why = certs.NeedsReissue(parsed, names, ks)
-		need = specChanged
-		if !specChanged {
-			if st.SerialNumber != parsed.SerialHex || st.RenewalTime == nil {
-				// Status lost or written by an older version: recompute from the certificate.
-				// (A cache lagging behind our own status write is handled in Reconcile.)
-				r.recordIssued(site, st, parsed, st.Issuer, nil, s.now)
-			}
-			if !s.now.Before(st.RenewalTime.Time) {
-				need, why = true, "renewal time reached"
-			}
-		}
-	}
-	valid := parsed != nil && s.now.Before(parsed.NotAfter) && !specChanged
-
-	if !need {
-		if err := r.releaseStaleChallenges(ctx, s, key); err != nil {
-			return err
-		}
-		s.cert = certObservation{parsed: parsed, state: certValid, message: fmt.Sprintf("certificate for %d name(s) valid until %s; renewal at %s",
-			len(parsed.DNSNames), parsed.NotAfter.UTC().Format(time.RFC3339), st.RenewalTime.UTC().Format(time.RFC3339))}
-		s.waitFor(min(st.RenewalTime.Sub(s.now), maxValidWait))
-		return nil
-	}
-
-	// From here a (re)issue is wanted.
-	observe := func(state certState, msg string) {
-		if valid {
-			s.cert = certObservation{parsed: parsed, state: certValid, message: fmt.Sprintf("certificate valid until %s; %s", parsed.NotAfter.UTC().Format(time.RFC3339), msg)}
-			return
-		}
-		s.cert = certObservation{state: state, message: msg}
-	}
-	switch {
-	case site.Spec.Suspend:
-		observe(certSuspended, "suspended; would issue: "+why)
-		return nil
-	case r.Issuer.InFlight(key):
-		r.observeIssuing(s, key, observe, fmt.Sprintf("issuing (%s) for %v", why, names))
-		return nil
-	case st.FailedAttempts > 0 && st.FailedRequest != "" && st.FailedRequest != r.requestFingerprint(s):
-		// The user changed what is asked for (e.g. removed the name that failed): the backoff of
-		// the old request does not hold the new one back.
-		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BackoffLifted", "Issue", "the certificate request changed since the last failure; trying again now")
-		st.FailedAttempts, st.LastFailureTime, st.NextAttemptTime, st.LastFailureMessage, st.FailedRequest = 0, nil, nil, "", ""
-	case st.FailedAttempts > 0 && st.NextAttemptTime != nil && s.now.Before(st.NextAttemptTime.Time):
-		observe(certBackingOff, fmt.Sprintf("%d failed attempt(s), last: %s; next attempt after %s",
-			st.FailedAttempts, st.LastFailureMessage, st.NextAttemptTime.UTC().Format(time.RFC3339)))
-		s.waitFor(st.NextAttemptTime.Sub(s.now))
-		return nil
-	}
-
-	if issuerOf(site) == v1alpha1.IssuerSelfSigned {
-		certPEM, keyPEM, err := certs.SelfSigned(names, ks, selfSignedValidity, s.now)
-		if err != nil {
-			return fmt.Errorf("making self-signed certificate: %w", err)
-		}
-		written, parsed, err := r.writeSecret(ctx, site, secret, certPEM, keyPEM, certPEM, string(v1alpha1.IssuerSelfSigned))
-		if err != nil {
-			return err
-		}
-		secret = written
-		r.recordIssued(site, st, parsed, string(v1alpha1.IssuerSelfSigned), nil, s.now)
-		s.cert = certObservation{parsed: parsed, state: certValid, message: fmt.Sprintf("self-signed certificate valid until %s (not trusted by browsers; use issuer acme in production)",
-			parsed.NotAfter.UTC().Format(time.RFC3339))}
-		s.waitFor(st.RenewalTime.Sub(s.now))
-		return nil
-	}
-
-	if s.dns.zone.ID == "" {
-		observe(certWaitingZone, "waiting for a hosted zone to answer the DNS-01 challenge: "+s.dns.zoneProblem)
-		return nil
-	}
-	if msg, err := r.namesClaimedElsewhere(ctx, s); err != nil || msg != "" {
-		if err == nil {
-			observe(certNameClaimed, msg)
-			s.waitFor(dnsConflictWait)
-		}
-		return err
-	}
-	server, email, caBundle := r.classACME(s.class)
-	req := acme.Request{Site: key, Names: names, Key: ks, Server: server, Email: email, CABundle: caBundle, HostedZoneID: s.dns.zone.ID}
-	if parsed != nil {
-		req.Replaces = parsed.Leaf
-	}
-	if r.Issuer.Submit(req) {
-		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonIssuing, "Issue", "ordering a certificate from %s for %v (%s)", server, names, why)
-	}
-	r.observeIssuing(s, key, observe, fmt.Sprintf("issuing (%s) for %v", why, names))
-	return nil
-}
-
-// observeIssuing reports an order in the pool: running, or queued behind the CA's rate limits
-// (not a failure and not a backoff: the pool sends it when its turn comes).
-func (r *SecureSiteReconciler) observeIssuing(s *scope, key types.NamespacedName, observe func(certState, string), msg string) {
-	if w, ok := r.Issuer.Waiting(key); ok {
-		observe(certRateLimited, fmt.Sprintf("waiting for the CA's rate limit (%s); order expected to be sent at %s",
-			w.Reason, w.Until.UTC().Format(time.RFC3339)))
-		s.waitFor(min(max(w.Until.Sub(s.now), time.Second), issuingRecheck))
-		return
-	}
-	observe(certIssuing, msg)
-	s.waitFor(issuingRecheck)
-}
-
 // requestFingerprint identifies what the site asks the CA for (names, key, CA and account), short
 // enough for status even with 100 names.
 func (r *SecureSiteReconciler) requestFingerprint(s *scope) string {
 	site := s.site
 	server, email, _ := r.classACME(s.class)
-	sum := sha256.Sum256([]byte(strings.Join(certificateNames(site), ",") + "|" + keySpec(site).String() + "|" + server + "|" + email + "|" + string(issuerOf(site))))
+	sum := sha256.Sum256([]byte(strings.Join(certificateNames(site), ",") + "|" + keySpec(site).String() + "|" + server + "|" + email + "|" + string(site.Spec.Certificate.IssuerOrDefault())))
 	return hex.EncodeToString(sum[:8])
 }
 
-// observeSecret reads the site's TLS Secret. A Secret under that name that we do not own is a
-// conflict: it is never overwritten.
-func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1.SecureSite, name string) (*corev1.Secret, *certs.Parsed, error) {
-	key := client.ObjectKey{Namespace: site.Namespace, Name: name}
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	err := r.Get(ctx, key, meta)
-	if apierrors.IsNotFound(err) {
-		// The cache only holds our labelled Secrets; ask the API server whether someone else's is there.
-		if err := r.APIReader.Get(ctx, key, meta); err == nil {
-			return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s exists and is not managed by SecureSite; not overwritten (delete it or set certificate.secretName)", site.Namespace, name)
-		} else if !apierrors.IsNotFound(err) {
-			return nil, nil, err
-		}
-		return nil, nil, nil
+// reconcileCertificate keeps a valid certificate for the site's names in its TLS Secret. It
+// gathers (the Secret, a finished order from the pool), asks certs.Decide what to do, and acts.
+// Issuance itself runs in the pool; this phase only submits, collects results and writes the Secret.
+func (r *SecureSiteReconciler) reconcileCertificate(ctx context.Context, s *scope) error {
+	site := s.site
+	if site.Status.Certificate == nil {
+		site.Status.Certificate = &v1alpha1.CertificateStatus{}
+	}
+	st := site.Status.Certificate
+	st.SecretName = secretName(site)
+
+	secret, err := r.observeSecret(ctx, site, st.SecretName)
+	if se, ok := asStalled(err); ok {
+		s.cert = certObservation{state: certConflict, message: se.message}
+		s.waitFor(dnsConflictWait)
+		return nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	if !metav1.IsControlledBy(meta, site) {
-		return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
+	if err := r.collectOrder(ctx, s, secret); err != nil {
+		return err
 	}
-	// Ours: its data is read from the API server (the cache holds metadata only).
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, nil // deleted since the cache saw it
-		}
-		return nil, nil, err
+	d := certs.Decide(r.certificateSituation(s, secret.parsed))
+	if err := r.actOnCertificate(ctx, s, secret, d); err != nil {
+		return err
 	}
-	if !metav1.IsControlledBy(secret, site) {
-		return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
+	// Later phases (ACM, export) copy whatever certificate the Secret holds now.
+	if s.cert.parsed != nil {
+		s.cert.certPEM, s.cert.keyPEM = secret.certPEM(), secret.keyPEM()
 	}
-	parsed, parseErr := certs.ParseTLSSecret(secret.Data)
-	if parseErr != nil {
-		// Ours but unreadable (edited by hand?): no certificate, so it is reissued.
-		parsed = nil
-	}
-	return secret, parsed, nil
+	return nil
 }
 
-// writeSecret stores a certificate in the site's Secret, creating it if needed.
-func (r *SecureSiteReconciler) writeSecret(ctx context.Context, site *v1alpha1.SecureSite, existing *corev1.Secret, certPEM, keyPEM, caPEM []byte, issuer string) (*corev1.Secret, *certs.Parsed, error) {
-	data := certs.SecretData(certPEM, keyPEM, caPEM)
-	parsed, err := certs.ParseTLSSecret(data)
+// certificateSituation gathers what the decision depends on.
+func (r *SecureSiteReconciler) certificateSituation(s *scope, current *certs.Parsed) certs.Situation {
+	site, st := s.site, s.site.Status.Certificate
+	m := certs.Memory{Serial: st.SerialNumber, FailedAttempts: st.FailedAttempts, FailedRequest: st.FailedRequest}
+	if st.RenewalTime != nil {
+		m.RenewalTime = st.RenewalTime.Time
+	}
+	if st.NextAttemptTime != nil {
+		m.NextAttempt = st.NextAttemptTime.Time
+	}
+	return certs.Situation{
+		Now:     s.now,
+		Current: current,
+		Want: certs.Want{Names: certificateNames(site), Key: keySpec(site), Fingerprint: r.requestFingerprint(s),
+			SelfSigned: site.Spec.Certificate.IssuerOrDefault() == v1alpha1.IssuerSelfSigned},
+		Memory:        m,
+		OrderInFlight: r.Issuer.InFlight(siteRef(site)),
+		ZoneKnown:     s.zone.found(),
+	}
+}
+
+// actOnCertificate carries out the decision and records what the phase saw.
+func (r *SecureSiteReconciler) actOnCertificate(ctx context.Context, s *scope, secret *siteSecret, d certs.Decision) error {
+	site, st := s.site, s.site.Status.Certificate
+	if d.MemoryStale {
+		// Status lost or written by an older version: recompute from the certificate.
+		// (A cache lagging behind our own status write is handled in Reconcile.)
+		recordIssued(site, st, secret.parsed, st.Issuer, d.RenewalTime)
+	}
+	if d.LiftBackoff && s.writesAllowed() {
+		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BackoffLifted", "Issue", "the certificate request changed since the last failure; trying again now")
+		clearFailure(st)
+	}
+	w := waitingCertificate{s: s, current: secret.parsed, d: d}
+	switch {
+	case d.Action == certs.Keep:
+		return r.keepCertificate(ctx, s, secret.parsed)
+	case d.Action == certs.AwaitOrder:
+		r.observeIssuing(s, w, fmt.Sprintf("issuing (%s) for %v", d.Why, certificateNames(site)))
+	case d.Action == certs.BackOff:
+		w.observe(certBackingOff, fmt.Sprintf("%d failed attempt(s), last: %s; next attempt after %s",
+			st.FailedAttempts, st.LastFailureMessage, st.NextAttemptTime.UTC().Format(time.RFC3339)))
+		s.waitFor(st.NextAttemptTime.Sub(s.now))
+	case !s.writesAllowed():
+		w.observe(certSuspended, "suspended; would issue: "+d.Why)
+	case d.Action == certs.IssueSelfSigned:
+		return r.issueSelfSigned(ctx, s, secret)
+	case d.Action == certs.AwaitZone:
+		w.observe(certWaitingZone, "waiting for a hosted zone to answer the DNS-01 challenge: "+s.zone.problem)
+	default:
+		return r.orderCertificate(ctx, s, w, secret.parsed, d.Why)
+	}
+	return nil
+}
+
+// orderCertificate submits an ACME order, unless another site holds one of the names (then
+// neither the certificate nor its DNS-01 records are made).
+func (r *SecureSiteReconciler) orderCertificate(ctx context.Context, s *scope, w waitingCertificate, current *certs.Parsed, why string) error {
+	msg, err := r.namesClaimedElsewhere(ctx, s)
 	if err != nil {
-		return nil, nil, fmt.Errorf("issued certificate does not parse: %w", err)
+		return err
 	}
-	secret := existing
-	if secret == nil {
-		secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: site.Namespace, Name: secretName(site)}}
+	if msg != "" {
+		w.observe(certNameClaimed, msg)
+		s.waitFor(dnsConflictWait)
+		return nil
 	}
-	secret.Type = corev1.SecretTypeTLS
-	secret.Data = data
-	if secret.Labels == nil {
-		secret.Labels = map[string]string{}
+	r.submitOrder(s, current, why)
+	r.observeIssuing(s, w, fmt.Sprintf("issuing (%s) for %v", why, certificateNames(s.site)))
+	return nil
+}
+
+// waitingCertificate reports a certificate that is wanted but not there yet: a renewal keeps the
+// current one valid meanwhile, anything else is reported as the state it waits in.
+type waitingCertificate struct {
+	s       *scope
+	current *certs.Parsed
+	d       certs.Decision
+}
+
+func (w waitingCertificate) observe(state certState, msg string) {
+	if w.d.CurrentServes {
+		w.s.cert = certObservation{parsed: w.current, state: certValid,
+			message: fmt.Sprintf("certificate valid until %s; %s", w.current.NotAfter.UTC().Format(time.RFC3339), msg)}
+		return
 	}
-	secret.Labels[v1alpha1.LabelManagedBy] = v1alpha1.LabelManagedByValue
-	secret.Labels[v1alpha1.LabelSiteName] = site.Name
-	if secret.Annotations == nil {
-		secret.Annotations = map[string]string{}
+	w.s.cert = certObservation{state: state, message: msg}
+}
+
+// observeIssuing reports an order in the pool: running, or queued behind the CA's rate limits
+// (not a failure and not a backoff: the pool sends it when its turn comes).
+func (r *SecureSiteReconciler) observeIssuing(s *scope, w waitingCertificate, msg string) {
+	if wait, ok := r.Issuer.Waiting(siteRef(s.site)); ok {
+		w.observe(certRateLimited, fmt.Sprintf("waiting for the CA's rate limit (%s); order expected to be sent at %s",
+			wait.Reason, wait.Until.UTC().Format(time.RFC3339)))
+		s.waitFor(min(max(wait.Until.Sub(s.now), time.Second), issuingRecheck))
+		return
 	}
-	for k, v := range certs.Annotations(parsed, issuer) {
-		secret.Annotations[k] = v
+	w.observe(certIssuing, msg)
+	s.waitFor(issuingRecheck)
+}
+
+// keepCertificate reports the valid certificate and removes DNS-01 records a crashed order left.
+func (r *SecureSiteReconciler) keepCertificate(ctx context.Context, s *scope, p *certs.Parsed) error {
+	st := s.site.Status.Certificate
+	if err := r.releaseStaleChallenges(ctx, s); err != nil {
+		return err
 	}
-	if err := controllerutil.SetControllerReference(site, secret, r.Scheme()); err != nil {
-		return nil, nil, err
-	}
-	if existing == nil {
-		err = r.Create(ctx, secret)
-		if apierrors.IsAlreadyExists(err) {
-			return nil, nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s appeared while issuing and is not managed by SecureSite; not overwritten", site.Namespace, secret.Name)
-		}
-	} else {
-		err = r.Update(ctx, secret)
-	}
+	s.cert = certObservation{parsed: p, state: certValid, message: fmt.Sprintf("certificate for %d name(s) valid until %s; renewal at %s",
+		len(p.DNSNames), p.NotAfter.UTC().Format(time.RFC3339), st.RenewalTime.UTC().Format(time.RFC3339))}
+	s.waitFor(min(st.RenewalTime.Sub(s.now), maxValidWait))
+	return nil
+}
+
+func (r *SecureSiteReconciler) issueSelfSigned(ctx context.Context, s *scope, secret *siteSecret) error {
+	site, st := s.site, s.site.Status.Certificate
+	certPEM, keyPEM, err := certs.SelfSigned(certificateNames(site), keySpec(site), selfSignedValidity, s.now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("writing Secret %s: %w", secret.Name, err)
+		return fmt.Errorf("making self-signed certificate: %w", err)
 	}
-	r.Recorder.Eventf(site, secret, corev1.EventTypeNormal, v1alpha1.ReasonIssued, "WriteSecret",
-		"certificate %s for %v stored in Secret %s, valid until %s", parsed.SerialHex, parsed.DNSNames, secret.Name, parsed.NotAfter.UTC().Format(time.RFC3339))
-	return secret, parsed, nil
+	issuer := string(v1alpha1.IssuerSelfSigned)
+	if err := r.writeSecret(ctx, site, secret, certPEM, keyPEM, certPEM, issuer); err != nil {
+		return err
+	}
+	recordIssued(site, st, secret.parsed, issuer, certs.RenewalTime(secret.parsed, nil, s.now))
+	s.cert = certObservation{parsed: secret.parsed, state: certValid, message: fmt.Sprintf("self-signed certificate valid until %s (not trusted by browsers; use issuer acme in production)",
+		secret.parsed.NotAfter.UTC().Format(time.RFC3339))}
+	s.waitFor(st.RenewalTime.Sub(s.now))
+	return nil
+}
+
+func (r *SecureSiteReconciler) submitOrder(s *scope, current *certs.Parsed, why string) {
+	site := s.site
+	server, email, caBundle := r.classACME(s.class)
+	names := certificateNames(site)
+	// HostedZoneID: DNS-01 records go to the site's zone, not whichever zone of that name a lookup
+	// by name finds (two public zones of one name are ambiguous).
+	req := acme.Request{Site: siteRef(site), Names: names, Key: keySpec(site), Server: server, Email: email, CABundle: caBundle, HostedZoneID: s.zone.zone.ID}
+	if current != nil {
+		req.Replaces = current.Leaf
+	}
+	if r.Issuer.Submit(req) {
+		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonIssuing, "Issue", "ordering a certificate from %s for %v (%s)", server, names, why)
+	}
+}
+
+// collectOrder stores the result of a finished order: a certificate goes into the Secret, a
+// failure into status with the time of the next attempt.
+func (r *SecureSiteReconciler) collectOrder(ctx context.Context, s *scope, secret *siteSecret) error {
+	site, st := s.site, s.site.Status.Certificate
+	res, ok := r.Issuer.Result(siteRef(site))
+	if !ok {
+		return nil
+	}
+	if res.Err != nil {
+		st.FailedAttempts++
+		st.LastFailureTime = &metav1.Time{Time: res.Finished}
+		st.NextAttemptTime = &metav1.Time{Time: certs.NextAttempt(st.FailedAttempts, res.Finished)}
+		st.LastFailureMessage = acme.ErrorText(res.Err)
+		st.FailedRequest = r.requestFingerprint(s)
+		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonIssuanceFailed, "Issue",
+			"attempt %d failed, next attempt after %s: %s", st.FailedAttempts, st.NextAttemptTime.UTC().Format(time.RFC3339), st.LastFailureMessage)
+		return nil //nolint:nilerr // the order failed, not the pass: recorded above, and the backoff decides the next attempt
+	}
+	server, _, _ := r.classACME(s.class)
+	if err := r.writeSecret(ctx, site, secret, res.CertPEM, res.KeyPEM, res.CAPEM, server); err != nil {
+		// The order succeeded but the Secret write failed: keep the result for the next pass
+		// rather than ordering again.
+		r.Issuer.Restore(res)
+		return err
+	}
+	recordIssued(site, st, secret.parsed, server, certs.RenewalTime(secret.parsed, res.ARI, s.now))
+	return nil
 }
 
 // recordIssued puts a certificate's facts into status and resets the failure backoff.
-func (r *SecureSiteReconciler) recordIssued(site *v1alpha1.SecureSite, st *v1alpha1.CertificateStatus, p *certs.Parsed, issuer string, ari *certs.Window, now time.Time) {
+func recordIssued(site *v1alpha1.SecureSite, st *v1alpha1.CertificateStatus, p *certs.Parsed, issuer string, renewal time.Time) {
 	st.SerialNumber = p.SerialHex
 	st.DNSNames = p.DNSNames
 	st.NotBefore = &metav1.Time{Time: p.NotBefore}
 	st.NotAfter = &metav1.Time{Time: p.NotAfter}
-	st.RenewalTime = &metav1.Time{Time: certs.RenewalTime(p, ari, now)}
+	st.RenewalTime = &metav1.Time{Time: renewal}
 	st.Issuer = issuer
-	st.FailedAttempts = 0
-	st.LastFailureTime = nil
-	st.NextAttemptTime = nil
-	st.LastFailureMessage = ""
-	st.FailedRequest = ""
-	certExpiry.WithLabelValues(site.Namespace, site.Name).Set(float64(p.NotAfter.Unix()))
+	clearFailure(st)
+}
+
+func clearFailure(st *v1alpha1.CertificateStatus) {
+	st.FailedAttempts, st.LastFailureTime, st.NextAttemptTime, st.LastFailureMessage, st.FailedRequest = 0, nil, nil, "", ""
 }
 
 // releaseStaleChallenges removes DNS-01 TXT values the site's orders left behind: lego cleans up
 // after itself, but a controller killed during an order never does, and after a restart nothing
 // remembers the order. With a valid certificate and no order in flight, any challenge record of
-// the site in its zone is stale. No Route53 call when there is none: the DNS phase's snapshot
-// answers.
-func (r *SecureSiteReconciler) releaseStaleChallenges(ctx context.Context, s *scope, key types.NamespacedName) error {
-	if s.dns.zone.ID == "" || s.site.Spec.Suspend || r.Issuer.InFlight(key) {
+// the site in its zone is stale. No Route53 call when there is none: the zone's snapshot answers.
+func (r *SecureSiteReconciler) releaseStaleChallenges(ctx context.Context, s *scope) error {
+	if !s.zone.found() || !s.writesAllowed() || r.Issuer.InFlight(siteRef(s.site)) {
 		return nil
 	}
-	if _, err := r.DNS.Release(ctx, s.dns.zone, s.owner+challengeOwnerSuffix); err != nil {
-		return fmt.Errorf("removing stale DNS-01 records from zone %s: %w", s.dns.zone.Name, err)
+	zone := s.zone.zone
+	if _, err := r.DNS.Release(ctx, zone, naming.ChallengeOwner(s.owner)); err != nil {
+		return fmt.Errorf("removing stale DNS-01 records from zone %s: %w", zone.Name, err)
 	}
 	return nil
+}
+
+func siteRef(site *v1alpha1.SecureSite) types.NamespacedName {
+	return types.NamespacedName{Namespace: site.Namespace, Name: site.Name}
 }

@@ -2,14 +2,12 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/cdn"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
@@ -17,35 +15,6 @@ import (
 // distributionOriginID stays the same across bucket renames, so a migration repoints the origin
 // in place instead of rewriting the cache behaviour.
 const distributionOriginID = "securesite-bucket"
-
-// desiredDistribution is the distribution the spec asks for, as a value.
-func desiredDistribution(site *v1alpha1.SecureSite, origin s3bucket.Bucket, oacID, certARN string, tags map[string]string) cdn.Desired {
-	ss := site.Spec.StaticSite
-	index := ss.IndexDocument
-	if index == "" {
-		index = "index.html"
-	}
-	price := string(ss.PriceClass)
-	if price == "" {
-		price = "PriceClass_100"
-	}
-	return cdn.Desired{
-		// The UID makes creation idempotent: a crash between create and status patch finds the
-		// same distribution again instead of making a second one.
-		CallerReference:   "securesite-" + string(site.UID),
-		Comment:           cdn.Comment(site.Namespace, site.Name),
-		Aliases:           siteAliases(site),
-		OriginDomain:      origin.RegionalDomainName,
-		OriginID:          distributionOriginID,
-		OACID:             oacID,
-		ACMCertificateARN: certARN,
-		DefaultRootObject: index,
-		SPAFallback:       ss.SPAFallback,
-		PriceClass:        price,
-		Enabled:           true,
-		Tags:              tags,
-	}
-}
 
 // siteAliases are the names CloudFront serves: the domain and the additional names that are not
 // wildcards (a wildcard cannot be an alias record).
@@ -59,6 +28,28 @@ func siteAliases(site *v1alpha1.SecureSite) []string {
 	return names
 }
 
+// desiredDistribution is the distribution the spec asks for, as a value.
+func desiredDistribution(site *v1alpha1.SecureSite, origin s3bucket.Bucket, oacID, certARN string, tags map[string]string) cdn.Desired {
+	ss := site.Spec.StaticSite
+	return cdn.Desired{
+		// The UID makes creation idempotent: a crash between create and status patch finds the
+		// same distribution again instead of making a second one.
+		CallerReference:   "securesite-" + string(site.UID),
+		Comment:           fmt.Sprintf("SecureSite %s/%s", site.Namespace, site.Name),
+		Aliases:           siteAliases(site),
+		OriginDomain:      origin.RegionalDomainName,
+		OriginID:          distributionOriginID,
+		OACID:             oacID,
+		ACMCertificateARN: certARN,
+		// Empty (an object made before the CRD default) takes the cdn package's default.
+		DefaultRootObject: ss.IndexDocument,
+		SPAFallback:       ss.SPAFallback,
+		PriceClass:        string(ss.PriceClassOrDefault()),
+		Enabled:           true,
+		Tags:              tags,
+	}
+}
+
 func oacName(site *v1alpha1.SecureSite) string {
 	n := "securesite-" + site.Namespace + "-" + site.Name
 	if len(n) > 64 {
@@ -67,111 +58,79 @@ func oacName(site *v1alpha1.SecureSite) string {
 	return n
 }
 
+// reconcileDistribution keeps the CloudFront distribution serving the bucket the bucket phase
+// chose, with the ACM certificate; it tells the phases after it (origin, DNS) the distribution's
+// ARN and CloudFront name.
 func (r *SecureSiteReconciler) reconcileDistribution(ctx context.Context, s *scope) error {
-	site := s.site
-	if site.Spec.StaticSite == nil {
-		s.distribution.skipped = true
+	site, o := s.site, &s.distribution
+	if s.skipWithoutStaticSite(&o.phaseObservation) {
 		return nil
 	}
-	o := &s.distribution
-	bst := site.Status.Bucket
-	if bst == nil || bst.Name == "" {
-		o.reason, o.message = v1alpha1.ReasonProgressing, "waiting for the bucket"
+	// Until CloudFront is read below, the alias records keep pointing where status says.
+	if st := site.Status.Distribution; st != nil {
+		o.domainName = st.DomainName
+	}
+	if ready, reason, msg := distributionPrerequisites(s); !ready {
+		o.set(false, reason, msg)
 		return nil
+	}
+	if !s.mayWrite(&o.phaseObservation, "ensure the distribution serves bucket "+s.bucket.origin().Name) {
+		return nil
+	}
+	if site.Status.Distribution == nil {
+		site.Status.Distribution = &v1alpha1.DistributionStatus{}
 	}
 	st := site.Status.Distribution
-	if st == nil {
-		st = &v1alpha1.DistributionStatus{}
-		site.Status.Distribution = st
+	dist, err := r.ensureDistribution(ctx, s)
+	if err != nil {
+		return err
 	}
-	if site.Spec.Suspend {
-		o.reason, o.message = v1alpha1.ReasonSuspended, "suspended; distribution not checked"
+	st.ID, st.ARN, st.DomainName, st.Status, st.ETag, st.Origin = dist.ID, dist.ARN, dist.DomainName, dist.Status, dist.ETag, s.bucket.origin().Name
+	o.domainName, o.arn, o.origin, o.deployed = dist.DomainName, dist.ARN, st.Origin, dist.Status == "Deployed"
+	if !o.deployed {
+		o.set(false, v1alpha1.ReasonDeploying, fmt.Sprintf("distribution %s is %s; CloudFront takes a few minutes to deploy", dist.ID, dist.Status))
+		s.waitFor(deployWait)
 		return nil
 	}
-	certARN := ""
-	if site.Status.Certificate != nil && s.acm.imported {
-		certARN = site.Status.Certificate.ACMCertificateARN
+	o.set(true, v1alpha1.ReasonDeployed, fmt.Sprintf("distribution %s (%s) deployed from bucket %s", dist.ID, dist.DomainName, st.Origin))
+	return nil
+}
+
+// distributionPrerequisites says what the distribution still waits for: a bucket to serve and a
+// certificate in ACM.
+func distributionPrerequisites(s *scope) (ready bool, reason, message string) {
+	if s.bucket.origin().Name == "" {
+		return false, v1alpha1.ReasonProgressing, "waiting for the bucket"
 	}
-	if certARN == "" {
-		o.reason, o.message = v1alpha1.ReasonWaitingForCert, "waiting for the certificate to be imported into ACM"
+	if !s.acm.imported {
+		msg := "waiting for the certificate to be imported into ACM"
 		if s.acm.message != "" {
-			o.message += ": " + s.acm.message
+			msg += ": " + s.acm.message
 		}
-		return nil
+		return false, v1alpha1.ReasonWaitingForCert, msg
 	}
+	return true, "", ""
+}
+
+// ensureDistribution creates the distribution or updates it in place to the desired config.
+func (r *SecureSiteReconciler) ensureDistribution(ctx context.Context, s *scope) (cdn.Distribution, error) {
+	site, st := s.site, s.site.Status.Distribution
 	if st.OriginAccessControlID == "" {
 		id, err := r.Distributions.EnsureOAC(ctx, oacName(site))
 		if err != nil {
-			return fmt.Errorf("ensuring origin access control: %w", err)
+			return cdn.Distribution{}, fmt.Errorf("ensuring origin access control: %w", err)
 		}
 		st.OriginAccessControlID = id
 	}
-
-	origin := s3bucket.Bucket{Name: bst.Name, Region: bst.Region, RegionalDomainName: bst.RegionalDomainName}
-	target := s.bucket.migrationTarget
-	switching := target != nil && bst.Migration != nil && bst.Migration.Phase == v1alpha1.MigrationPhaseSwitching
-	if switching {
-		origin = *target
-	}
-
-	dist, changes, err := r.Distributions.Ensure(ctx, st.ID, desiredDistribution(site, origin, st.OriginAccessControlID, certARN, s.ownerTags()))
+	desired := desiredDistribution(site, s.bucket.origin(), st.OriginAccessControlID, s.acm.arn, s.ownerTags())
+	dist, changes, err := r.Distributions.Ensure(ctx, st.ID, desired)
 	if err != nil {
-		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonAWSError, "EnsureDistribution", "CloudFront: %v", err)
-		return fmt.Errorf("ensuring distribution: %w", err)
+		return dist, fmt.Errorf("ensuring distribution: %w", err)
 	}
 	if st.ID == "" {
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "DistributionCreated", "EnsureDistribution", "distribution %s (%s) serves %s", dist.ID, dist.DomainName, strings.Join(siteAliases(site), ", "))
 	} else if len(changes) > 0 {
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "DistributionUpdated", "EnsureDistribution", "distribution %s updated in place: %s", dist.ID, strings.Join(changes, "; "))
 	}
-	prevDomain := st.DomainName
-	st.ID, st.ARN, st.DomainName, st.Status, st.ETag, st.Origin = dist.ID, dist.ARN, dist.DomainName, dist.Status, dist.ETag, origin.Name
-	if dist.DomainName != prevDomain {
-		// The DNS phase ran before this distribution name was known, so the alias records are
-		// written now, in the same pass: otherwise Ready would report a site whose name does not
-		// lead to its distribution until the next resync.
-		s.dns = dnsObservation{}
-		if err := r.reconcileDNS(ctx, s); err != nil {
-			return err
-		}
-	}
-
-	// Only this distribution may read the bucket (OAC: the policy names its ARN). During a
-	// migration the new bucket gets the same policy before the origin is switched to it.
-	if err := r.Buckets.EnsurePolicy(ctx, origin, dist.ARN); err != nil {
-		return fmt.Errorf("writing bucket policy of %s: %w", origin.Name, err)
-	}
-	if target != nil && !switching {
-		if err := r.Buckets.EnsurePolicy(ctx, *target, dist.ARN); err != nil {
-			return fmt.Errorf("writing bucket policy of %s: %w", target.Name, err)
-		}
-	}
-
-	if dist.Status != "Deployed" {
-		o.reason, o.message = v1alpha1.ReasonDeploying, fmt.Sprintf("distribution %s is %s; CloudFront takes a few minutes to deploy", dist.ID, dist.Status)
-		s.waitFor(deployWait)
-		return nil
-	}
-	if switching {
-		// The origin switch is deployed: only now may the old bucket be touched.
-		if err := r.finishMigration(ctx, s); err != nil {
-			return err
-		}
-	}
-	if c := site.Status.Certificate; c != nil && c.ACMRetiredCertificateARN != "" && len(changes) == 0 && certARN != c.ACMRetiredCertificateARN {
-		// The distribution serves the new certificate and is deployed: the replaced one goes.
-		err := r.ACM.Delete(ctx, c.ACMRetiredCertificateARN)
-		switch {
-		case errors.Is(err, acmimport.ErrInUse):
-			s.waitFor(inUseWait) // AWS lets go of it some minutes after the switch
-		case err != nil:
-			return fmt.Errorf("deleting replaced ACM certificate %s: %w", c.ACMRetiredCertificateARN, err)
-		default:
-			r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "CertificateDeleted", "DeleteCertificate", "replaced ACM certificate %s deleted", c.ACMRetiredCertificateARN)
-			c.ACMRetiredCertificateARN = ""
-		}
-	}
-	o.ready, o.reason = true, v1alpha1.ReasonDeployed
-	o.message = fmt.Sprintf("distribution %s (%s) deployed from bucket %s", dist.ID, dist.DomainName, origin.Name)
-	return nil
+	return dist, nil
 }

@@ -2,12 +2,11 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/records"
@@ -17,119 +16,131 @@ import (
 // zone of alias records (AWS documents it as Z2FDTNDATAQYW2 in all partitions' commercial regions).
 const cloudFrontHostedZoneID = "Z2FDTNDATAQYW2"
 
-// desiredRecords is the record set a site owns, computed from its spec and what the distribution
-// phase last recorded in status.
-func desiredRecords(site *v1alpha1.SecureSite) []records.Record {
+// desiredRecords is the record set a site owns: the backend record from the spec, and alias
+// records for the site's names once its distribution has a CloudFront name (aliasTarget).
+func desiredRecords(site *v1alpha1.SecureSite, aliasTarget string) []records.Record {
 	var out []records.Record
 	if b := site.Spec.Backend; b != nil {
-		ttl := b.TTL
-		if ttl == 0 {
-			ttl = 300
-		}
-		out = append(out, records.DesiredBackendRecord(b.Hostname, b.Address, ttl))
+		// A TTL of 0 (objects made before the CRD default) takes the records layer's default.
+		out = append(out, records.DesiredBackendRecord(b.Hostname, b.Address, b.TTL))
 	}
-	if site.Spec.StaticSite != nil && site.Status.Distribution != nil && site.Status.Distribution.DomainName != "" {
+	if site.Spec.StaticSite != nil && aliasTarget != "" {
 		for _, name := range siteAliases(site) {
 			for _, typ := range []string{"A", "AAAA"} {
 				out = append(out, records.Record{Name: name, Type: typ, Alias: &records.AliasTarget{
-					HostedZoneID: cloudFrontHostedZoneID, DNSName: site.Status.Distribution.DomainName}})
+					HostedZoneID: cloudFrontHostedZoneID, DNSName: aliasTarget}})
 			}
 		}
 	}
 	return out
 }
 
+// recordNames are the names the site's records use, aliases included before the distribution
+// exists, so the zone phase can refuse a name outside the zone before anything is made.
+func recordNames(site *v1alpha1.SecureSite) []string {
+	var out []string
+	if b := site.Spec.Backend; b != nil {
+		out = append(out, records.DesiredBackendRecord(b.Hostname, b.Address, b.TTL).Name)
+	}
+	if site.Spec.StaticSite != nil {
+		out = append(out, siteAliases(site)...)
+	}
+	return out
+}
+
+// reconcileDNS makes the site's records in its zone exactly the desired ones. It runs last, once
+// per pass, after the distribution phase has said where the alias records point.
 func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error {
 	site := s.site
-	desired := desiredRecords(site)
-	zone, err := r.findZone(ctx, site.Spec.Domain, site.Spec.HostedZoneID)
-	if errors.Is(err, records.ErrZoneNotFound) {
-		s.dns.zoneProblem = fmt.Sprintf("no Route53 hosted zone found for %s", site.Spec.Domain)
-		if site.Spec.HostedZoneID != "" {
-			s.dns.zoneProblem = fmt.Sprintf("hosted zone %s does not exist", site.Spec.HostedZoneID)
-		}
-		// A zone may be created later; look again, slowly.
-		s.waitFor(dnsConflictWait)
-		r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
+	s.dns.zone, s.dns.zoneProblem = s.zone.zone, s.zone.problem
+	if !s.zone.found() {
+		r.forgetDesired(siteRef(site))
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("finding hosted zone for %s: %w", site.Spec.Domain, err)
-	}
-	s.dns.zone = zone
-	if site.Status.DNS == nil {
-		site.Status.DNS = &v1alpha1.DNSStatus{}
-	}
-	site.Status.DNS.HostedZoneID = zone.ID
-	for _, rec := range desired {
-		if !records.InZone(rec.Name, zone.Name) {
-			r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
-			return stalled(v1alpha1.ReasonInvalidSpec, "%s is not inside hosted zone %s (%s); use a name in the zone or set hostedZoneID", rec.Name, zone.Name, zone.ID)
-		}
-		if rec.Type == "CNAME" && rec.Name == zone.Name {
-			return stalled(v1alpha1.ReasonCNAMEAtZoneApex, "backend.hostname %s is the apex of hosted zone %s, where DNS allows no CNAME beside the zone's SOA and NS records; give backend.address as an IP address, or use a name below the apex such as api.%s", rec.Name, zone.ID, zone.Name)
-		}
-	}
-	if len(desired) == 0 && len(site.Status.DNS.Records) == 0 {
-		s.dns.skipped = site.Spec.Backend == nil && site.Spec.StaticSite == nil
-	}
+	zone := s.zone.zone
+	desired := desiredRecords(site, s.distribution.domainName)
+	st := site.Status.DNS
+	s.dns.skipped = len(desired) == 0 && len(st.Records) == 0 && site.Spec.Backend == nil && site.Spec.StaticSite == nil
 
-	if site.Spec.Suspend {
-		r.forgetDesired(types.NamespacedName{Namespace: site.Namespace, Name: site.Name})
-		plan, err := r.DNS.Plan(ctx, zone, s.owner, desired)
-		if err != nil {
-			return fmt.Errorf("observing zone %s: %w", zone.Name, err)
-		}
-		s.dns.conflicts = plan.Conflicts
-		s.dns.wouldChange = plan.Summary()
-		s.dns.records = desired
+	// Gather: what the zone holds against what the site wants.
+	plan, err := r.DNS.Plan(ctx, zone, s.owner, desired)
+	if err != nil {
+		return fmt.Errorf("observing zone %s: %w", zone.Name, err)
+	}
+	if err := r.checkPendingChange(ctx, st); err != nil {
+		return err
+	}
+	s.dns.records = desired
+
+	// Decide and act: write only what differs, and nothing in a dry run.
+	if !s.writesAllowed() {
+		// Drift repair is a write too: a suspended site is left as it is.
+		r.forgetDesired(siteRef(site))
+		s.dns.conflicts, s.dns.wouldChange = plan.Conflicts, plan.Summary()
 		return nil
 	}
-
-	if id := site.Status.DNS.PendingChangeID; id != "" {
-		done, err := r.DNS.ChangeInSync(ctx, id)
-		if err != nil {
-			return fmt.Errorf("checking Route53 change %s: %w", id, err)
-		}
-		if done {
-			site.Status.DNS.PendingChangeID = ""
+	res := records.EnsureResult{Conflicts: plan.Conflicts, InSync: true}
+	if !plan.InSync() {
+		if res, err = r.DNS.Ensure(ctx, zone, s.owner, desired); err != nil {
+			return fmt.Errorf("writing records to zone %s: %w", zone.Name, err)
 		}
 	}
+	r.recordEnsured(s, desired, res)
+	r.publishDesired(s, desired)
+	return nil
+}
 
-	res, err := r.DNS.Ensure(ctx, zone, s.owner, desired)
+// checkPendingChange forgets the change sent earlier once Route53 reports it INSYNC.
+func (r *SecureSiteReconciler) checkPendingChange(ctx context.Context, st *v1alpha1.DNSStatus) error {
+	id := st.PendingChangeID
+	if id == "" {
+		return nil
+	}
+	done, err := r.DNS.ChangeInSync(ctx, id)
 	if err != nil {
-		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonAWSError, "ChangeRecords", "Route53 zone %s: %v", zone.Name, err)
-		return fmt.Errorf("writing records to zone %s: %w", zone.Name, err)
+		return fmt.Errorf("checking Route53 change %s: %w", id, err)
 	}
+	if done {
+		st.PendingChangeID = ""
+	}
+	return nil
+}
+
+// recordEnsured reports what the records layer did and what the site now owns.
+func (r *SecureSiteReconciler) recordEnsured(s *scope, desired []records.Record, res records.EnsureResult) {
+	site, st := s.site, s.site.Status.DNS
 	for _, ch := range res.Changed {
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "RecordChanged", "ChangeRecords", "%s", ch.String())
 	}
 	if len(res.Conflicts) > 0 {
 		s.dns.conflicts = res.Conflicts
-		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonRecordConflict, "ChangeRecords", "%s", dnsReadyCondition(site, s.dns).Message)
+		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonRecordConflict, "ChangeRecords", "%s", conflictMessage(res.Conflicts))
 		s.waitFor(dnsConflictWait)
 	}
 	if !res.InSync && res.ChangeID != "" {
-		site.Status.DNS.PendingChangeID = res.ChangeID
+		st.PendingChangeID = res.ChangeID
 	}
-	s.dns.pending = site.Status.DNS.PendingChangeID != ""
+	st.Records = recordStatuses(desired, res.Conflicts)
+	s.dns.pending = st.PendingChangeID != ""
 	if s.dns.pending {
 		s.waitFor(dnsPendingWait)
 	}
-	s.dns.records = desired
-	site.Status.DNS.Records = recordStatuses(desired, res.Conflicts)
-	r.publishDesired(s, desired)
-	return nil
 }
 
-// findZone looks an explicit zone up by its id alone. The CRD lets hostedZoneID hold records of a
-// zone the domain is not in (a backend in another zone), and each record is checked against the
-// zone: a record outside it is an invalid spec, not a missing zone.
-func (r *SecureSiteReconciler) findZone(ctx context.Context, domain, zoneID string) (records.Zone, error) {
-	if zoneID != "" {
-		domain = ""
+// conflictMessage says which desired records are not written and whose they are.
+func conflictMessage(conflicts []records.Conflict) string {
+	parts := make([]string, 0, len(conflicts))
+	for _, cf := range conflicts {
+		who := "exists and is not managed by SecureSite"
+		if cf.Owner != "" {
+			who = "is owned by SecureSite " + cf.Owner
+		}
+		if !cf.HeldUntil.IsZero() {
+			who = fmt.Sprintf("was released by SecureSite %s and is held for it until %s", cf.Owner, cf.HeldUntil.UTC().Format(time.RFC3339))
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s", cf.Record.Name, cf.Record.Type, who))
 	}
-	return r.DNS.FindZone(ctx, domain, zoneID)
+	return "not written, to avoid overwriting a record we do not own: " + strings.Join(parts, "; ")
 }
 
 // recordStatuses lists the records the site owns (the desired ones minus conflicts).

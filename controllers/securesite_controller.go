@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -12,7 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -34,6 +35,14 @@ type Defaults struct {
 	ACMEServer string
 	ACMEEmail  string
 	Region     string
+}
+
+// region is the AWS region a spec field names, or the controller's default.
+func (d Defaults) region(r string) string {
+	if r != "" {
+		return r
+	}
+	return d.Region
 }
 
 // SecureSiteReconciler reconciles SecureSite objects.
@@ -83,43 +92,53 @@ type SecureSiteReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// phase is one step of a reconcile pass. It observes, acts when needed, and records what it saw
-// in the scope. It returns a stalledError for problems only the user can fix and any other error
-// for transient failures (the rate limiter backs off).
+// phase is one step of a reconcile pass: it gathers what AWS and the cluster hold, decides with
+// a pure function, acts on the difference and records what it saw in its part of the scope.
+// Facts a later phase needs flow forward through the scope. It returns a stalledError for
+// problems only the user can fix and any other error for transient failures (the rate limiter
+// backs off).
 type phase struct {
 	name string
 	run  func(ctx context.Context, s *scope) error
 }
 
+// Phase names, as events and logs say them.
+const (
+	phasePermission   = "permission"
+	phaseAuthority    = "status authority"
+	phaseZone         = "zone"
+	phaseCertificate  = "certificate"
+	phaseExport       = "export"
+	phaseACM          = "acm"
+	phaseBucket       = "bucket"
+	phaseDistribution = "distribution"
+	phaseOrigin       = "origin"
+	phaseDNS          = "dns"
+)
+
+// phases is the order of a pass, and each runs once: permission and status authority before
+// anything may be written, then the zone (the certificate's DNS-01 records go there), and the DNS
+// records last (their alias target is the distribution's name).
 func (r *SecureSiteReconciler) phases() []phase {
 	return []phase{
-		{"permission", r.reconcilePermission},
-		{"status authority", r.reconcileStatusAuthority},
-		{"dns", r.reconcileDNS},
-		{"certificate", r.reconcileCertificate},
-		{"export", r.reconcileExport},
-		{"acm", r.reconcileACM},
-		{"bucket", r.reconcileBucket},
-		{"distribution", r.reconcileDistribution},
+		{phasePermission, r.reconcilePermission},
+		{phaseAuthority, r.reconcileStatusAuthority},
+		{phaseZone, r.reconcileZone},
+		{phaseCertificate, r.reconcileCertificate},
+		{phaseExport, r.reconcileExport},
+		{phaseACM, r.reconcileACM},
+		{phaseBucket, r.reconcileBucket},
+		{phaseDistribution, r.reconcileDistribution},
+		{phaseOrigin, r.reconcileOrigin},
+		{phaseDNS, r.reconcileDNS},
 	}
 }
 
 // Reconcile is plumbing: fetch, finalizer, phases, status.
-func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
-	site := &v1alpha1.SecureSite{}
-	if err := r.Get(ctx, req.NamespacedName, site); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.written.Delete(req.NamespacedName)
-			r.forgetDesired(req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if rv, ok := r.written.Load(req.NamespacedName); ok && rv != site.ResourceVersion && r.APIReader != nil {
-		// Not the version we last wrote: either someone changed it or the cache is behind us.
-		// One read from the API server tells which.
-		if err := r.APIReader.Get(ctx, req.NamespacedName, site); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
+func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	site, err := r.fetch(ctx, req.NamespacedName)
+	if site == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	if !site.DeletionTimestamp.IsZero() {
 		r.forgetDesired(req.NamespacedName)
@@ -135,44 +154,76 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 
-	base := site.DeepCopy()
 	s := newScope(site, r.Clock.Now(), r.Tenancy.OwnerID)
-	var phaseErr error
-	for _, p := range r.phases() {
-		if phaseErr = p.run(ctx, s); phaseErr != nil {
-			if st, ok := asStalled(phaseErr); ok {
-				s.stalled = st
-				r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, st.reason, "Reconcile", st.message)
-				phaseErr = nil
-			} else {
-				log.FromContext(ctx).Error(phaseErr, "phase failed", "phase", p.name)
-				r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, "PhaseFailed", "Reconcile", "%s: %v", p.name, phaseErr)
-			}
-			break
-		}
-	}
-
+	status := r.statusWriter(req.NamespacedName, site)
+	s.saveStatus = status.save
+	r.runPhases(ctx, s)
 	r.setConditions(site, s)
-	if phaseErr == nil && s.stalled == nil {
+	if s.failed == nil && s.stalled == nil {
 		site.Status.ObservedGeneration = site.Generation
 	}
-	if err := r.Status().Patch(ctx, site, client.MergeFrom(base)); err != nil {
+	if err := status.save(ctx); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
 		}
-		if phaseErr == nil {
-			phaseErr = err
+		if s.failed == nil {
+			return ctrl.Result{}, err
 		}
-	} else {
-		r.written.Store(req.NamespacedName, site.ResourceVersion)
 	}
-	if phaseErr != nil {
-		return ctrl.Result{}, phaseErr
+	return r.result(s)
+}
+
+// fetch reads the site; nil when it is gone.
+func (r *SecureSiteReconciler) fetch(ctx context.Context, key types.NamespacedName) (*v1alpha1.SecureSite, error) {
+	site := &v1alpha1.SecureSite{}
+	if err := r.Get(ctx, key, site); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Delete(key)
+			r.forgetDesired(key)
+		}
+		return nil, client.IgnoreNotFound(err)
 	}
-	if s.stalled != nil {
+	if rv, ok := r.written.Load(key); ok && rv != site.ResourceVersion && r.APIReader != nil {
+		// Not the version we last wrote: either someone changed it or the cache is behind us.
+		// One read from the API server tells which.
+		if err := r.APIReader.Get(ctx, key, site); err != nil {
+			return nil, client.IgnoreNotFound(err)
+		}
+	}
+	return site, nil
+}
+
+// runPhases runs the phases in order; the first error ends the pass and is kept in the scope.
+func (r *SecureSiteReconciler) runPhases(ctx context.Context, s *scope) {
+	for _, p := range r.phases() {
+		err := p.run(ctx, s)
+		if err == nil {
+			continue
+		}
+		if st, ok := asStalled(err); ok {
+			s.stalled = st
+			r.Recorder.Eventf(s.site, nil, corev1.EventTypeWarning, st.reason, "Reconcile", st.message)
+			return
+		}
+		s.failed = &phaseFailure{phase: p.name, err: err}
+		log.FromContext(ctx).Error(err, "phase failed", "phase", p.name)
+		r.Recorder.Eventf(s.site, nil, corev1.EventTypeWarning, failureReason(err), "Reconcile", "%s: %v", p.name, err)
+		return
+	}
+}
+
+// result says when to look again: a transient failure goes back to the rate limiter, a problem
+// only the user can fix waits for a spec change, anything else requeues after the shortest wait
+// a phase asked for, but never later than the resync period.
+func (r *SecureSiteReconciler) result(s *scope) (ctrl.Result, error) {
+	switch {
+	case s.failed != nil:
+		return ctrl.Result{}, s.failed.err
+	case s.stalled != nil:
 		return ctrl.Result{}, nil //nolint:nilerr // only the user can fix it: reported as Stalled, not retried
+	default:
+		return ctrl.Result{RequeueAfter: jitter(nextPass(s.requeueAfter, r.resyncPeriod()))}, nil
 	}
-	return ctrl.Result{RequeueAfter: jitter(nextPass(s.requeueAfter, r.resyncPeriod()))}, nil
 }
 
 // nextPass is when a site is looked at again: the shortest wait a phase asked for, but never later
@@ -185,30 +236,51 @@ func nextPass(phaseWait, resync time.Duration) time.Duration {
 	return resync
 }
 
-func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
-	phases := []metav1.Condition{
-		dnsReadyCondition(site, s.dns),
-		certificateReadyCondition(s.cert),
-		exportReadyCondition(s.export),
-		bucketReadyCondition(s.bucket),
-		distributionReadyCondition(s.distribution),
+// statusPatch writes the site's status as a merge patch against what was last written, so a
+// pass writes status once at the end (and a phase may save a fact early, see reconcileACM).
+type statusPatch struct {
+	r    *SecureSiteReconciler
+	key  types.NamespacedName
+	site *v1alpha1.SecureSite
+	base *v1alpha1.SecureSite
+}
+
+func (r *SecureSiteReconciler) statusWriter(key types.NamespacedName, site *v1alpha1.SecureSite) *statusPatch {
+	return &statusPatch{r: r, key: key, site: site, base: site.DeepCopy()}
+}
+
+func (p *statusPatch) save(ctx context.Context) error {
+	if err := p.r.Status().Patch(ctx, p.site, client.MergeFrom(p.base)); err != nil {
+		return err
 	}
+	p.r.written.Store(p.key, p.site.ResourceVersion)
+	p.base = p.site.DeepCopy()
+	return nil
+}
+
+func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
+	phases := phaseConditions(s)
 	urls := endpointURLs(site, s)
 	site.Status.URLs = &urls
+	stalled := problem(phases, s.stalled)
 	ready := readyCondition(site, phases, s.stalled, urls)
-	all := append(slices.Clone(phases), ready, reconcilingCondition(ready, s.stalled), stalledCondition(s.stalled))
+	if f := s.failed; f != nil && conditionOfPhase[f.phase] == "" {
+		// A phase with no condition of its own (permission, status authority): Ready says it.
+		ready = failedCondition(v1alpha1.ConditionReady, fmt.Errorf("%s: %w", f.phase, f.err))
+	}
+	all := append(slices.Clone(phases), ready, reconcilingCondition(ready, stalled), stalledCondition(stalled))
 	for _, c := range all {
 		c.ObservedGeneration = site.Generation
 		meta.SetStatusCondition(&site.Status.Conditions, c)
 	}
-	recordConditionMetrics(site)
 }
 
 // endpointURLs lists the endpoints served over HTTPS with a valid certificate right now.
 func endpointURLs(site *v1alpha1.SecureSite, s *scope) v1alpha1.URLsStatus {
 	var u v1alpha1.URLsStatus
 	certOK := s.cert.state == certValid
-	if site.Spec.Backend != nil && certOK && s.dns.zoneProblem == "" && len(s.dns.conflicts) == 0 && !s.dns.pending {
+	dnsOK := s.dns.zone.ID != "" && len(s.dns.conflicts) == 0 && !s.dns.pending
+	if site.Spec.Backend != nil && certOK && dnsOK {
 		u.API = "https://" + site.Spec.Backend.Hostname
 	}
 	if site.Spec.StaticSite != nil && certOK && s.acm.imported && s.distribution.ready {
@@ -223,6 +295,7 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	collectSiteMetricsFrom(mgr.GetCache())
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.SecureSite{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata).

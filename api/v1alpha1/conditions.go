@@ -22,7 +22,9 @@ const (
 	ReasonDeleting      = "Deleting"
 	ReasonInvalidSpec   = "InvalidSpec"
 	ReasonAWSError      = "AWSError"
-	ReasonNotSupported  = "NotSupportedYet"
+	// ReasonReconcileError: a step failed for another reason (e.g. the Kubernetes API); retried.
+	ReasonReconcileError = "ReconcileError"
+	ReasonNotSupported   = "NotSupportedYet"
 	// ReasonNotPermitted: the site's SecureSiteClass (or the controller's fences) does not allow
 	// a name, zone, bucket or export it asks for; nothing is written in AWS.
 	ReasonNotPermitted = "NotPermitted"

@@ -40,6 +40,12 @@ const (
 // +kubebuilder:validation:Enum=PriceClass_100;PriceClass_200;PriceClass_All
 type PriceClass string
 
+const (
+	PriceClass100 PriceClass = "PriceClass_100"
+	PriceClass200 PriceClass = "PriceClass_200"
+	PriceClassAll PriceClass = "PriceClass_All"
+)
+
 // SecureSiteSpec is what the user wants: a domain served over HTTPS, an optional backend API host
 // and an optional static site in S3 behind CloudFront.
 //

@@ -111,16 +111,8 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if installedSerial(cfg.CertFile) == out.Serial && sameContent(cfg.KeyFile, doc.KeyPEM()) {
 		// Same certificate already served: no write, no reload. Modes and owners are still put
 		// back, which undoes the by-hand "chmod 777" without restarting anything.
-		for _, f := range files {
-			repaired, err := f.repairMetadata()
-			if err != nil {
-				return out, err
-			}
-			if repaired {
-				out.Repaired = append(out.Repaired, f.path)
-			}
-		}
-		return out, nil
+		out.Repaired, err = repairMetadata(files)
+		return out, err
 	}
 
 	if err := install(files); err != nil {
@@ -225,4 +217,19 @@ func (o Outcome) Message(cfg Config) string {
 	default:
 		return fmt.Sprintf("%s already installed in %s; nothing written", cert, cfg.CertFile)
 	}
+}
+
+// repairMetadata puts back the modes and owners of installed files; it returns the paths it fixed.
+func repairMetadata(files []desiredFile) ([]string, error) {
+	var repaired []string
+	for _, f := range files {
+		fixed, err := f.repairMetadata()
+		if err != nil {
+			return repaired, err
+		}
+		if fixed {
+			repaired = append(repaired, f.path)
+		}
+	}
+	return repaired, nil
 }

@@ -1,5 +1,5 @@
 // Package argocd holds the Argo CD health check for SecureSite (health.lua) and the argocd-cm
-// snippet that installs it; the package's test runs the script the way Argo CD does.
+// snippet that installs it, and Evaluate, which runs the script the way Argo CD does (for tests).
 package argocd
 
 import _ "embed"

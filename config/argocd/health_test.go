@@ -1,7 +1,6 @@
 package argocd
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	lua "github.com/yuin/gopher-lua"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -24,88 +22,14 @@ const (
 	healthKey     = "resource.customizations.health.securesite.io_SecureSite"
 )
 
-// healthStatus is what Argo CD reads back from the script's returned table.
-type healthStatus struct {
-	Status  string
-	Message string
-}
-
-// runHealth runs script the way Argo CD's util/lua VM does for a custom (non built-in) check:
-// standard libraries skipped except package, base and table, a 1 s deadline, the object as a
-// global `obj` decoded from an unstructured object (integers as int64 → Lua numbers), and the
-// last value on the stack taken as the result. Argo CD also loads a restricted os library; the
-// script does not use it, so its absence here would make any use of it fail the test.
-func runHealth(t *testing.T, script string, obj *unstructured.Unstructured) healthStatus {
+// runHealth runs script the way Argo CD does (see Evaluate).
+func runHealth(t *testing.T, script string, obj *unstructured.Unstructured) Health {
 	t.Helper()
-	l := lua.NewState(lua.Options{SkipOpenLibs: true})
-	defer l.Close()
-	for _, lib := range []struct {
-		name string
-		open lua.LGFunction
-	}{
-		{lua.LoadLibName, lua.OpenPackage},
-		{lua.BaseLibName, lua.OpenBase},
-		{lua.TabLibName, lua.OpenTable},
-	} {
-		if err := l.CallByParam(lua.P{Fn: l.NewFunction(lib.open), NRet: 0, Protect: true}, lua.LString(lib.name)); err != nil {
-			t.Fatalf("open %s: %v", lib.name, err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	l.SetContext(ctx)
-	l.SetGlobal("obj", toLua(l, obj.Object))
-	if err := l.DoString(script); err != nil {
-		t.Fatalf("script failed: %v", err)
-	}
-	ret, ok := l.Get(-1).(*lua.LTable)
-	if !ok {
-		t.Fatalf("script returned %s, Argo CD expects a table", l.Get(-1).Type())
-	}
-	var hs healthStatus
-	for field, dst := range map[string]*string{"status": &hs.Status, "message": &hs.Message} {
-		switch v := ret.RawGetString(field).(type) {
-		case lua.LString:
-			*dst = string(v)
-		case *lua.LNilType:
-		default:
-			t.Fatalf("%s is a %s, Argo CD expects a string", field, v.Type())
-		}
+	hs, err := Evaluate(script, obj.Object)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return hs
-}
-
-// toLua mirrors Argo CD's decodeValue.
-func toLua(l *lua.LState, value any) lua.LValue {
-	switch v := value.(type) {
-	case bool:
-		return lua.LBool(v)
-	case float64:
-		return lua.LNumber(v)
-	case int64:
-		return lua.LNumber(v)
-	case int32:
-		return lua.LNumber(v)
-	case int:
-		return lua.LNumber(v)
-	case string:
-		return lua.LString(v)
-	case json.Number:
-		return lua.LString(v)
-	case []any:
-		arr := l.CreateTable(len(v), 0)
-		for _, item := range v {
-			arr.Append(toLua(l, item))
-		}
-		return arr
-	case map[string]any:
-		tbl := l.CreateTable(0, len(v))
-		for key, item := range v {
-			tbl.RawSetH(lua.LString(key), toLua(l, item))
-		}
-		return tbl
-	}
-	return lua.LNil
 }
 
 // unstructuredSite serialises a typed SecureSite and reads it back the way Argo CD holds live

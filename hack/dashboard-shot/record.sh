@@ -43,7 +43,7 @@ metadata: {name: app$i}
 spec:
   domain: app$i.duckhoo.site
   backend: {hostname: api.app$i.duckhoo.site, address: 198.51.100.$((30 + i))}
-  certificate: {issuer: acme, acme: {email: ops@duckhoo.site}}
+  certificate: {issuer: acme}
 ---
 YAML
 done >"$out/more-sites.yaml"

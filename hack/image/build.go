@@ -37,26 +37,47 @@ func (b builder) build(img Image) (v1.Hash, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, filepath.Base(img.Binary))
+	if err := b.compile(img, bin); err != nil {
+		return v1.Hash{}, err
+	}
+	image, err := b.assemble(img, bin)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	digest, err := image.Digest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return digest, b.write(img, image, bin)
+}
+
+// compile builds img's binary for linux/b.arch into bin.
+func (b builder) compile(img Image, bin string) error {
 	args := append([]string{"build"}, GoBuildArgs(b.version, b.revision)...)
 	cmd := exec.Command("go", append(args, "-o", bin, img.Package)...)
 	cmd.Dir = b.root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+b.arch, "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return v1.Hash{}, fmt.Errorf("go build %s: %w\n%s", img.Package, err, out)
+		return fmt.Errorf("go build %s: %w\n%s", img.Package, err, out)
 	}
+	return nil
+}
+
+// assemble makes the image: one layer with the binary, CA certificates and /etc/passwd, and its
+// config (entrypoint, user, labels).
+func (b builder) assemble(img Image, bin string) (v1.Image, error) {
 	binary, err := os.ReadFile(bin)
 	if err != nil {
-		return v1.Hash{}, err
+		return nil, err
 	}
-
 	rootfs, err := b.rootfs(img, binary)
 	if err != nil {
-		return v1.Hash{}, err
+		return nil, err
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(rootfs)), nil },
 		tarball.WithMediaType(types.OCILayer))
 	if err != nil {
-		return v1.Hash{}, err
+		return nil, err
 	}
 	image := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	image = mutate.ConfigMediaType(image, types.OCIConfigJSON)
@@ -66,11 +87,11 @@ func (b builder) build(img Image) (v1.Hash, error) {
 		Comment:   "built without a container engine; the Dockerfile builds the same for Docker",
 	}})
 	if err != nil {
-		return v1.Hash{}, err
+		return nil, err
 	}
 	cf, err := image.ConfigFile()
 	if err != nil {
-		return v1.Hash{}, err
+		return nil, err
 	}
 	cf = cf.DeepCopy()
 	cf.Architecture, cf.OS, cf.Created = b.arch, "linux", v1.Time{Time: b.created}
@@ -81,41 +102,35 @@ func (b builder) build(img Image) (v1.Hash, error) {
 		Env:        []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
 		Labels:     b.labels(img),
 	}
-	if image, err = mutate.ConfigFile(image, cf); err != nil {
-		return v1.Hash{}, err
-	}
-	digest, err := image.Digest()
-	if err != nil {
-		return v1.Hash{}, err
-	}
+	return mutate.ConfigFile(image, cf)
+}
 
+// write stores the image as an OCI layout and tarball, with its SBOM beside it and attached.
+func (b builder) write(img Image, image v1.Image, bin string) error {
 	dir := filepath.Join(b.out, img.Name)
 	if err := os.RemoveAll(dir); err != nil {
-		return v1.Hash{}, err
+		return err
 	}
 	lp, err := layout.Write(dir, empty.Index)
 	if err != nil {
-		return v1.Hash{}, err
+		return err
 	}
 	if err := lp.AppendImage(image, layout.WithAnnotations(map[string]string{
 		"org.opencontainers.image.ref.name": b.version,
 	})); err != nil {
-		return v1.Hash{}, err
+		return err
 	}
 	sbom, err := b.sbom(img, bin)
 	if err != nil {
-		return v1.Hash{}, err
+		return err
 	}
 	if err := attachSBOM(lp, image, sbom); err != nil {
-		return v1.Hash{}, err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(b.out, img.Name+".spdx.json"), sbom, 0o644); err != nil {
-		return v1.Hash{}, err
+		return err
 	}
-	if err := tarDir(dir, filepath.Join(b.out, img.Name+".oci.tar"), b.created); err != nil {
-		return v1.Hash{}, err
-	}
-	return digest, nil
+	return tarDir(dir, filepath.Join(b.out, img.Name+".oci.tar"), b.created)
 }
 
 // labels are the OCI annotations' label form, as `docker inspect` and registries show them.

@@ -11,7 +11,7 @@ import (
 )
 
 func TestParseLimit(t *testing.T) {
-	for in, want := range map[string]Limit{"": {}, "300/3h": {300, 3 * time.Hour}, " 50/168h ": {50, 168 * time.Hour}} {
+	for in, want := range map[string]Limit{"": {}, "300/3h": {300, 3 * time.Hour}, " 50/168h ": {50, 168 * time.Hour}} { //nolint:gocritic // the spaces are the case: flags may carry them
 		got, err := ParseLimit(in)
 		if err != nil || got != want {
 			t.Errorf("ParseLimit(%q) = %v, %v; want %v", in, got, err, want)

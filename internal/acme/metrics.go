@@ -37,6 +37,13 @@ var RateLimitedAnswers = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "rateLimited answers from the ACME server (the account then waits out Retry-After).",
 })
 
+// OrdersWaiting is how many queued orders a CA budget or a Retry-After holds back, as of the
+// pool's last scheduling decision: the rate-limit waits a dashboard shows.
+var OrdersWaiting = prometheus.NewGauge(prometheus.GaugeOpts{
+	Name: "securesite_acme_orders_waiting",
+	Help: "Queued ACME orders held back by a CA rate-limit budget or a Retry-After, at the last scheduling decision.",
+})
+
 func init() {
-	ctrlmetrics.Registry.MustRegister(Orders, AccountRegistrations, RateLimitedAnswers)
+	ctrlmetrics.Registry.MustRegister(Orders, AccountRegistrations, RateLimitedAnswers, OrdersWaiting)
 }

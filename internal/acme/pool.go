@@ -232,15 +232,8 @@ func (p *Pool) work(ctx context.Context) {
 	for {
 		q, sentAt, wakeAt, ok := p.next()
 		if !ok {
-			var timer <-chan time.Time
-			if !wakeAt.IsZero() {
-				timer = time.After(max(wakeAt.Sub(p.opts.Now()), 10*time.Millisecond))
-			}
-			select {
-			case <-ctx.Done():
+			if !p.idle(ctx, wakeAt) {
 				return
-			case <-p.wake:
-			case <-timer:
 			}
 			continue
 		}
@@ -257,15 +250,7 @@ func (p *Pool) work(ctx context.Context) {
 		}
 		req := q.req
 		res := p.run(ctx, req)
-		if retryAfter, limited := rateLimited(res.Err); limited && ctx.Err() == nil {
-			// Not a failure of the site's order: the account waits out the CA's Retry-After,
-			// and the order keeps its place in the queue.
-			if retryAfter <= 0 {
-				retryAfter = defaultRetryAfter
-			}
-			p.requeue(q, time.Time{}, p.opts.Now().Add(retryAfter))
-			_ = p.persist(ctx)
-			p.signal()
+		if p.heldByCA(ctx, q, res) {
 			continue
 		}
 		p.mu.Lock()
@@ -281,16 +266,49 @@ func (p *Pool) work(ctx context.Context) {
 	}
 }
 
+// heldByCA puts the order back when the CA answered rateLimited: not a failure of the site's
+// order; the account waits out the CA's Retry-After, and the order keeps its place in the queue.
+func (p *Pool) heldByCA(ctx context.Context, q *queued, res *Result) bool {
+	retryAfter, limited := rateLimited(res.Err)
+	if !limited || ctx.Err() != nil {
+		return false
+	}
+	if retryAfter <= 0 {
+		retryAfter = defaultRetryAfter
+	}
+	p.requeue(q, time.Time{}, p.opts.Now().Add(retryAfter))
+	_ = p.persist(ctx)
+	p.signal()
+	return true
+}
+
+// idle waits for a new order, or until wakeAt when a waiting order may go; false when ctx ended.
+func (p *Pool) idle(ctx context.Context, wakeAt time.Time) bool {
+	var timer <-chan time.Time
+	if !wakeAt.IsZero() {
+		timer = time.After(max(wakeAt.Sub(p.opts.Now()), 10*time.Millisecond))
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.wake:
+	case <-timer:
+	}
+	return true
+}
+
 // next takes the first order (by priority) that every budget allows now and counts it; else it
 // returns when the soonest waiting order may go.
 func (p *Pool) next() (q *queued, sentAt, wakeAt time.Time, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.queue) == 0 {
+		OrdersWaiting.Set(0)
 		return nil, time.Time{}, time.Time{}, false
 	}
 	now := p.opts.Now()
-	i, _, wakeAt := p.plan(now)
+	i, waits, wakeAt := p.plan(now)
+	OrdersWaiting.Set(float64(len(waits)))
 	if i < 0 {
 		return nil, time.Time{}, wakeAt, false
 	}

@@ -74,16 +74,6 @@ type budget struct {
 // so a waiting renewal keeps its place ahead of new certificates. It returns the index of the
 // first order that may go now (-1: none), the waits of the others, and the soonest of them.
 func (p *Pool) plan(now time.Time) (runnable int, waits map[types.NamespacedName]Wait, next time.Time) {
-	order := make([]int, len(p.queue))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
-		if p.queue[a].less(p.queue[b]) {
-			return -1
-		}
-		return 1
-	})
 	sim := map[string][]time.Time{}
 	counted := func(key string) []time.Time {
 		if ts, ok := sim[key]; ok {
@@ -93,27 +83,11 @@ func (p *Pool) plan(now time.Time) (runnable int, waits map[types.NamespacedName
 	}
 	runnable = -1
 	waits = map[types.NamespacedName]Wait{}
-	for _, i := range order {
+	for _, i := range p.priorityOrder() {
 		q := p.queue[i]
-		at, why := now, ""
-		acct := accountBudget(q.req.Server, q.req.Email)
-		if hold := p.ledger.Holds[acct]; hold.After(at) {
-			at, why = hold, "the CA answered rateLimited; its Retry-After"
-		}
 		budgets := p.budgetsOf(q.req)
+		at, why := p.sendTime(q, budgets, now, counted)
 		if !q.exempt {
-			// Each budget may push the time later, which can matter to another: settle.
-			for range 4 {
-				moved := false
-				for _, b := range budgets {
-					if t := earliest(counted(b.key), b.limit, at); t.After(at) {
-						at, why, moved = t, "CA rate limit: "+b.limit.String()+" "+b.what, true
-					}
-				}
-				if !moved {
-					break
-				}
-			}
 			for _, b := range budgets {
 				if b.limit.Count > 0 {
 					sim[b.key] = insertTime(counted(b.key), at)
@@ -132,6 +106,48 @@ func (p *Pool) plan(now time.Time) (runnable int, waits map[types.NamespacedName
 		}
 	}
 	return runnable, waits, next
+}
+
+// priorityOrder lists the queue's indexes in priority order.
+func (p *Pool) priorityOrder() []int {
+	order := make([]int, len(p.queue))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if p.queue[a].less(p.queue[b]) {
+			return -1
+		}
+		return 1
+	})
+	return order
+}
+
+// sendTime is the earliest q may be sent, at or after now, and why not sooner: the account's
+// hold after a rateLimited answer, then every budget q counts against (sends already planned
+// included, through counted).
+func (p *Pool) sendTime(q *queued, budgets []budget, now time.Time, counted func(string) []time.Time) (time.Time, string) {
+	at, why := now, ""
+	acct := accountBudget(q.req.Server, q.req.Email)
+	if hold := p.ledger.Holds[acct]; hold.After(at) {
+		at, why = hold, "the CA answered rateLimited; its Retry-After"
+	}
+	if q.exempt {
+		return at, why
+	}
+	// Each budget may push the time later, which can matter to another: settle.
+	for range 4 {
+		moved := false
+		for _, b := range budgets {
+			if t := earliest(counted(b.key), b.limit, at); t.After(at) {
+				at, why, moved = t, "CA rate limit: "+b.limit.String()+" "+b.what, true
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	return at, why
 }
 
 // reserve counts a send of q at now in the ledger; unreserve takes it back.

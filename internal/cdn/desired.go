@@ -40,6 +40,10 @@ type Desired struct {
 	Tags              map[string]string
 }
 
+// DefaultRootObject is served for / when the spec names no index document (the CRD's default
+// for staticSite.indexDocument; a test checks they agree).
+const DefaultRootObject = "index.html"
+
 // maxCommentLength is CloudFront's limit on a distribution's Comment.
 const maxCommentLength = 128
 
@@ -60,77 +64,98 @@ func Comment(namespace, name string) string {
 func DesiredConfig(d Desired) *types.DistributionConfig {
 	root := d.DefaultRootObject
 	if root == "" {
-		root = "index.html"
+		root = DefaultRootObject
 	}
 	priceClass := types.PriceClass(d.PriceClass)
 	if priceClass == "" {
+		// What AWS itself stores when a request names none, so the diff against what is read
+		// back stays empty. (The site's own default, PriceClass_100, comes with the spec.)
 		priceClass = types.PriceClassPriceClassAll
 	}
-	getHead := []types.Method{types.MethodGet, types.MethodHead}
 	cfg := &types.DistributionConfig{
-		CallerReference:   aws.String(d.CallerReference),
-		Comment:           aws.String(d.Comment),
-		Enabled:           aws.Bool(d.Enabled),
-		DefaultRootObject: aws.String(root),
-		PriceClass:        priceClass,
-		HttpVersion:       types.HttpVersionHttp2and3,
-		IsIPV6Enabled:     aws.Bool(true),
-		Origins: &types.Origins{Quantity: aws.Int32(1), Items: []types.Origin{{
-			Id:                    aws.String(d.OriginID),
-			DomainName:            aws.String(d.OriginDomain),
-			OriginPath:            aws.String(""),
-			OriginAccessControlId: aws.String(d.OACID),
-			// OAC replaces the legacy origin access identity, which must then be empty.
-			S3OriginConfig: &types.S3OriginConfig{OriginAccessIdentity: aws.String("")},
-		}}},
-		DefaultCacheBehavior: &types.DefaultCacheBehavior{
-			TargetOriginId:       aws.String(d.OriginID),
-			ViewerProtocolPolicy: types.ViewerProtocolPolicyRedirectToHttps,
-			CachePolicyId:        aws.String(CachingOptimizedPolicyID),
-			Compress:             aws.Bool(true),
-			AllowedMethods: &types.AllowedMethods{
-				Quantity: aws.Int32(2), Items: getHead,
-				CachedMethods: &types.CachedMethods{Quantity: aws.Int32(2), Items: getHead},
-			},
-		},
-		CacheBehaviors: &types.CacheBehaviors{Quantity: aws.Int32(0)},
-		Aliases:        &types.Aliases{Quantity: aws.Int32(0)},
+		CallerReference:      aws.String(d.CallerReference),
+		Comment:              aws.String(d.Comment),
+		Enabled:              aws.Bool(d.Enabled),
+		DefaultRootObject:    aws.String(root),
+		PriceClass:           priceClass,
+		HttpVersion:          types.HttpVersionHttp2and3,
+		IsIPV6Enabled:        aws.Bool(true),
+		Origins:              s3Origin(d),
+		DefaultCacheBehavior: defaultBehaviour(d.OriginID),
+		CacheBehaviors:       &types.CacheBehaviors{Quantity: aws.Int32(0)},
+		Aliases:              &types.Aliases{Quantity: aws.Int32(0)},
 		Restrictions: &types.Restrictions{GeoRestriction: &types.GeoRestriction{
 			RestrictionType: types.GeoRestrictionTypeNone, Quantity: aws.Int32(0),
 		}},
-		CustomErrorResponses: &types.CustomErrorResponses{Quantity: aws.Int32(0)},
+		CustomErrorResponses: errorResponses(d.SPAFallback, root),
 	}
-	if d.ACMCertificateARN != "" {
-		aliases := slices.Sorted(slices.Values(d.Aliases))
-		cfg.Aliases = &types.Aliases{Quantity: aws.Int32(int32(len(aliases))), Items: aliases}
-		cfg.ViewerCertificate = &types.ViewerCertificate{
-			// Said explicitly: AWS reports false for a distribution with its own certificate.
-			CloudFrontDefaultCertificate: aws.Bool(false),
-			ACMCertificateArn:            aws.String(d.ACMCertificateARN),
-			// sni-only: a dedicated-IP certificate costs $600 a month.
-			SSLSupportMethod:       types.SSLSupportMethodSniOnly,
-			MinimumProtocolVersion: types.MinimumProtocolVersionTLSv122021,
-		}
-	} else {
+	cfg.Aliases, cfg.ViewerCertificate = viewerCertificate(d)
+	return cfg
+}
+
+// s3Origin is the bucket behind the distribution, read through Origin Access Control.
+func s3Origin(d Desired) *types.Origins {
+	return &types.Origins{Quantity: aws.Int32(1), Items: []types.Origin{{
+		Id:                    aws.String(d.OriginID),
+		DomainName:            aws.String(d.OriginDomain),
+		OriginPath:            aws.String(""),
+		OriginAccessControlId: aws.String(d.OACID),
+		// OAC replaces the legacy origin access identity, which must then be empty.
+		S3OriginConfig: &types.S3OriginConfig{OriginAccessIdentity: aws.String("")},
+	}}}
+}
+
+// defaultBehaviour serves GET and HEAD over HTTPS only, cached with AWS's managed policy.
+func defaultBehaviour(originID string) *types.DefaultCacheBehavior {
+	getHead := []types.Method{types.MethodGet, types.MethodHead}
+	return &types.DefaultCacheBehavior{
+		TargetOriginId:       aws.String(originID),
+		ViewerProtocolPolicy: types.ViewerProtocolPolicyRedirectToHttps,
+		CachePolicyId:        aws.String(CachingOptimizedPolicyID),
+		Compress:             aws.Bool(true),
+		AllowedMethods: &types.AllowedMethods{
+			Quantity: aws.Int32(2), Items: getHead,
+			CachedMethods: &types.CachedMethods{Quantity: aws.Int32(2), Items: getHead},
+		},
+	}
+}
+
+// viewerCertificate is the ACM certificate with the site's aliases, or, until there is one,
+// CloudFront's own certificate and no aliases.
+func viewerCertificate(d Desired) (*types.Aliases, *types.ViewerCertificate) {
+	if d.ACMCertificateARN == "" {
 		// CloudFront fixes the default certificate's policy at TLSv1 whatever is sent.
-		cfg.ViewerCertificate = &types.ViewerCertificate{
+		return &types.Aliases{Quantity: aws.Int32(0)}, &types.ViewerCertificate{
 			CloudFrontDefaultCertificate: aws.Bool(true),
 			MinimumProtocolVersion:       types.MinimumProtocolVersionTLSv1,
 		}
 	}
-	if d.SPAFallback {
-		// Client-side routes (/settings) do not exist in the bucket: S3 answers 403 to OAC for a
-		// missing key (404 only with s3:ListBucket). Both become the app shell with 200.
-		var items []types.CustomErrorResponse
-		for _, code := range []int32{403, 404} {
-			items = append(items, types.CustomErrorResponse{
-				ErrorCode: aws.Int32(code), ResponsePagePath: aws.String("/" + root),
-				ResponseCode: aws.String("200"), ErrorCachingMinTTL: aws.Int64(10),
-			})
-		}
-		cfg.CustomErrorResponses = &types.CustomErrorResponses{Quantity: aws.Int32(2), Items: items}
+	aliases := slices.Sorted(slices.Values(d.Aliases))
+	return &types.Aliases{Quantity: aws.Int32(int32(len(aliases))), Items: aliases}, &types.ViewerCertificate{
+		// Said explicitly: AWS reports false for a distribution with its own certificate.
+		CloudFrontDefaultCertificate: aws.Bool(false),
+		ACMCertificateArn:            aws.String(d.ACMCertificateARN),
+		// sni-only: a dedicated-IP certificate costs $600 a month.
+		SSLSupportMethod:       types.SSLSupportMethodSniOnly,
+		MinimumProtocolVersion: types.MinimumProtocolVersionTLSv122021,
 	}
-	return cfg
+}
+
+// errorResponses: with SPA fallback, client-side routes (/settings) do not exist in the bucket:
+// S3 answers 403 to OAC for a missing key (404 only with s3:ListBucket). Both become the app
+// shell with 200.
+func errorResponses(spaFallback bool, root string) *types.CustomErrorResponses {
+	if !spaFallback {
+		return &types.CustomErrorResponses{Quantity: aws.Int32(0)}
+	}
+	var items []types.CustomErrorResponse
+	for _, code := range []int32{403, 404} {
+		items = append(items, types.CustomErrorResponse{
+			ErrorCode: aws.Int32(code), ResponsePagePath: aws.String("/" + root),
+			ResponseCode: aws.String("200"), ErrorCachingMinTTL: aws.Int64(10),
+		})
+	}
+	return &types.CustomErrorResponses{Quantity: aws.Int32(2), Items: items}
 }
 
 // NeedsUpdate reports whether the observed configuration differs from the desired one in any

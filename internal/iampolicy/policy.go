@@ -57,6 +57,38 @@ func (p Policy) Actions() []string {
 	return slices.Compact(out)
 }
 
+// zoneARNs are the hosted zones the controller may read and write: the listed ones, else all.
+func zoneARNs(ids []string) []string {
+	if len(ids) == 0 {
+		return []string{"arn:aws:route53:::hostedzone/*"}
+	}
+	var zones []string
+	for _, id := range ids {
+		zones = append(zones, "arn:aws:route53:::hostedzone/"+strings.TrimPrefix(id, "/hostedzone/"))
+	}
+	return zones
+}
+
+// recordConditions limit record changes to the types the controller writes and, with domains,
+// to names at or below them.
+func recordConditions(domains []string) map[string]map[string]any {
+	c := map[string]map[string]any{
+		"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": []string{"A", "AAAA", "CNAME", "TXT"}},
+	}
+	if len(domains) > 0 {
+		// Normalized names are lowercase without the trailing dot; "*" in StringLike spans dots,
+		// so "*.duckhoo.site" covers the ownership (_securesite-a.…) and DNS-01 (_acme-challenge.…)
+		// records too.
+		var names []string
+		for _, d := range domains {
+			d = strings.ToLower(strings.TrimSuffix(d, "."))
+			names = append(names, d, "*."+d)
+		}
+		c["ForAllValues:StringLike"] = map[string]any{"route53:ChangeResourceRecordSetsNormalizedRecordNames": names}
+	}
+	return c
+}
+
 // JSON renders the policy as AWS shows it (indented, newline-terminated).
 func (p Policy) JSON() ([]byte, error) {
 	b, err := json.MarshalIndent(p, "", "  ")
@@ -66,36 +98,10 @@ func (p Policy) JSON() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-func orAll(l []string, all string) []string {
-	if len(l) == 0 {
-		return []string{all}
-	}
-	return l
-}
-
 // Generate builds the policy for p.
 func Generate(p Params) Policy {
-	zones := []string{"arn:aws:route53:::hostedzone/*"}
-	if len(p.ZoneIDs) > 0 {
-		zones = nil
-		for _, id := range p.ZoneIDs {
-			zones = append(zones, "arn:aws:route53:::hostedzone/"+strings.TrimPrefix(id, "/hostedzone/"))
-		}
-	}
-	recordConditions := map[string]map[string]any{
-		"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": []string{"A", "AAAA", "CNAME", "TXT"}},
-	}
-	if len(p.Domains) > 0 {
-		// Normalized names are lowercase without the trailing dot; "*" in StringLike spans dots,
-		// so "*.duckhoo.site" covers the ownership (_securesite-a.…) and DNS-01 (_acme-challenge.…)
-		// records too.
-		var names []string
-		for _, d := range p.Domains {
-			d = strings.ToLower(strings.TrimSuffix(d, "."))
-			names = append(names, d, "*."+d)
-		}
-		recordConditions["ForAllValues:StringLike"] = map[string]any{"route53:ChangeResourceRecordSetsNormalizedRecordNames": names}
-	}
+	zones := zoneARNs(p.ZoneIDs)
+	recordConditions := recordConditions(p.Domains)
 
 	// Tags: creates must carry our owner id and no keys but ours; changes need our owner id on
 	// the object. Without an owner id the tag must merely be present.

@@ -148,6 +148,112 @@ func Scheme() *runtime.Scheme {
 
 // New builds the manager with the controller registered; Start runs it.
 func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
+	mgr, err := newControllerManager(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsclient.Load(ctx, o.AWS)
+	if err != nil {
+		return nil, err
+	}
+	driftInterval := o.DriftCheckInterval
+	if driftInterval == 0 {
+		driftInterval = DefaultDriftCheckInterval
+	}
+	owner, err := ownerID(ctx, mgr.GetAPIReader(), o.Tenancy.OwnerID)
+	if err != nil {
+		return nil, err
+	}
+	dns := records.New(awsCfg.AWS, recordsOptions(o, driftInterval))
+	wake := make(chan event.GenericEvent, 1024)
+	pool, err := newIssuancePool(mgr, cfg, o, controllers.NewChallengeDNS(dns, owner), wake)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(pool); err != nil {
+		return nil, err
+	}
+	region := o.Region
+	if region == "" {
+		region = awsCfg.AWS.Region
+	}
+	r := &controllers.SecureSiteReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("securesite-controller"),
+		Clock:         o.Clock,
+		Defaults:      controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
+		DNS:           dns,
+		Issuer:        pool,
+		ACM:           acmimport.New(awsCfg.AWS),
+		Buckets:       s3bucket.New(awsCfg),
+		Distributions: cdn.New(awsCfg.AWS),
+		Exporter:      smexport.New(awsCfg),
+		Tenancy: controllers.Tenancy{OwnerID: owner, Fences: tenancy.Fences{
+			DomainFilter: o.Tenancy.DomainFilter, ZoneIDFilter: o.Tenancy.ZoneIDFilter, ReservedNames: o.Tenancy.ReservedNames}},
+		ResyncPeriod:            o.ResyncPeriod,
+		Wake:                    wake,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
+	if driftInterval > 0 {
+		if err := addDriftCheck(mgr, r, dns, driftInterval); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up controller: %w", err)
+	}
+	return &Manager{Manager: mgr, Pool: pool, OwnerID: owner}, nil
+}
+
+// recordsOptions: the drift check lists every zone with owned records each interval; reconciles
+// in between trust that listing instead of each reading the zone again. Writes made in between
+// are in the snapshot already (the service applies its own writes), and anyone else's are what
+// the next check finds.
+// A released name stays held for its last owner for NameHold.
+func recordsOptions(o Options, driftInterval time.Duration) records.Options {
+	r := o.Route53
+	switch {
+	case o.Tenancy.NameHold > 0:
+		r.NameHold = o.Tenancy.NameHold
+	case o.Tenancy.NameHold == 0:
+		r.NameHold = DefaultNameHold
+	}
+	if r.HoldNow == nil {
+		r.HoldNow = nowFunc(o)
+	}
+	if driftInterval > 0 && r.SnapshotTTL == 0 {
+		r.SnapshotTTL = driftInterval + 30*time.Second
+	}
+	return r
+}
+
+// nowFunc is the clock the pool and the records layer read (the test clock when set).
+func nowFunc(o Options) func() time.Time {
+	if o.Clock != nil {
+		return o.Clock.Now
+	}
+	return time.Now
+}
+
+// addDriftCheck runs the zone-level drift check, which wakes the sites whose records drifted.
+func addDriftCheck(mgr ctrl.Manager, r *controllers.SecureSiteReconciler, dns *records.Service, interval time.Duration) error {
+	index := records.NewDesiredIndex()
+	drifted := make(chan event.GenericEvent, 1024)
+	r.DesiredRecords, r.Drifted = index, drifted
+	driftLog := ctrl.Log.WithName("drift-check")
+	return mgr.Add(&records.DriftCheck{
+		DNS: dns, Index: index, Interval: interval,
+		Drifted: controllers.DriftedSites(drifted),
+		Failed: func(z records.Zone, err error) {
+			driftLog.Error(err, "reading hosted zone for the drift check", "zone", z.Name, "zoneID", z.ID)
+		},
+	})
+}
+
+// newControllerManager is controller-runtime's manager: a cache of our own Secrets only,
+// metrics, probes and leader election.
+func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
 	// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
 	// caching them would cost memory for nothing.
@@ -184,56 +290,29 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	awsCfg, err := awsclient.Load(ctx, o.AWS)
-	if err != nil {
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	region := o.Region
-	if region == "" {
-		region = awsCfg.AWS.Region
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
 	}
-	now := time.Now
-	if o.Clock != nil {
-		now = o.Clock.Now
-	}
+	return mgr, nil
+}
+
+// newIssuancePool is the bounded pool of ACME issuance workers; a finished order wakes its site
+// through wake.
+func newIssuancePool(mgr ctrl.Manager, cfg *rest.Config, o Options, challenges acme.ChallengeDNS, wake chan<- event.GenericEvent) (*acme.Pool, error) {
+	now := nowFunc(o)
 	logger := o.ACMELogger
 	if logger == nil {
 		logger = slog.New(logr.ToSlogHandler(ctrl.Log.WithName("acme")))
 	}
-
 	// ACME account keys are read straight from the API server: the cache holds Secret metadata only.
 	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
 	if err != nil {
 		return nil, err
 	}
-	owner, err := ownerID(ctx, mgr.GetAPIReader(), o.Tenancy.OwnerID)
-	if err != nil {
-		return nil, err
-	}
-	r53opts := o.Route53
-	switch {
-	case o.Tenancy.NameHold > 0:
-		r53opts.NameHold = o.Tenancy.NameHold
-	case o.Tenancy.NameHold == 0:
-		r53opts.NameHold = DefaultNameHold
-	}
-	if r53opts.HoldNow == nil {
-		r53opts.HoldNow = now
-	}
-	driftInterval := o.DriftCheckInterval
-	if driftInterval == 0 {
-		driftInterval = DefaultDriftCheckInterval
-	}
-	if driftInterval > 0 && r53opts.SnapshotTTL == 0 {
-		// The drift check lists every zone with owned records each interval; reconciles in between
-		// trust that listing instead of each reading the zone again. Writes made in between are
-		// in the snapshot already (the service applies its own writes), and anyone else's are
-		// what the next check finds.
-		r53opts.SnapshotTTL = driftInterval + 30*time.Second
-	}
-	dns := records.New(awsCfg.AWS, r53opts)
-	wake := make(chan event.GenericEvent, 1024)
-	pool := acme.NewPool(acme.Options{
+	return acme.NewPool(acme.Options{
 		Workers:                  o.IssuanceWorkers,
 		CABundle:                 o.ACMECABundle,
 		Nameservers:              o.DNS01Nameservers,
@@ -245,7 +324,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 		Ledger: acme.NewSecretLedgerStore(direct, mgr.GetAPIReader(), o.Namespace, func() time.Time {
 			return now().Add(-acme.LedgerKeep(o.ACMELimits))
 		}),
-		DNS:    controllers.NewChallengeDNS(dns, owner),
+		DNS:    challenges,
 		Logger: logger,
 		Now:    now,
 		Notify: func(site types.NamespacedName) {
@@ -257,54 +336,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 				// The channel is full: the reconciler re-checks issuing sites every minute anyway.
 			}
 		},
-	})
-	if err := mgr.Add(pool); err != nil {
-		return nil, err
-	}
-	r := &controllers.SecureSiteReconciler{
-		Client:        mgr.GetClient(),
-		APIReader:     mgr.GetAPIReader(),
-		Recorder:      mgr.GetEventRecorder("securesite-controller"),
-		Clock:         o.Clock,
-		Defaults:      controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
-		DNS:           dns,
-		Issuer:        pool,
-		ACM:           acmimport.New(awsCfg.AWS),
-		Buckets:       s3bucket.New(awsCfg),
-		Distributions: cdn.New(awsCfg.AWS),
-		Exporter:      smexport.New(awsCfg),
-		Tenancy: controllers.Tenancy{OwnerID: owner, Fences: tenancy.Fences{
-			DomainFilter: o.Tenancy.DomainFilter, ZoneIDFilter: o.Tenancy.ZoneIDFilter, ReservedNames: o.Tenancy.ReservedNames}},
-		ResyncPeriod:            o.ResyncPeriod,
-		Wake:                    wake,
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
-	}
-	if driftInterval > 0 {
-		index := records.NewDesiredIndex()
-		drifted := make(chan event.GenericEvent, 1024)
-		r.DesiredRecords, r.Drifted = index, drifted
-		driftLog := ctrl.Log.WithName("drift-check")
-		err := mgr.Add(&records.DriftCheck{
-			DNS: dns, Index: index, Interval: driftInterval,
-			Drifted: controllers.DriftedSites(drifted),
-			Failed: func(z records.Zone, err error) {
-				driftLog.Error(err, "reading hosted zone for the drift check", "zone", z.Name, "zoneID", z.ID)
-			},
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up controller: %w", err)
-	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return nil, err
-	}
-	return &Manager{Manager: mgr, Pool: pool, OwnerID: owner}, nil
+	}), nil
 }
 
 // metricsOptions serves metrics over HTTPS with TokenReview/SubjectAccessReview authorization when

@@ -35,12 +35,18 @@ func OwnerIDProblem(id string) string {
 		return "owner id must be 1 to 63 characters"
 	}
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_'
+		if !ok {
 			return fmt.Sprintf("owner id %q may contain only letters, digits, '-', '.' and '_'", id)
 		}
 	}
 	return ""
 }
+
+// ChallengeOwner owns a site's DNS-01 records: apart from the site's own records (owner), because
+// the DNS phase makes the zone hold exactly what owner wants and must not delete a challenge in
+// flight.
+func ChallengeOwner(owner string) string { return owner + "/acme" }
 
 // OwnerTags are the tags every AWS object a site makes carries.
 func OwnerTags(owner, domain string) map[string]string {

@@ -74,6 +74,30 @@ func Diff(observed *Snapshot, owner string, desired []Record) Plan {
 	return DiffWithHold(observed, owner, desired, Hold{})
 }
 
+// addWanted plans a desired record the owner may hold: created with its registry record when
+// the name is unclaimed, claimed anew when released, written when it differs.
+func (p *Plan) addWanted(observed *Snapshot, owner string, d Record) {
+	existing, exists := observed.get(d.Name, d.Type)
+	c := observed.claimOf(d.Name, d.Type)
+	switch {
+	case !c.registered:
+		p.add(types.ChangeActionCreate, d)
+		p.add(types.ChangeActionCreate, registryRecord(d, owner))
+	case c.owner != owner || !c.released.IsZero():
+		// A released claim (ours, or another owner's whose hold has passed): claim it anew.
+		p.add(types.ChangeActionUpsert, registryRecord(d, owner))
+		if !exists {
+			p.add(types.ChangeActionCreate, d)
+		} else if !sameRecord(existing, d) {
+			p.add(types.ChangeActionUpsert, d)
+		}
+	case !exists:
+		p.add(types.ChangeActionCreate, d)
+	case !sameRecord(existing, d):
+		p.add(types.ChangeActionUpsert, d)
+	}
+}
+
 // DiffWithHold is Diff where released names stay held for hold.Duration: a deleted record's
 // registry entry is kept, marked released, instead of deleted; another owner may take the name
 // once the hold has passed, the same owner at once.
@@ -90,25 +114,7 @@ func DiffWithHold(observed *Snapshot, owner string, desired []Record, hold Hold)
 			plan.Conflicts = append(plan.Conflicts, c)
 			continue
 		}
-		existing, exists := observed.get(d.Name, d.Type)
-		c := observed.claimOf(d.Name, d.Type)
-		switch {
-		case !c.registered:
-			plan.add(types.ChangeActionCreate, d)
-			plan.add(types.ChangeActionCreate, registryRecord(d, owner))
-		case c.owner != owner || !c.released.IsZero():
-			// A released claim (ours, or another owner's whose hold has passed): claim it anew.
-			plan.add(types.ChangeActionUpsert, registryRecord(d, owner))
-			if !exists {
-				plan.add(types.ChangeActionCreate, d)
-			} else if !sameRecord(existing, d) {
-				plan.add(types.ChangeActionUpsert, d)
-			}
-		case !exists:
-			plan.add(types.ChangeActionCreate, d)
-		case !sameRecord(existing, d):
-			plan.add(types.ChangeActionUpsert, d)
-		}
+		plan.addWanted(observed, owner, d)
 	}
 	for _, reg := range observed.registriesOf(owner) {
 		typ, name, _ := parseRegistryName(reg.Name)

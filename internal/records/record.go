@@ -10,7 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 )
 
-// DefaultTTL is used when a desired record names no TTL.
+// DefaultTTL is used when a desired record names no TTL (the CRD's default for backend.ttl; a
+// test checks they agree).
 const DefaultTTL int64 = 300
 
 // maxTXTString is the DNS limit on one character-string inside a TXT record (RFC 1035 §3.3);

@@ -104,10 +104,3 @@ func (s *Snapshot) withChanges(changes []types.Change) *Snapshot {
 	}
 	return n
 }
-
-// ownerOf returns who the registry says owns the record set name/type; registered is false
-// when there is no registry record.
-func (s *Snapshot) ownerOf(r Record) (owner string, registered bool) {
-	c := s.claimOf(r.Name, r.Type)
-	return c.owner, c.registered
-}

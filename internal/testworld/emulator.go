@@ -154,6 +154,10 @@ func MotoAvailable() bool {
 // motoCommand runs moto's server through moto_launcher.py (which patches one moto crash first) with
 // the Python interpreter moto_server itself uses.
 func motoCommand(port int) (*exec.Cmd, error) {
+	// Marks this binary's environment, so the guard stops moto if the binary dies (see guardWorld).
+	if err := guardWorld(); err != nil {
+		return nil, err
+	}
 	server, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, fmt.Errorf("moto_server is not on PATH: install it with pip install 'moto[server]' " +

@@ -22,6 +22,9 @@ func StartAPIServer() (*envtest.Environment, *rest.Config, error) {
 // StartAPIServerLogs is StartAPIServer with the output of etcd and kube-apiserver written to
 // logDir/etcd.log and logDir/kube-apiserver.log (discarded when logDir is empty).
 func StartAPIServerLogs(logDir string) (*envtest.Environment, *rest.Config, error) {
+	if err := guardWorld(); err != nil {
+		return nil, nil, err
+	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		for _, name := range []string{"kube-apiserver", "etcd"} {
 			if _, err := Binary(name); err != nil {

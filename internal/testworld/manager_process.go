@@ -21,7 +21,11 @@ var managerBuild struct {
 }
 
 // ManagerBinary builds the manager from the working tree, once per test process.
+// Every process started from it is stopped when the test binary ends (see guardWorld).
 func ManagerBinary() (string, error) {
+	if err := guardWorld(); err != nil {
+		return "", err
+	}
 	b := &managerBuild
 	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "securesite-manager-")
@@ -110,28 +114,38 @@ func (w *World) StartManager(t testing.TB, o ManagerOptions) *ManagerProcess {
 	}
 	go func() { _ = m.Cmd.Wait(); logFile.Close(); close(m.exited) }()
 	fmt.Fprintf(logFile, "=== test: started manager pid %d at %s\n", m.Cmd.Process.Pid, time.Now().Format(time.RFC3339Nano))
-	t.Cleanup(func() {
-		if !m.Stop(15 * time.Second) {
-			t.Errorf("manager did not exit 15s after SIGTERM")
-		}
-		if t.Failed() {
-			tail, _ := os.ReadFile(m.LogPath)
-			if len(tail) > 6000 {
-				tail = tail[len(tail)-6000:]
-			}
-			t.Logf("--- end of %s:\n%s", o.LogName, tail)
-		}
-	})
+	t.Cleanup(func() { m.stopAndReport(t, o.LogName) })
 	if o.NoWait {
 		return m
 	}
-	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
+	m.waitReady(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
+	return m
+}
+
+// stopAndReport stops the manager at the end of a test, and shows the end of its log when the
+// test failed.
+func (m *ManagerProcess) stopAndReport(t testing.TB, logName string) {
+	if !m.Stop(15 * time.Second) {
+		t.Errorf("manager did not exit 15s after SIGTERM")
+	}
+	if t.Failed() {
+		tail, _ := os.ReadFile(m.LogPath)
+		if len(tail) > 6000 {
+			tail = tail[len(tail)-6000:]
+		}
+		t.Logf("--- end of %s:\n%s", logName, tail)
+	}
+}
+
+// waitReady waits until the manager's readiness probe answers.
+func (m *ManagerProcess) waitReady(t testing.TB, ready string) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if resp, err := http.Get(ready); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return m
+				return
 			}
 		}
 		select {

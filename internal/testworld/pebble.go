@@ -123,29 +123,37 @@ func startPebbleOnce(bin, dir, dnsAddr, logDir string, o PebbleOptions) (*Pebble
 	}
 	p.exited = make(chan struct{})
 	go func() { _ = cmd.Wait(); close(p.exited) }()
+	if err := p.waitServing(out); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// waitServing waits until pebble answers its directory; out holds the start of its output.
+func (p *Pebble) waitServing(out fmt.Stringer) error {
 	client, err := p.HTTPClient()
 	if err != nil {
 		p.stop()
-		return nil, err
+		return err
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.exited:
 			p.closeLog()
-			return nil, fmt.Errorf("pebble exited at start: %s", out)
+			return fmt.Errorf("pebble exited at start: %s", out)
 		default:
 		}
 		if resp, err := client.Get(p.DirectoryURL); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p, nil
+				return nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	p.stop()
-	return nil, fmt.Errorf("pebble did not serve %s within 15s: %s", p.DirectoryURL, out)
+	return fmt.Errorf("pebble did not serve %s within 15s: %s", p.DirectoryURL, out)
 }
 
 func writePebbleConfig(path, dir string, listen, mgmt int, o PebbleOptions) error {

@@ -32,7 +32,11 @@ func ProjectRoot() string {
 }
 
 // Binary returns the path of a test-world binary, or an error that says how to build it.
+// Every process started from it is stopped when the test binary ends (see guardWorld).
 func Binary(name string) (string, error) {
+	if err := guardWorld(); err != nil {
+		return "", err
+	}
 	p := filepath.Join(BinDir(), name)
 	if _, err := os.Stat(p); err != nil {
 		return "", fmt.Errorf("test world binary %s missing: run `make test-world` (hack/build-world.sh) first", p)

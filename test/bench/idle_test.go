@@ -127,7 +127,7 @@ func TestIdleSteadyState(t *testing.T) {
 	perHour := 60 / idleFor.Minutes()
 	lists := calls["ListResourceRecordSets"]
 	_, writes := readsWrites(calls)
-	r.add(fmt.Sprintf("idle window (no pokes), --resync-period=2m, default --drift-check-interval=1m"), idleFor.String(), "")
+	r.add("idle window (no pokes), --resync-period=2m, default --drift-check-interval=1m", idleFor.String(), "")
 	r.add("… reconciles in the window (every site's own resync)", fmt.Sprintf("%g", reconciles), "")
 	r.add("… drift checks in the window", fmt.Sprintf("%g", checks), "")
 	r.add("… Route53 calls in the window, by operation", ops(calls), "")
@@ -139,7 +139,15 @@ func TestIdleSteadyState(t *testing.T) {
 	// Drift: an owned record changed by hand, and one deleted by hand, at a random moment of the
 	// drift check's cycle; how long until each is back.
 	var repairs []time.Duration
-	for k, action := range []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionDelete, r53types.ChangeActionUpsert} {
+	edits := []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionDelete, r53types.ChangeActionUpsert}
+	if emulator == "moto" {
+		// moto 5.2.1 quirk: a CREATE identical to one in the zone's change journal is refused as
+		// "already exists" when any record sorts after its name, even after the record was
+		// deleted (models.py checks get_record_sets(start_name=…), which returns the rest of the
+		// zone). AWS re-creates a deleted record; so does the controller there, and on kumo.
+		edits = []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionUpsert, r53types.ChangeActionUpsert}
+	}
+	for k, action := range edits {
 		i := (k*37 + 11) % n
 		name, addr := fmt.Sprintf("api.s%05d.%s", i, idleZone), idleAddress(i)
 		value := addr
@@ -170,13 +178,21 @@ func TestIdleSteadyState(t *testing.T) {
 	for _, d := range repairs {
 		s = append(s, d.Round(100*time.Millisecond).String())
 	}
-	r.add("drift repair: hand UPSERT, DELETE, UPSERT of an owned A record → restored after", strings.Join(s, ", "),
+	r.add(fmt.Sprintf("drift repair: hand %v of an owned A record → restored after", edits), strings.Join(s, ", "),
 		verdict("≤ 60 s + repair", slices.Max(repairs) <= 62*time.Second))
 
-	rss, peak := m.memory(t)
-	r.add("manager RSS (median of 5) / peak at the end", mib(m.medianRSS(t, 5))+" / "+mib(peak),
-		verdict("RSS ≤ 100 MiB", m.medianRSS(t, 5) <= 100<<20))
-	_ = rss
+	_, peak := m.memory(t)
+	medRSS := m.medianRSS(t, 5)
+	r.add("manager RSS (median of 5) / peak at the end", mib(medRSS)+" / "+mib(peak),
+		verdict("RSS ≤ 100 MiB", medRSS <= 100<<20))
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.Cmd.Process.Pid))
+	var parts []string
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "RssAnon:") || strings.HasPrefix(l, "RssFile:") {
+			parts = append(parts, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	r.add("… of which anonymous (heap, stacks) / file-backed (the binary's pages)", strings.Join(parts, ", "), "")
 	r.note("Reads are counted by the manager's own AWS call metrics (each page of ListResourceRecordSets is one call). " +
 		"The drift check lists every zone with owned records once a minute; per-site resyncs in between use that listing " +
 		"(the Route53 snapshot is trusted for the drift interval + 30 s), so site count does not change the read rate.")

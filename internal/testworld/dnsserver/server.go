@@ -180,43 +180,57 @@ func (s *Server) answer(ctx context.Context, q dns.Question, resp *dns.Msg) erro
 			resp.Ns = append(resp.Ns, z.soa())
 			return nil
 		}
-		if q.Qtype != dns.TypeCNAME {
-			if cname := sets.first(dns.TypeCNAME); cname != nil {
-				rr := withOwner(cname, owner)
-				resp.Answer = append(resp.Answer, rr)
-				owner = rr.(*dns.CNAME).Target
-				name = normalizeName(owner)
-				continue
-			}
+		if cname := sets.first(dns.TypeCNAME); cname != nil && q.Qtype != dns.TypeCNAME {
+			rr := withOwner(cname, owner)
+			resp.Answer = append(resp.Answer, rr)
+			owner = rr.(*dns.CNAME).Target
+			name = normalizeName(owner)
+			continue
 		}
-		if target, ok := sets.aliasTarget(q.Qtype); ok && len(sets.records(q.Qtype)) == 0 {
-			// An alias answers with the target's records under the alias's own name.
-			aliased := new(dns.Msg)
-			if err := s.answer(ctx, dns.Question{Name: target, Qtype: q.Qtype, Qclass: q.Qclass}, aliased); err == nil {
-				for _, rr := range aliased.Answer {
-					if rr.Header().Rrtype == q.Qtype {
-						resp.Answer = append(resp.Answer, withOwner(rr, owner))
-					}
-				}
-			}
-			if len(resp.Answer) == 0 {
-				resp.Ns = append(resp.Ns, z.soa())
-			}
-			return nil
-		}
-		rrs := sets.records(q.Qtype)
-		if q.Qtype == dns.TypeANY {
-			rrs = sets.all()
-		}
-		for _, rr := range rrs {
-			resp.Answer = append(resp.Answer, withOwner(rr, owner))
-		}
-		if len(rrs) == 0 {
-			resp.Ns = append(resp.Ns, z.soa())
-		}
+		s.answerFrom(ctx, q, z, sets, owner, resp)
 		return nil
 	}
 	return nil
+}
+
+// answerFrom answers q from the record sets of one name: an alias's target records, else the
+// name's own; with nothing to answer, the zone's SOA says so.
+func (s *Server) answerFrom(ctx context.Context, q dns.Question, z *zone, sets *rrsets, owner string, resp *dns.Msg) {
+	empty := false
+	if target, ok := sets.aliasTarget(q.Qtype); ok && len(sets.records(q.Qtype)) == 0 {
+		s.answerAlias(ctx, q, target, owner, resp)
+		empty = len(resp.Answer) == 0
+	} else {
+		empty = answerRecords(q, sets, owner, resp) == 0
+	}
+	if empty {
+		resp.Ns = append(resp.Ns, z.soa())
+	}
+}
+
+// answerAlias answers with the alias target's records under the alias's own name.
+func (s *Server) answerAlias(ctx context.Context, q dns.Question, target, owner string, resp *dns.Msg) {
+	aliased := new(dns.Msg)
+	if err := s.answer(ctx, dns.Question{Name: target, Qtype: q.Qtype, Qclass: q.Qclass}, aliased); err != nil {
+		return
+	}
+	for _, rr := range aliased.Answer {
+		if rr.Header().Rrtype == q.Qtype {
+			resp.Answer = append(resp.Answer, withOwner(rr, owner))
+		}
+	}
+}
+
+// answerRecords answers with the name's own records of the type; it returns how many.
+func answerRecords(q dns.Question, sets *rrsets, owner string, resp *dns.Msg) int {
+	rrs := sets.records(q.Qtype)
+	if q.Qtype == dns.TypeANY {
+		rrs = sets.all()
+	}
+	for _, rr := range rrs {
+		resp.Answer = append(resp.Answer, withOwner(rr, owner))
+	}
+	return len(rrs)
 }
 
 func withOwner(rr dns.RR, owner string) dns.RR {

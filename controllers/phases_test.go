@@ -1,0 +1,78 @@
+package controllers
+
+import (
+	"testing"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/records"
+	"github.com/securesite-io/securesite/internal/s3bucket"
+)
+
+// The decisions the phases make between gathering and acting, as tables.
+
+func TestBucketOrigin(t *testing.T) {
+	old, renamed := s3bucket.Bucket{Name: "old"}, s3bucket.Bucket{Name: "new"}
+	tests := []struct {
+		name string
+		o    bucketObservation
+		want string
+	}{
+		{"no migration: the bucket status names", bucketObservation{serving: old}, "old"},
+		{"copying: still the old bucket", bucketObservation{serving: old, migrationTarget: &renamed}, "old"},
+		{"every object copied: switch to the new bucket", bucketObservation{serving: old, migrationTarget: &renamed, switching: true}, "new"},
+	}
+	for _, tt := range tests {
+		if got := tt.o.origin().Name; got != tt.want {
+			t.Errorf("%s: origin %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestDistributionPrerequisites(t *testing.T) {
+	tests := []struct {
+		name       string
+		bucket     bucketObservation
+		acm        acmObservation
+		wantReady  bool
+		wantReason string
+		wantMsg    string
+	}{
+		{"no bucket yet", bucketObservation{}, acmObservation{imported: true}, false, v1alpha1.ReasonProgressing, "waiting for the bucket"},
+		{"certificate not in ACM", bucketObservation{serving: s3bucket.Bucket{Name: "b"}}, acmObservation{phaseObservation: phaseObservation{message: "waiting for the certificate"}},
+			false, v1alpha1.ReasonWaitingForCert, "waiting for the certificate to be imported into ACM: waiting for the certificate"},
+		{"ready to serve", bucketObservation{serving: s3bucket.Bucket{Name: "b"}}, acmObservation{imported: true}, true, "", ""},
+	}
+	for _, tt := range tests {
+		s := &scope{bucket: tt.bucket, acm: tt.acm}
+		ready, reason, msg := distributionPrerequisites(s)
+		if ready != tt.wantReady || reason != tt.wantReason || msg != tt.wantMsg {
+			t.Errorf("%s: got %v %q %q, want %v %q %q", tt.name, ready, reason, msg, tt.wantReady, tt.wantReason, tt.wantMsg)
+		}
+	}
+}
+
+func TestRecordNamesOutsideTheZone(t *testing.T) {
+	zone := records.Zone{ID: "Z1", Name: "duckhoo.site"}
+	tests := []struct {
+		name    string
+		edit    func(*v1alpha1.SecureSite)
+		outside string
+	}{
+		{"backend in the zone", nil, ""},
+		{"backend elsewhere", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = "api.evil.example" }, "api.evil.example"},
+		{"static site alias elsewhere, before any distribution exists", func(s *v1alpha1.SecureSite) {
+			s.Spec.StaticSite = &v1alpha1.StaticSiteSpec{}
+			s.Spec.Certificate.AdditionalDNSNames = []string{"www.other.example"}
+		}, "www.other.example"},
+		{"wildcard names are not records", func(s *v1alpha1.SecureSite) {
+			s.Spec.StaticSite = &v1alpha1.StaticSiteSpec{}
+			s.Spec.Certificate.AdditionalDNSNames = []string{"*.other.example"}
+		}, ""},
+	}
+	for _, tt := range tests {
+		name, outside := firstOutsideZone(recordNames(testSite(tt.edit)), zone)
+		if outside != (tt.outside != "") || name != tt.outside {
+			t.Errorf("%s: outside %v %q, want %q", tt.name, outside, name, tt.outside)
+		}
+	}
+}
