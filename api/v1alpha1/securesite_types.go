@@ -285,11 +285,6 @@ type CertificateStatus struct {
 	// ACMImportedSerial is the serial of the certificate last imported into ACM; a renewal
 	// re-imports to the same ARN.
 	ACMImportedSerial string `json:"acmImportedSerial,omitempty"`
-	// ACMRetiredCertificateARN is an ACM certificate replaced by a new ARN (AWS refuses a
-	// re-import that changes the key's algorithm or size); it is deleted once the distribution
-	// serves the new one and is Deployed.
-	// +optional
-	ACMRetiredCertificateARN string `json:"acmRetiredCertificateARN,omitempty"`
 	// Issuer says which issuer made the certificate (acme directory URL or selfSigned).
 	Issuer string `json:"issuer,omitempty"`
 	// FailedAttempts counts consecutive failed issuance attempts; it drives the backoff.
