@@ -120,6 +120,11 @@ test-faults: test-world ## Fault and crash tests at full size: 100 sites under 2
 bench: test-world ## Benchmark 100 sites against the test world; writes docs/benchmarks.md (N=1000: see there).
 	SECURESITE_BENCH_N=100 go test -count=1 -timeout 60m -run TestBenchmark -v ./test/bench/
 
+.PHONY: bench-idle
+bench-idle: test-world ## Idle steady state (no pokes) and drift repair, 1,000 sites, on kumo and on moto (real pagination); ~25 min.
+	SECURESITE_IDLE_N=1000 SECURESITE_IDLE_AWS=kumo go test -count=1 -timeout 60m -run TestIdleSteadyState -v ./test/bench/
+	SECURESITE_IDLE_N=1000 SECURESITE_IDLE_AWS=moto go test -count=1 -timeout 60m -run TestIdleSteadyState -v ./test/bench/
+
 .PHONY: release-artifacts
 release-artifacts: test-world ## dist/<VERSION>/: install.yaml (image pinned), the Helm chart package, the image tarballs and SBOMs, SHA256SUMS.
 	hack/release.sh $(VERSION) $(REVISION)
