@@ -257,3 +257,28 @@ func TestReimportWithAnotherKeyTypeGoesToANewARN(t *testing.T) {
 		t.Errorf("same-key re-import = %s, %v; want %s", again, err, arn2)
 	}
 }
+
+// A certificate deleted out of band (by hand, or by a cleanup script) is imported anew at the next
+// re-import instead of failing every pass with ResourceNotFoundException.
+func TestReimportToADeletedCertificateImportsAnew(t *testing.T) {
+	ctx := context.Background()
+	c := New(cfg.AWS)
+	ca, caKey := issue(t, nil, nil, "Test CA")
+	leaf, key := issue(t, ca, caKey, "gone.example")
+	tags := map[string]string{"securesite.io/owner": "web/gone"}
+	arn, err := c.Import(ctx, "", pemCert(leaf), pemKey(t, key), pemCert(ca), tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acm.NewFromConfig(cfg.AWS).DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	renewed, renewedKey := issue(t, ca, caKey, "gone.example")
+	arn2, err := c.Import(ctx, arn, pemCert(renewed), pemKey(t, renewedKey), pemCert(ca), tags)
+	if err != nil || arn2 == "" || arn2 == arn {
+		t.Fatalf("re-import to a deleted ARN = %q, %v; want a new ARN", arn2, err)
+	}
+	if exists, err := c.Exists(ctx, arn2); err != nil || !exists {
+		t.Errorf("new certificate %s: exists %v, %v", arn2, exists, err)
+	}
+}
