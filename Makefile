@@ -27,11 +27,32 @@ help: ## Show this help.
 demo: test-world build ## Start the test world, run the controller, apply a sample, print its status.
 	hack/demo.sh
 
+# The packages that talk to AWS: `make test` runs them a second time on moto. With PKGS set, the
+# moto run takes the same packages.
+AWS_PKGS := ./internal/records/... ./internal/cdn/... ./internal/acmimport/... ./internal/s3bucket/... \
+	./internal/smexport/... ./internal/acme/... ./internal/testworld/... ./controllers/... \
+	./cmd/securesite-agent/... ./test/e2e/...
+MOTO_PKGS ?= $(if $(filter ./...,$(PKGS)),$(AWS_PKGS),$(PKGS))
+# REQUIRE_MOTO=1 (CI) fails instead of running kumo only when moto_server is missing.
+REQUIRE_MOTO ?=
+
 .PHONY: test
-test: test-world verify-generated lint ## Build the test world if missing, lint, run every test (unit, envtest, e2e), check nothing of the world is left running.
+test: test-world verify-generated lint ## Build the test world if missing, lint, run every test (unit, envtest, e2e) on kumo and the AWS-facing ones again on moto, check nothing of the world is left running.
+	@if [[ -n "$(REQUIRE_MOTO)" ]] && ! command -v moto_server >/dev/null; then \
+		echo "ERROR: moto_server is not on PATH and REQUIRE_MOTO is set: pip install 'moto[server]'"; exit 1; fi
 	@run=$$(date +%s%N)-$$$$; status=0; \
-	SECURESITE_TEST_RUN=$$run go test $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
+	echo "=== AWS emulator: kumo"; \
+	SECURESITE_TEST_RUN=$$run SECURESITE_AWS_EMULATOR=kumo go test $(GO_TEST_FLAGS) $(PKGS) || status=$$?; \
+	if command -v moto_server >/dev/null; then \
+		echo "=== AWS emulator: moto"; \
+		SECURESITE_TEST_RUN=$$run SECURESITE_AWS_EMULATOR=moto go test $(GO_TEST_FLAGS) $(MOTO_PKGS) || status=$$?; \
+	fi; \
 	hack/check-world-stopped.sh $$run || status=1; \
+	if ! command -v moto_server >/dev/null; then \
+		echo; \
+		echo "WARNING: moto_server is not on PATH: the AWS-facing tests ran on kumo ONLY, not on moto."; \
+		echo "WARNING: kumo is lax where AWS is strict; install moto with: pip install 'moto[server]'"; \
+	fi; \
 	exit $$status
 
 ##@ Development

@@ -30,7 +30,7 @@ func main() {
 	flag.StringVar(&o.LeaderElectionID, "leader-election-id", "", "Name of the leader election lease (default securesite.io; per shard securesite.io-shard-<hash of --watch-label-selector>).")
 	flag.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", "Only reconcile SecureSites matching this label selector (e.g. shard=a, or shard notin (a,b)); run one Deployment per shard with disjoint selectors.")
 	flag.StringVar(&o.AWS.Region, "aws-region", envOr("AWS_REGION", "us-east-1"), "Default AWS region for buckets that name none.")
-	flag.StringVar(&o.AWS.EndpointURL, "aws-endpoint-url", "", "Send every AWS call to this URL (an emulator such as kumo). AWS_ENDPOINT_URL works too.")
+	flag.StringVar(&o.AWS.EndpointURL, "aws-endpoint-url", "", "Send every AWS call to this URL (an AWS emulator). AWS_ENDPOINT_URL works too.")
 	flag.StringVar(&o.ACMEServer, "acme-server", "https://acme-v02.api.letsencrypt.org/directory", "Default ACME directory URL.")
 	flag.StringVar(&o.ACMEEmail, "acme-email", "", "Default ACME account email.")
 	flag.StringVar(&acmeCABundle, "acme-ca-bundle", "", "PEM file of CAs to trust for the ACME server's TLS (e.g. a private or test CA).")

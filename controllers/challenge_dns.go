@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -40,8 +41,22 @@ func (c *challengeDNS) challengeOwner(ctx context.Context) string {
 	return naming.ChallengeOwner(naming.Owner(c.ownerID, "", "securesite"))
 }
 
+// zoneFor is the zone a challenge record goes to: the site's own zone (spec.hostedZoneID, or
+// the one its DNS phase found) when the name is inside it, else the zone found by name. By name
+// alone, two public zones of the same name are ambiguous and the challenge was never written.
+func (c *challengeDNS) zoneFor(ctx context.Context, fqdn string) (records.Zone, error) {
+	if id := acme.HostedZoneFromContext(ctx); id != "" {
+		z, err := c.dns.FindZone(ctx, fqdn, id)
+		if !errors.Is(err, records.ErrZoneNotFound) {
+			return z, err
+		}
+		// A name outside the site's zone (an additional name in another zone).
+	}
+	return c.dns.FindZone(ctx, fqdn, "")
+}
+
 func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := c.dns.FindZone(ctx, fqdn, "")
+	zone, err := c.zoneFor(ctx, fqdn)
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}
@@ -72,7 +87,7 @@ func (c *challengeDNS) WaitPropagated(ctx context.Context, fqdn, value string) e
 }
 
 func (c *challengeDNS) CleanupTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := c.dns.FindZone(ctx, fqdn, "")
+	zone, err := c.zoneFor(ctx, fqdn)
 	if err != nil {
 		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
 	}

@@ -47,7 +47,7 @@ func TestExportToSecretsManagerAndAgent(t *testing.T) {
 	sm := secretsmanager.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
-		BaseEndpoint: aws.String(e.w.Kumo.URL),
+		BaseEndpoint: aws.String(e.w.AWS.URL),
 	})
 	readDoc := func() (smexport.Document, string) {
 		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("securesite/infra.export.test")})
@@ -97,7 +97,7 @@ func TestExportToSecretsManagerAndAgent(t *testing.T) {
 	}
 	counter := filepath.Join(dir, "reloads")
 	runAgent := func() {
-		cmd := exec.Command(agent, "--secret-id", "securesite/infra.export.test", "--region", "us-east-1", "--endpoint-url", e.w.Kumo.URL,
+		cmd := exec.Command(agent, "--secret-id", "securesite/infra.export.test", "--region", "us-east-1", "--endpoint-url", e.w.AWS.URL,
 			"--cert-file", filepath.Join(dir, "fullchain.pem"), "--key-file", filepath.Join(dir, "privkey.pem"),
 			"--reload-command", "echo reload >> "+counter, "--ca-file", caFile, "--expect-dns-name", "infra.export.test")
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")

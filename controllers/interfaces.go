@@ -38,6 +38,7 @@ type certificateIssuer interface {
 type acmService interface {
 	Import(ctx context.Context, arn string, certPEM, keyPEM, chainPEM []byte, tags map[string]string) (string, error)
 	Delete(ctx context.Context, arn string) error
+	Exists(ctx context.Context, arn string) (bool, error)
 }
 
 type bucketService interface {

@@ -17,7 +17,12 @@ import (
 func (r *SecureSiteReconciler) namesClaimedElsewhere(ctx context.Context, s *scope) (string, error) {
 	for _, n := range certificateNames(s.site) {
 		base := strings.TrimPrefix(n, "*.")
-		zone, err := r.DNS.FindZone(ctx, base, "")
+		// The site's own zone for names inside it (two public zones of one name are ambiguous by
+		// name alone), else the zone found by name.
+		zone, err := r.DNS.FindZone(ctx, base, s.zone.zone.ID)
+		if s.zone.zone.ID != "" && errors.Is(err, records.ErrZoneNotFound) {
+			zone, err = r.DNS.FindZone(ctx, base, "")
+		}
 		if errors.Is(err, records.ErrZoneNotFound) {
 			continue // no zone, no DNS-01: the order fails on its own and says so
 		}

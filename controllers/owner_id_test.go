@@ -57,7 +57,6 @@ func TestTwoClustersOneAccount(t *testing.T) {
 
 	same := func(address string) *v1alpha1.SecureSite {
 		return staticSite("web", "shop", "shop.owners.test", func(s *v1alpha1.SecureSite) {
-			s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
 			s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "api.owners.test", Address: address}
 			s.Spec.StaticSite.Bucket = "owners-shop"
 			s.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete

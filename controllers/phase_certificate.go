@@ -231,7 +231,9 @@ func (r *SecureSiteReconciler) submitOrder(s *scope, current *certs.Parsed, why 
 	site := s.site
 	server, email, caBundle := r.classACME(s.class)
 	names := certificateNames(site)
-	req := acme.Request{Site: siteRef(site), Names: names, Key: keySpec(site), Server: server, Email: email, CABundle: caBundle}
+	// HostedZoneID: DNS-01 records go to the site's zone, not whichever zone of that name a lookup
+	// by name finds (two public zones of one name are ambiguous).
+	req := acme.Request{Site: siteRef(site), Names: names, Key: keySpec(site), Server: server, Email: email, CABundle: caBundle, HostedZoneID: s.zone.zone.ID}
 	if current != nil {
 		req.Replaces = current.Leaf
 	}

@@ -28,6 +28,12 @@ func (r *SecureSiteReconciler) reconcileZone(ctx context.Context, s *scope) erro
 		r.forgetDesired(siteRef(site))
 		return stalled(v1alpha1.ReasonInvalidSpec, "%s is not inside hosted zone %s (%s); use a name in the zone or set hostedZoneID", name, zone.Name, zone.ID)
 	}
+	if b := site.Spec.Backend; b != nil {
+		if rec := records.DesiredBackendRecord(b.Hostname, b.Address, 0); rec.Type == "CNAME" && rec.Name == zone.Name {
+			r.forgetDesired(siteRef(site))
+			return stalled(v1alpha1.ReasonCNAMEAtZoneApex, "backend.hostname %s is the apex of hosted zone %s, where DNS allows no CNAME beside the zone's SOA and NS records; give backend.address as an IP address, or use a name below the apex such as api.%s", rec.Name, zone.ID, zone.Name)
+		}
+	}
 	s.zone.zone = zone
 	if site.Status.DNS == nil {
 		site.Status.DNS = &v1alpha1.DNSStatus{}

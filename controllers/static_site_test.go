@@ -28,32 +28,27 @@ import (
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/controllers"
 	"github.com/securesite-io/securesite/internal/awsclient"
-	"github.com/securesite-io/securesite/internal/cdn"
 	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
-// rawAWS are uncounted SDK clients on kumo, used the way a human with the console or the CLI
+// rawAWS are uncounted SDK clients on the AWS emulator, used the way a human with the console or the CLI
 // would: to check what the controller made and to change it behind its back.
 type rawAWS struct {
-	acm *acm.Client
-	s3  *s3.Client
-	cf  *cf.Client
-	url string
+	acm      *acm.Client
+	s3       *s3.Client
+	cf       *cf.Client
+	emulator *testworld.Emulator
 }
 
 func newRawAWS(e *env) rawAWS {
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
-		BaseEndpoint: aws.String(e.w.Kumo.URL),
-	}
+	cfg := e.w.AWS.RawAWSConfig()
 	return rawAWS{
 		acm: acm.NewFromConfig(cfg),
-		// kumo serves every bucket on one host:port, so virtual-hosted names cannot work.
-		s3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
-		cf:  cf.NewFromConfig(cfg),
-		url: e.w.Kumo.URL,
+		// The emulator serves every bucket on one host:port, so virtual-hosted names cannot work.
+		s3:       s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		cf:       cf.NewFromConfig(cfg),
+		emulator: e.w.AWS,
 	}
 }
 
@@ -63,6 +58,9 @@ func (a rawAWS) bucketExists(t *testing.T, name string) bool {
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
 		return false
+	}
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusMovedPermanently {
+		return true // there, in another region than this client's (S3's 301)
 	}
 	if err != nil {
 		t.Fatalf("HeadBucket %s: %v", name, err)
@@ -115,10 +113,20 @@ func (a rawAWS) distributionGone(t *testing.T, id string) bool {
 	return false
 }
 
+// hasEdge reports whether the emulator serves distributions (kumo's edge does; moto has no
+// CloudFront data plane, so the checks through the edge run on kumo only).
+func (a rawAWS) hasEdge(t *testing.T) bool {
+	t.Helper()
+	if !a.emulator.HasEdge() {
+		t.Logf("%s has no CloudFront edge: what the distribution serves is checked on kumo only", a.emulator.Name)
+	}
+	return a.emulator.HasEdge()
+}
+
 // edge fetches a path through kumo's CloudFront edge, which serves the distribution's S3 origin.
 func (a rawAWS) edge(t *testing.T, distID, key string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(a.url + "/kumo/cdn/" + distID + "/" + key)
+	resp, err := http.Get(a.emulator.EdgeURL(distID, key))
 	if err != nil {
 		t.Fatalf("edge GET %s: %v", key, err)
 	}
@@ -322,18 +330,17 @@ func (st *staticSiteSteps) checkDistributionConfig(s *v1alpha1.SecureSite, b *v1
 	if aws.ToString(cfg.DefaultRootObject) != "index.html" {
 		t.Errorf("default root object %q", aws.ToString(cfg.DefaultRootObject))
 	}
-	// kumo v0.33.1 drops CustomErrorResponses from the stored config, so the SPA fallback is
-	// checked in the configuration the controller sends, built from the same spec.
-	sent := cdn.DesiredConfig(cdn.Desired{DefaultRootObject: "index.html", SPAFallback: s.Spec.StaticSite.SPAFallback, ACMCertificateARN: c.ACMCertificateARN})
+	// The SPA fallback as CloudFront stores it (kumo drops error responses; the test world's
+	// normalising proxy keeps them, as AWS does).
 	var spa []string
-	for _, r := range sent.CustomErrorResponses.Items {
-		spa = append(spa, fmt.Sprintf("%d→%s %s", aws.ToInt32(r.ErrorCode), aws.ToString(r.ResponsePagePath), aws.ToString(r.ResponseCode)))
+	if cfg.CustomErrorResponses != nil {
+		for _, r := range cfg.CustomErrorResponses.Items {
+			spa = append(spa, fmt.Sprintf("%d→%s %s", aws.ToInt32(r.ErrorCode), aws.ToString(r.ResponsePagePath), aws.ToString(r.ResponseCode)))
+		}
 	}
+	slices.Sort(spa)
 	if !slices.Equal(spa, []string{"403→/index.html 200", "404→/index.html 200"}) {
-		t.Errorf("SPA error responses sent: %v", spa)
-	}
-	if cfg.CustomErrorResponses != nil && len(cfg.CustomErrorResponses.Items) > 0 {
-		t.Logf("kumo now stores custom error responses: %+v", cfg.CustomErrorResponses.Items)
+		t.Errorf("SPA error responses stored: %v", spa)
 	}
 }
 
@@ -360,8 +367,10 @@ func (st *staticSiteSteps) checkEdgeServes(b *v1alpha1.BucketStatus, d *v1alpha1
 	t, a := st.t, st.a
 	// An object put in the bucket is served through the CloudFront edge.
 	a.put(t, b.Name, "index.html", "<h1>duckhoo</h1>")
-	if code, body := a.edge(t, d.ID, "index.html"); code != http.StatusOK || body != "<h1>duckhoo</h1>" {
-		t.Fatalf("edge: %d %q", code, body)
+	if a.hasEdge(t) {
+		if code, body := a.edge(t, d.ID, "index.html"); code != http.StatusOK || body != "<h1>duckhoo</h1>" {
+			t.Fatalf("edge: %d %q", code, body)
+		}
 	}
 }
 
@@ -433,7 +442,6 @@ func (st *staticSiteSteps) checkDeleteUnderRetain(b *v1alpha1.BucketStatus, d *v
 func testBucketRename(t *testing.T, e *env, a rawAWS) {
 	ns := e.namespace("migrate")
 	e.create(staticSite(ns, "web", "site2.test", func(s *v1alpha1.SecureSite) {
-		s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned // the CA is not the point here
 		s.Spec.StaticSite.Bucket = "site2-old"
 	}))
 	s := e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
@@ -504,8 +512,10 @@ func checkMigrated(t *testing.T, e *env, a rawAWS, ns string, s *v1alpha1.Secure
 	assertOACPolicy(t, a, "site2-new", distARN)
 	// Served from the new bucket through the same distribution.
 	a.put(t, "site2-new", "only-in-new.txt", "new")
-	if code, body := a.edge(t, distID, "only-in-new.txt"); code != http.StatusOK || body != "new" {
-		t.Errorf("edge after the origin switch: %d %q", code, body)
+	if a.hasEdge(t) {
+		if code, body := a.edge(t, distID, "only-in-new.txt"); code != http.StatusOK || body != "new" {
+			t.Errorf("edge after the origin switch: %d %q", code, body)
+		}
 	}
 	// Done stays on record across later passes.
 	e.poke(ns, "web")
@@ -519,7 +529,6 @@ func testDeletionPolicyDelete(t *testing.T, e *env, a rawAWS, zoneID string) {
 	ctx := context.Background()
 	ns := e.namespace("static-del")
 	e.create(staticSite(ns, "web", "site3.test", func(s *v1alpha1.SecureSite) {
-		s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
 		s.Spec.Certificate.AdditionalDNSNames = []string{"*.site3.test"}
 		s.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete
 	}))

@@ -31,8 +31,8 @@ import (
 )
 
 // The controller tests run the real reconciler in a manager against the real test world: the
-// Kubernetes API server (envtest), kumo for AWS, pebble for ACME and the DNS server that answers
-// pebble from kumo's Route53. Nothing is faked.
+// Kubernetes API server (envtest), kumo or moto for AWS, pebble for ACME and the DNS server that
+// answers pebble from the emulator's Route53. Nothing is faked.
 
 const controllerNamespace = managertest.ControllerNamespace
 
@@ -99,7 +99,7 @@ func startTenancyEnv(t *testing.T, tenancy manager.TenancyOptions, tune func(*en
 	e.r53 = route53.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
-		BaseEndpoint: aws.String(w.Kumo.URL),
+		BaseEndpoint: aws.String(w.AWS.URL),
 	})
 	if err := e.k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}); err != nil {
 		t.Fatal(err)
@@ -232,7 +232,7 @@ func (e *env) waitCondition(ns, name, typ string, status metav1.ConditionStatus,
 	return site
 }
 
-// records lists a zone's record sets from kumo directly, keyed "TYPE name".
+// records lists a zone's record sets from the emulator directly, keyed "TYPE name".
 func (e *env) records(zoneID string) map[string]r53types.ResourceRecordSet {
 	e.t.Helper()
 	out, err := e.r53.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID)})

@@ -137,7 +137,6 @@ func TestSharingACluster(t *testing.T) {
 		e.create(staticSite(nsB, "b-static", "static.b.tenancy.test", func(s *v1alpha1.SecureSite) {
 			s.Spec.ClassName = "team-b"
 			s.Spec.StaticSite.Bucket = "team-b-static"
-			selfSigned(s)
 		}))
 		e.waitCondition(nsB, "b-static", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
 	})

@@ -32,8 +32,11 @@ const (
 	// DNS
 	ReasonZoneNotFound   = "ZoneNotFound"
 	ReasonRecordConflict = "RecordConflict"
-	ReasonRecordsPending = "RecordsPending"
-	ReasonRecordsInSync  = "RecordsInSync"
+	// ReasonCNAMEAtZoneApex: the backend hostname is the hosted zone's apex and its address a DNS
+	// name; DNS allows no CNAME beside the apex's SOA and NS records (RFC 1034 3.6.2).
+	ReasonCNAMEAtZoneApex = "CNAMEAtZoneApex"
+	ReasonRecordsPending  = "RecordsPending"
+	ReasonRecordsInSync   = "RecordsInSync"
 
 	// Certificate
 	ReasonIssuing          = "Issuing"

@@ -53,12 +53,15 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.backend) || has(self.hostedZoneID) || self.backend.hostname == self.domain || self.backend.hostname.endsWith('.' + self.domain) || (self.domain.indexOf('.') != self.domain.lastIndexOf('.') && self.backend.hostname.endsWith(self.domain.substring(self.domain.indexOf('.'))))",message="backend.hostname must be inside the site's DNS zone (the domain or its parent, e.g. api.example.com for example.com or www.example.com); set hostedZoneID to use another zone"
 // +kubebuilder:validation:XValidation:rule="!has(self.backend) || !has(self.staticSite) || self.backend.hostname != self.domain",message="backend.hostname must differ from domain when staticSite is set: the domain points at CloudFront, the backend needs its own name (e.g. api.<domain>)"
 // +kubebuilder:validation:XValidation:rule="!has(self.certificate) || !has(self.certificate.additionalDNSNames) || !(self.domain in self.certificate.additionalDNSNames)",message="certificate.additionalDNSNames must not repeat domain, which is always included"
+// +kubebuilder:validation:XValidation:rule="!has(self.staticSite) || !has(self.certificate) || !has(self.certificate.privateKey) || !has(self.certificate.privateKey.algorithm) || self.certificate.privateKey.algorithm != 'ECDSA' || !has(self.certificate.privateKey.size) || self.certificate.privateKey.size != 384",message="certificate.privateKey ECDSA 384 cannot be used with staticSite: CloudFront accepts only RSA keys up to 4096 bits and ECDSA P-256 for viewer certificates; use ECDSA 256 or RSA"
+// +kubebuilder:validation:XValidation:rule="!has(self.staticSite) || !has(self.certificate) || !has(self.certificate.issuer) || self.certificate.issuer != 'selfSigned'",message="certificate.issuer selfSigned cannot be used with staticSite: CloudFront serves only certificates from a CA that browsers trust, so a self-signed certificate can never be attached; use issuer acme"
+// +kubebuilder:validation:XValidation:rule="!has(self.backend) || isIP(self.backend.address) || self.backend.hostname.indexOf('.') != self.backend.hostname.lastIndexOf('.')",message="backend.hostname is a zone apex (a registered domain such as example.com), where DNS allows no CNAME beside the zone's SOA and NS records: give backend.address as an IP address, or use a name below the apex such as api.example.com"
 type SecureSiteSpec struct {
 	// Domain is the site's DNS name, served by CloudFront when staticSite is set
 	// (e.g. duckhoo.site). Lowercase, no wildcard, no trailing dot.
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule="self.size() <= 235",message="domain must be at most 235 characters: the controller writes the ownership record _securesite-cname.<name> and the DNS-01 record _acme-challenge.<name>, and a DNS name holds at most 253"
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 222",message="domain must be at most 222 characters: the controller writes the DNS-01 record _acme-challenge.<name> and its ownership record _securesite-txt._acme-challenge.<name>, and a DNS name holds at most 253"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9.-]+$')",message="domain must be a lowercase DNS name of letters, digits, hyphens and dots (no wildcard, uppercase, underscore or unicode; write IDNs in punycode, xn--...)"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?[.])+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')",message="domain must be a fully qualified DNS name such as example.com: labels of 1-63 characters that start and end with a letter or digit, separated by single dots, no trailing dot"
 	Domain string `json:"domain"`
@@ -107,7 +110,7 @@ type BackendSpec struct {
 	// Hostname is the backend's DNS name (e.g. infra.duckhoo.site).
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule="self.size() <= 235",message="backend.hostname must be at most 235 characters: the controller writes the ownership record _securesite-cname.<name> and the DNS-01 record _acme-challenge.<name>, and a DNS name holds at most 253"
+	// +kubebuilder:validation:XValidation:rule="self.size() <= 222",message="backend.hostname must be at most 222 characters: the controller writes the DNS-01 record _acme-challenge.<name> and its ownership record _securesite-txt._acme-challenge.<name>, and a DNS name holds at most 253"
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?[.])+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')",message="backend.hostname must be a lowercase fully qualified DNS name such as api.example.com (no wildcard, no trailing dot)"
 	Hostname string `json:"hostname"`
 
@@ -149,7 +152,7 @@ type CertificateSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=98
 	// +kubebuilder:validation:items:MaxLength=253
-	// +kubebuilder:validation:items:XValidation:rule="self.size() <= 235",message="each additionalDNSNames entry must be at most 235 characters: the controller writes the ownership record _securesite-cname.<name> and the DNS-01 record _acme-challenge.<name>, and a DNS name holds at most 253"
+	// +kubebuilder:validation:items:XValidation:rule="self.size() <= 222",message="each additionalDNSNames entry must be at most 222 characters: the controller writes the DNS-01 record _acme-challenge.<name> and its ownership record _securesite-txt._acme-challenge.<name>, and a DNS name holds at most 253"
 	// +kubebuilder:validation:items:XValidation:rule="self.matches('^([*][.])?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?[.])+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$')",message="each additionalDNSNames entry must be a lowercase DNS name; a wildcard is allowed only as a leading '*.'"
 	AdditionalDNSNames []string `json:"additionalDNSNames,omitempty"`
 

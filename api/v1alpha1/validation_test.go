@@ -55,6 +55,20 @@ func site(mutate func(*v1alpha1.SecureSite)) *v1alpha1.SecureSite {
 	return s
 }
 
+// longName is a DNS name of exactly n characters ending in suffix, in labels of at most 63.
+func longName(n int, suffix string) string {
+	var labels []string
+	for rest := n - len(suffix); rest > 0; {
+		l := min(63, rest-1) // each label brings its dot
+		if rest-1-l == 1 {
+			l-- // never leave a remainder that is only a dot
+		}
+		labels = append(labels, strings.Repeat("a", l))
+		rest -= l + 1
+	}
+	return strings.Join(append(labels, suffix), ".")
+}
+
 func dryRunCreate(obj client.Object) error {
 	return k8s.Create(context.Background(), obj, client.DryRunAll)
 }
@@ -78,7 +92,23 @@ func TestValidSpecsAccepted(t *testing.T) {
 		"RSA 4096": func(s *v1alpha1.SecureSite) {
 			s.Spec.Certificate.PrivateKey = v1alpha1.PrivateKeySpec{Algorithm: v1alpha1.KeyAlgorithmRSA, Size: 4096}
 		},
-		"ECDSA 384": func(s *v1alpha1.SecureSite) { s.Spec.Certificate.PrivateKey.Size = 384 },
+		"ECDSA 384 without staticSite": func(s *v1alpha1.SecureSite) {
+			s.Spec.StaticSite = nil
+			s.Spec.Certificate.PrivateKey.Size = 384
+		},
+		"ECDSA 256 with staticSite": func(s *v1alpha1.SecureSite) { s.Spec.Certificate.PrivateKey.Size = 256 },
+		"backend at a two-label apex with an IP": func(s *v1alpha1.SecureSite) {
+			s.Spec.StaticSite, s.Spec.Backend.Hostname = nil, "duckhoo.site"
+		},
+		"backend CNAME below the apex": func(s *v1alpha1.SecureSite) {
+			s.Spec.Backend.Address = "lb.example.net"
+		},
+		"222-char domain and names (the DNS-01 registry record is then 253)": func(s *v1alpha1.SecureSite) {
+			s.Spec.Domain = longName(222, "duckhoo.site")
+			s.Spec.HostedZoneID = "Z0123456789ABC"
+			s.Spec.Backend.Hostname = longName(222, "other.site")
+			s.Spec.Certificate.AdditionalDNSNames = []string{longName(222, "third.site")}
+		},
 		"wildcard SAN": func(s *v1alpha1.SecureSite) {
 			s.Spec.Certificate.AdditionalDNSNames = []string{"*.duckhoo.site", "www.duckhoo.site"}
 		},
@@ -87,7 +117,10 @@ func TestValidSpecsAccepted(t *testing.T) {
 			s.Spec.Domain = "xn--9n2bp8q.site"
 			s.Spec.Backend.Hostname = "api.xn--9n2bp8q.site"
 		},
-		"selfSigned":     func(s *v1alpha1.SecureSite) { s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned },
+		"selfSigned without staticSite": func(s *v1alpha1.SecureSite) {
+			s.Spec.StaticSite = nil
+			s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
+		},
 		"delete policy":  func(s *v1alpha1.SecureSite) { s.Spec.DeletionPolicy = v1alpha1.DeletionPolicyDelete },
 		"63-char bucket": func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = strings.Repeat("a", 63) },
 		"3-char bucket":  func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = "abc" },
@@ -151,6 +184,21 @@ func TestInvalidSpecsRefusedWithReason(t *testing.T) {
 		}, []string{"2048, 3072 or 4096 for RSA"}},
 		{"ECDSA-2048 key", func(s *v1alpha1.SecureSite) { s.Spec.Certificate.PrivateKey.Size = 2048 },
 			[]string{"256 or 384 for ECDSA"}},
+		{"ECDSA P-384 with staticSite", func(s *v1alpha1.SecureSite) { s.Spec.Certificate.PrivateKey.Size = 384 },
+			[]string{"ECDSA 384 cannot be used with staticSite", "CloudFront accepts only RSA keys up to 4096 bits and ECDSA P-256"}},
+		{"selfSigned with staticSite", func(s *v1alpha1.SecureSite) { s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned },
+			[]string{"selfSigned cannot be used with staticSite", "CA that browsers trust"}},
+		{"CNAME at a two-label apex", func(s *v1alpha1.SecureSite) {
+			s.Spec.StaticSite, s.Spec.Backend.Hostname, s.Spec.Backend.Address = nil, "duckhoo.site", "lb.example.net"
+		}, []string{"backend.hostname is a zone apex", "no CNAME"}},
+		{"223-char domain", func(s *v1alpha1.SecureSite) {
+			s.Spec.Domain, s.Spec.Backend = longName(223, "duckhoo.site"), nil
+		}, []string{"domain must be at most 222 characters", "_securesite-txt._acme-challenge.<name>"}},
+		{"223-char backend hostname", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = longName(223, "duckhoo.site") },
+			[]string{"backend.hostname must be at most 222 characters"}},
+		{"223-char additional name", func(s *v1alpha1.SecureSite) {
+			s.Spec.Certificate.AdditionalDNSNames = []string{longName(223, "duckhoo.site")}
+		}, []string{"each additionalDNSNames entry must be at most 222 characters"}},
 		{"unknown deletionPolicy", func(s *v1alpha1.SecureSite) { s.Spec.DeletionPolicy = "Orphan" },
 			[]string{`Unsupported value: "Orphan"`, `"Retain"`, `"Delete"`}},
 		{"unknown issuer", func(s *v1alpha1.SecureSite) { s.Spec.Certificate.Issuer = "vault" },

@@ -23,7 +23,7 @@ import (
 type Config struct {
 	SecretID      string // name or ARN of the secret SecureSite exports to
 	Region        string // default: the ARN's region, else the SDK chain (AWS_REGION, instance metadata)
-	EndpointURL   string // emulators (kumo); AWS_ENDPOINT_URL works too
+	EndpointURL   string // AWS emulators; AWS_ENDPOINT_URL works too
 	CertFile      string // leaf + chain
 	KeyFile       string
 	Owner, Group  string // names or numeric ids; "" keeps the running user's

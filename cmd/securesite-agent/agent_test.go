@@ -25,7 +25,7 @@ import (
 )
 
 var (
-	kumo     *testworld.Kumo
+	kumo     *testworld.Emulator
 	awsCfg   awsclient.Config
 	agentBin string
 )
@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 
 func setup(m *testing.M) (int, error) {
 	var err error
-	if kumo, err = testworld.StartKumo(""); err != nil {
+	if kumo, err = testworld.StartEmulator(""); err != nil {
 		return 0, err
 	}
 	defer kumo.Stop()

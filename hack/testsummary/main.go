@@ -29,10 +29,15 @@ type summary struct {
 	skipReasons             map[string]string
 	pkgResults              map[string]string
 	pkgElapsed              map[string]float64
+	// warnings are repeated at the very end, where they are seen.
+	warnings []string
 }
 
 func main() {
 	s := &summary{output: map[string][]string{}, skipReasons: map[string]string{}, pkgResults: map[string]string{}, pkgElapsed: map[string]float64{}}
+	// `make test` runs the suites once per AWS emulator and says which before each run; results
+	// are kept apart by emulator.
+	emulator := ""
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -40,8 +45,15 @@ func main() {
 		var e event
 		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &e) != nil || e.Action == "" {
 			fmt.Println(line)
+			if name, ok := strings.CutPrefix(line, "=== AWS emulator: "); ok {
+				emulator = "[" + strings.TrimSpace(name) + "] "
+			}
+			if strings.HasPrefix(line, "WARNING:") {
+				s.warnings = append(s.warnings, line)
+			}
 			continue
 		}
+		e.Package = emulator + e.Package
 		s.add(e)
 	}
 	s.print()
@@ -102,6 +114,9 @@ func (s *summary) print() {
 	}
 	for _, f := range s.failed {
 		fmt.Printf("  FAILED  %s\n", f)
+	}
+	for _, w := range s.warnings {
+		fmt.Println(w)
 	}
 }
 

@@ -14,6 +14,19 @@ func WithSite(ctx context.Context, site types.NamespacedName) context.Context {
 	return context.WithValue(ctx, siteKey{}, site)
 }
 
+type zoneKey struct{}
+
+// WithHostedZone records in ctx the hosted zone of the site an order is for.
+func WithHostedZone(ctx context.Context, zoneID string) context.Context {
+	return context.WithValue(ctx, zoneKey{}, zoneID)
+}
+
+// HostedZoneFromContext returns the zone WithHostedZone recorded ("" when none).
+func HostedZoneFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(zoneKey{}).(string)
+	return id
+}
+
 // SiteFromContext returns the site WithSite recorded.
 func SiteFromContext(ctx context.Context) (types.NamespacedName, bool) {
 	site, ok := ctx.Value(siteKey{}).(types.NamespacedName)

@@ -29,6 +29,9 @@ type Request struct {
 	// Options.CABundle.
 	CABundle []byte
 	Replaces *x509.Certificate // the certificate being renewed, for ARI "replaces" (optional)
+	// HostedZoneID is the site's hosted zone: DNS-01 records for names inside it are written
+	// there, not in whichever zone of that name a lookup by name finds (optional).
+	HostedZoneID string
 }
 
 // Result is a finished order.
@@ -340,7 +343,7 @@ func (p *Pool) requeue(q *queued, sentAt, holdUntil time.Time) {
 func (p *Pool) run(ctx context.Context, req Request) *Result {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.OrderTimeout)
 	defer cancel()
-	res := p.issue(WithSite(ctx, req.Site), req)
+	res := p.issue(WithHostedZone(WithSite(ctx, req.Site), req.HostedZoneID), req)
 	res.Site = req.Site
 	res.Finished = p.opts.Now()
 	if _, limited := rateLimited(res.Err); limited {

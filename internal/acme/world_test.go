@@ -50,7 +50,7 @@ func runWorld(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(logDir)
 
-	kumo, err := testworld.StartKumo(logDir)
+	kumo, err := testworld.StartEmulator(logDir)
 	if err != nil {
 		return 0, err
 	}

@@ -4,12 +4,17 @@ package acmimport
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/acm/types"
 
@@ -31,15 +36,31 @@ func New(cfg aws.Config) *Client {
 	return &Client{api: acm.NewFromConfig(cfg, func(o *acm.Options) { o.Region = Region })}
 }
 
-// Import imports the certificate. With arn "" a new ACM certificate is created and tagged;
-// with an ARN the certificate is re-imported in place, so the distribution keeps pointing at
-// the same ARN after a renewal. Tags are sent only on the first import: AWS rejects Tags on a
-// re-import. certPEM may hold the leaf followed by its chain (a kubernetes.io/tls tls.crt);
-// ACM wants them apart, so the chain is split off when chainPEM is empty.
+// SerialTag is the tag that names the serial number (hex) of the certificate a first import
+// carried. ImportCertificate has no idempotency token, and the SDK retries it after a timeout or
+// a 5xx whose import may have happened: a first import therefore looks for a certificate with its
+// tags and serial before importing, so a lost answer does not leave an orphan behind.
+const SerialTag = "securesite.io/certificate-serial"
+
+// allKeyTypes makes ListCertificates list every certificate; by default it leaves out all but
+// RSA 1024/2048 and EC P-256.
+var allKeyTypes = types.KeyAlgorithm("").Values()
+
+// Import imports the certificate. With arn "" a new ACM certificate is created and tagged (with
+// tags and SerialTag), unless a certificate with those tags is already there from an earlier
+// attempt; with an ARN the certificate is re-imported in place, so the distribution keeps
+// pointing at the same ARN after a renewal. Tags are sent only on the first import: AWS rejects
+// Tags on a re-import. certPEM may hold the leaf followed by its chain (a kubernetes.io/tls
+// tls.crt); ACM wants them apart, so the chain is split off when chainPEM is empty.
 func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainPEM []byte, tags map[string]string) (string, error) {
 	leaf, rest := certs.SplitLeaf(certPEM)
 	if leaf == nil {
 		return "", errors.New("importing certificate to ACM: no PEM certificate in the certificate data")
+	}
+	block, _ := pem.Decode(leaf)
+	parsed, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("importing certificate to ACM: %w", err)
 	}
 	if len(chainPEM) == 0 {
 		chainPEM = rest
@@ -51,21 +72,144 @@ func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainP
 	if arn != "" {
 		in.CertificateArn = aws.String(arn)
 	} else {
+		tags = maps.Clone(tags)
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		tags[SerialTag] = parsed.SerialNumber.Text(16)
+		found, err := c.FindImported(ctx, tags)
+		if err != nil || found != "" {
+			return found, err
+		}
 		in.Tags = acmTags(tags)
 	}
-	out, err := c.api.ImportCertificate(ctx, in)
+	if arn != "" {
+		// AWS refuses a re-import that changes the key's algorithm or size (as with a change of
+		// spec.certificate.privateKey): such a certificate goes to a new ARN, and the caller
+		// repoints the distribution and retires the old one.
+		desc, err := c.api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
+		switch {
+		case IsNotFound(err):
+			// Deleted out of band: a new certificate, and the caller repoints the distribution.
+			return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
+		case err != nil:
+			return "", fmt.Errorf("reading ACM certificate %s: %w", arn, err)
+		case desc.Certificate != nil && desc.Certificate.KeyAlgorithm != "" && desc.Certificate.KeyAlgorithm != KeyAlgorithm(parsed):
+			return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
+		}
+		out, err := c.api.ImportCertificate(ctx, in)
+		if !IsNotFound(err) {
+			if err != nil {
+				return "", fmt.Errorf("importing certificate to ACM: %w", err)
+			}
+			return aws.ToString(out.CertificateArn), nil
+		}
+		// Deleted out of band: import anew, and the caller repoints the distribution.
+		return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
+	}
+	// A first import is sent once: a retry after a lost answer would create a second
+	// certificate. After a failure the certificate is looked up by its tags instead, here and
+	// again on the next pass.
+	out, err := c.api.ImportCertificate(ctx, in, func(o *acm.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) })
 	if err != nil {
+		if found, ferr := c.FindImported(ctx, tags); ferr == nil && found != "" {
+			return found, nil
+		}
 		return "", fmt.Errorf("importing certificate to ACM: %w", err)
 	}
 	return aws.ToString(out.CertificateArn), nil
 }
+
+// FindImported returns the ARN of an imported certificate carrying every one of tags, or "".
+// It lists the account's certificates and reads the tags of each imported one, so it is for
+// first imports only.
+func (c *Client) FindImported(ctx context.Context, tags map[string]string) (string, error) {
+	p := acm.NewListCertificatesPaginator(c.api, &acm.ListCertificatesInput{Includes: &types.Filters{KeyTypes: allKeyTypes}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("listing ACM certificates: %w", err)
+		}
+		for _, sum := range page.CertificateSummaryList {
+			if sum.Type != "" && sum.Type != types.CertificateTypeImported {
+				continue
+			}
+			out, err := c.api.ListTagsForCertificate(ctx, &acm.ListTagsForCertificateInput{CertificateArn: sum.CertificateArn})
+			if IsNotFound(err) {
+				continue // deleted since the listing
+			}
+			if err != nil {
+				return "", fmt.Errorf("reading tags of ACM certificate %s: %w", aws.ToString(sum.CertificateArn), err)
+			}
+			have := map[string]string{}
+			for _, t := range out.Tags {
+				have[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+			if hasAll(have, tags) {
+				return aws.ToString(sum.CertificateArn), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func hasAll(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// KeyAlgorithm is ACM's name for the certificate's key (RSA_2048, EC_prime256v1, ...).
+func KeyAlgorithm(cert *x509.Certificate) types.KeyAlgorithm {
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return types.KeyAlgorithm(fmt.Sprintf("RSA_%d", k.N.BitLen()))
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256:
+			return types.KeyAlgorithmEcPrime256v1
+		case 384:
+			return types.KeyAlgorithmEcSecp384r1
+		case 521:
+			return types.KeyAlgorithmEcSecp521r1
+		}
+	}
+	return ""
+}
+
+// Exists reports whether the certificate is still in ACM (someone may delete it by hand).
+func (c *Client) Exists(ctx context.Context, arn string) (bool, error) {
+	_, err := c.api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
+	if IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading ACM certificate %s: %w", arn, err)
+	}
+	return true, nil
+}
+
+// IsNotFound reports whether err means the certificate does not exist.
+func IsNotFound(err error) bool {
+	return awsclient.ErrorCode(err) == "ResourceNotFoundException"
+}
+
+// ErrInUse means AWS still counts the certificate as used by a distribution (ResourceInUseException):
+// for minutes after DeleteDistribution. It is a wait, not a failure.
+var ErrInUse = errors.New("still in use")
 
 // Delete deletes the certificate; one already gone is not an error. AWS refuses
 // (ResourceInUseException) while a distribution still uses it, so the caller deletes the
 // distribution first.
 func (c *Client) Delete(ctx context.Context, arn string) error {
 	_, err := c.api.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(arn)})
-	if err != nil && awsclient.ErrorCode(err) != "ResourceNotFoundException" {
+	if awsclient.ErrorCode(err) == "ResourceInUseException" {
+		return fmt.Errorf("ACM certificate %s: %w", arn, ErrInUse)
+	}
+	if err != nil && !IsNotFound(err) {
 		return fmt.Errorf("deleting ACM certificate %s: %w", arn, err)
 	}
 	return nil

@@ -19,7 +19,7 @@ import (
 type Options struct {
 	// Region is the default region (buckets may name their own).
 	Region string
-	// EndpointURL, when set, sends every service to this URL (an emulator such as kumo). The SDK's
+	// EndpointURL, when set, sends every service to this URL (an AWS emulator). The SDK's
 	// own AWS_ENDPOINT_URL environment variable works too.
 	EndpointURL string
 	// StaticCredentials, when set, replaces the SDK default credential chain (tests, emulators).

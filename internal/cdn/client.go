@@ -18,6 +18,10 @@ import (
 // ErrNotFound means the distribution does not exist.
 var ErrNotFound = errors.New("distribution not found")
 
+// ErrInUse means AWS still counts the origin access control as used by a distribution: for minutes
+// after DeleteDistribution, AWS answers OriginAccessControlInUse. It is a wait, not a failure.
+var ErrInUse = errors.New("still in use")
+
 // maxUpdateAttempts bounds re-reads after a lost IfMatch race with another writer.
 const maxUpdateAttempts = 3
 
@@ -129,9 +133,9 @@ func (c *Client) Ensure(ctx context.Context, id string, d Desired) (Distribution
 var alreadyExistsID = regexp.MustCompile(`Already exists: ([A-Z0-9]+)`)
 
 // findByCallerReference finds the distribution a DistributionAlreadyExists error refers to.
-// AWS names it in the message; kumo v0.33.1 does not, and CloudFront has no lookup by caller
-// reference, so then we list distributions, narrow by Comment, and confirm the caller reference
-// in each candidate's configuration.
+// AWS names it in the message, but the message is not part of the API contract and CloudFront has
+// no lookup by caller reference, so without an id we list distributions, narrow by Comment, and
+// confirm the caller reference in each candidate's configuration.
 func (c *Client) findByCallerReference(ctx context.Context, createErr error, d Desired) (string, error) {
 	if m := alreadyExistsID.FindStringSubmatch(createErr.Error()); m != nil {
 		return m[1], nil
@@ -193,12 +197,10 @@ func (c *Client) update(ctx context.Context, id, etag string, cfg *types.Distrib
 	return fromAPI(out.Distribution, aws.ToString(out.ETag)), nil
 }
 
-// staleETag recognises a lost IfMatch race. AWS answers a stale ETag with PreconditionFailed
-// (and a missing one with InvalidIfMatchVersion); kumo v0.33.1 swaps the two codes, so both
-// mean "read again".
+// staleETag recognises a lost IfMatch race: AWS answers a stale ETag with PreconditionFailed
+// (InvalidIfMatchVersion is for a missing one, which we never send).
 func staleETag(err error) bool {
-	code := awsclient.ErrorCode(err)
-	return code == "PreconditionFailed" || code == "InvalidIfMatchVersion"
+	return awsclient.ErrorCode(err) == "PreconditionFailed"
 }
 
 // Get returns the distribution without its configuration; ErrNotFound when it does not exist.
@@ -244,7 +246,7 @@ func (c *Client) Disable(ctx context.Context, id string) (Distribution, error) {
 }
 
 // Delete deletes a disabled, Deployed distribution (the caller checks; AWS refuses otherwise
-// with DistributionNotDisabled, while kumo v0.33.1 deletes even an enabled one). etag is the
+// with DistributionNotDisabled). etag is the
 // one from the Get or Disable that saw it Deployed. A distribution already gone is not an error.
 func (c *Client) Delete(ctx context.Context, id, etag string) error {
 	_, err := c.api.DeleteDistribution(ctx, &cloudfront.DeleteDistributionInput{Id: aws.String(id), IfMatch: aws.String(etag)})
@@ -287,6 +289,9 @@ func (c *Client) DeleteOAC(ctx context.Context, id string) error {
 		return fmt.Errorf("reading origin access control %s: %w", id, err)
 	}
 	_, err = c.api.DeleteOriginAccessControl(ctx, &cloudfront.DeleteOriginAccessControlInput{Id: aws.String(id), IfMatch: got.ETag})
+	if awsclient.ErrorCode(err) == "OriginAccessControlInUse" {
+		return fmt.Errorf("origin access control %s: %w", id, ErrInUse)
+	}
 	if err != nil && awsclient.ErrorCode(err) != "NoSuchOriginAccessControl" {
 		return fmt.Errorf("deleting origin access control %s: %w", id, err)
 	}

@@ -5,6 +5,8 @@
 package cdn
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,6 +43,22 @@ type Desired struct {
 // DefaultRootObject is served for / when the spec names no index document (the CRD's default
 // for staticSite.indexDocument; a test checks they agree).
 const DefaultRootObject = "index.html"
+
+// maxCommentLength is CloudFront's limit on a distribution's Comment.
+const maxCommentLength = 128
+
+// Comment is the distribution's comment for a SecureSite: "SecureSite <namespace>/<name>", which
+// a namespace (63) and a name (253) can push past CloudFront's 128 characters; a longer one keeps
+// its start and ends in a hash of the whole, so it stays unique per site.
+func Comment(namespace, name string) string {
+	c := "SecureSite " + namespace + "/" + name
+	if len(c) <= maxCommentLength {
+		return c
+	}
+	sum := sha256.Sum256([]byte(c))
+	suffix := "~" + hex.EncodeToString(sum[:])[:12]
+	return c[:maxCommentLength-len(suffix)] + suffix
+}
 
 // DesiredConfig builds the full distribution configuration for d.
 func DesiredConfig(d Desired) *types.DistributionConfig {
@@ -114,7 +132,9 @@ func viewerCertificate(d Desired) (*types.Aliases, *types.ViewerCertificate) {
 	}
 	aliases := slices.Sorted(slices.Values(d.Aliases))
 	return &types.Aliases{Quantity: aws.Int32(int32(len(aliases))), Items: aliases}, &types.ViewerCertificate{
-		ACMCertificateArn: aws.String(d.ACMCertificateARN),
+		// Said explicitly: AWS reports false for a distribution with its own certificate.
+		CloudFrontDefaultCertificate: aws.Bool(false),
+		ACMCertificateArn:            aws.String(d.ACMCertificateARN),
 		// sni-only: a dedicated-IP certificate costs $600 a month.
 		SSLSupportMethod:       types.SSLSupportMethodSniOnly,
 		MinimumProtocolVersion: types.MinimumProtocolVersionTLSv122021,
@@ -162,16 +182,8 @@ func NeedsUpdate(observed, desired *types.DistributionConfig) (bool, []string) {
 	diffs = append(diffs, behaviourDiffs(observed.DefaultCacheBehavior, desired.DefaultCacheBehavior)...)
 	cmp("CacheBehaviors", cacheBehaviourCount(observed.CacheBehaviors), cacheBehaviourCount(desired.CacheBehaviors))
 	cmp("ViewerCertificate", certKey(observed.ViewerCertificate), certKey(desired.ViewerCertificate))
-	// AWS returns CustomErrorResponses and Restrictions as stored. kumo v0.33.1 drops both from
-	// the stored config, so an observed empty value is taken as "not reported" rather than
-	// drift; otherwise every pass against kumo would update. The cost on AWS: error responses
-	// removed by hand are not restored until another field changes.
-	if errorResponsesKey(observed.CustomErrorResponses) != "" {
-		cmp("CustomErrorResponses", errorResponsesKey(observed.CustomErrorResponses), errorResponsesKey(desired.CustomErrorResponses))
-	}
-	if observed.Restrictions != nil && observed.Restrictions.GeoRestriction != nil {
-		cmp("Restrictions", restrictionsKey(observed.Restrictions), restrictionsKey(desired.Restrictions))
-	}
+	cmp("CustomErrorResponses", errorResponsesKey(observed.CustomErrorResponses), errorResponsesKey(desired.CustomErrorResponses))
+	cmp("Restrictions", restrictionsKey(observed.Restrictions), restrictionsKey(desired.Restrictions))
 	return len(diffs) > 0, diffs
 }
 
@@ -310,7 +322,7 @@ func errorResponsesKey(e *types.CustomErrorResponses) string {
 
 func restrictionsKey(r *types.Restrictions) string {
 	if r == nil || r.GeoRestriction == nil {
-		return string(types.GeoRestrictionTypeNone)
+		return string(types.GeoRestrictionTypeNone) + ":"
 	}
 	return string(r.GeoRestriction.RestrictionType) + ":" + strings.Join(slices.Sorted(slices.Values(r.GeoRestriction.Items)), ",")
 }

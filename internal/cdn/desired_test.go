@@ -2,6 +2,7 @@ package cdn
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,9 +97,25 @@ func TestNeedsUpdate(t *testing.T) {
 		{"nil and empty lists are equal", func(c *types.DistributionConfig) {
 			c.CacheBehaviors, c.DefaultCacheBehavior.FunctionAssociations = nil, &types.FunctionAssociations{Quantity: aws.Int32(0)}
 		}, nil},
-		{"kumo drops error responses and restrictions: not drift", func(c *types.DistributionConfig) {
-			c.CustomErrorResponses, c.Restrictions, c.WebACLId = nil, nil, nil
+		{"no geo restriction reported is the same as none", func(c *types.DistributionConfig) {
+			c.Restrictions, c.WebACLId = nil, nil
 		}, nil},
+		// spaFallback turned on for an existing distribution: AWS reports no error responses,
+		// which must be drift (it was once skipped, so the fallback was never applied).
+		{"spaFallback turned on for an existing distribution", func(c *types.DistributionConfig) {
+			c.CustomErrorResponses = &types.CustomErrorResponses{Quantity: aws.Int32(0)}
+		}, []string{"CustomErrorResponses"}},
+		{"error responses removed by hand", func(c *types.DistributionConfig) {
+			c.CustomErrorResponses = nil
+		}, []string{"CustomErrorResponses"}},
+		{"an error response edited by hand", func(c *types.DistributionConfig) {
+			c.CustomErrorResponses.Items[0].ResponseCode = aws.String("404")
+		}, []string{"CustomErrorResponses"}},
+		{"geo restriction added by hand", func(c *types.DistributionConfig) {
+			c.Restrictions = &types.Restrictions{GeoRestriction: &types.GeoRestriction{
+				RestrictionType: types.GeoRestrictionTypeBlacklist, Quantity: aws.Int32(1), Items: []string{"KP"},
+			}}
+		}, []string{"Restrictions"}},
 		{"AWS defaults and unmanaged fields are ignored", func(c *types.DistributionConfig) {
 			c.Origins.Items[0].ConnectionAttempts = aws.Int32(3)
 			c.Logging = &types.LoggingConfig{Enabled: aws.Bool(true), Bucket: aws.String("logs.s3.amazonaws.com")}
@@ -172,7 +189,7 @@ func TestUpdateConfigKeepsUnmanagedFields(t *testing.T) {
 func TestAlreadyExistsIDFromAWSMessage(t *testing.T) {
 	tests := map[string]string{
 		"The caller reference that you are using to create a distribution is associated with another distribution. Already exists: E1SXXXXXXXXXX": "E1SXXXXXXXXXX",
-		"A distribution with caller reference uid-1 already exists":                                                                               "", // kumo v0.33.1: no id, so we list
+		"A distribution with caller reference uid-1 already exists":                                                                               "", // no id in the message: we list
 	}
 	for msg, want := range tests {
 		got := ""
@@ -182,5 +199,33 @@ func TestAlreadyExistsIDFromAWSMessage(t *testing.T) {
 		if got != want {
 			t.Errorf("%q → %q, want %q", msg, got, want)
 		}
+	}
+}
+
+func TestCommentFitsCloudFrontLimit(t *testing.T) {
+	long := strings.Repeat("n", 253)
+	tests := []struct {
+		ns, name string
+		want     string // "" means: only the limits are checked
+	}{
+		{"web", "duckhoo", "SecureSite web/duckhoo"},
+		{strings.Repeat("a", 63), strings.Repeat("b", 53), "SecureSite " + strings.Repeat("a", 63) + "/" + strings.Repeat("b", 53)}, // exactly 128
+		{strings.Repeat("a", 63), strings.Repeat("b", 54), ""},
+		{strings.Repeat("a", 63), long, ""},
+		{"x", long, ""},
+	}
+	seen := map[string]bool{}
+	for _, tc := range tests {
+		got := Comment(tc.ns, tc.name)
+		if len(got) > 128 {
+			t.Errorf("Comment(%d-char ns, %d-char name) is %d characters, CloudFront allows 128", len(tc.ns), len(tc.name), len(got))
+		}
+		if tc.want != "" && got != tc.want {
+			t.Errorf("Comment(%q, %q) = %q, want %q", tc.ns, tc.name, got, tc.want)
+		}
+		if !strings.HasPrefix(got, "SecureSite ") || seen[got] {
+			t.Errorf("Comment %q: not a SecureSite comment, or not unique", got)
+		}
+		seen[got] = true
 	}
 }

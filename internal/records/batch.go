@@ -110,11 +110,10 @@ func packBatches(reqs []*changeRequest, limits batchLimits) [][]*changeRequest {
 	return out
 }
 
-// orderChanges puts a batch in the order it is sent. AWS validates a batch as a whole, but its
-// documented way to replace a record by one of another type at the same name is DELETE before
-// CREATE, so such deletes go first. kumo applies changes one by one and stops at the first
-// failure without undoing the others, and CREATE is what fails there when our view was stale,
-// so creates go before the remaining upserts and deletes to leave nothing half-done.
+// orderChanges puts a batch in the order it is sent. AWS validates and applies a batch as a
+// whole, but its documented way to replace a record by one of another type at the same name (a
+// CNAME by an A) is DELETE before CREATE in the same batch, so such deletes go first; everything
+// else keeps its order.
 func orderChanges(changes []types.Change) []types.Change {
 	written := map[string]bool{}
 	for _, c := range changes {
@@ -122,30 +121,28 @@ func orderChanges(changes []types.Change) []types.Change {
 			written[normalizeName(aws.ToString(c.ResourceRecordSet.Name))] = true
 		}
 	}
-	rank := func(c types.Change) int {
-		switch {
-		case c.Action == types.ChangeActionDelete && written[normalizeName(aws.ToString(c.ResourceRecordSet.Name))]:
-			return 0
-		case c.Action == types.ChangeActionCreate:
-			return 1
-		case c.Action == types.ChangeActionUpsert:
-			return 2
-		default:
-			return 3
-		}
+	replacing := func(c types.Change) bool {
+		return c.Action == types.ChangeActionDelete && written[normalizeName(aws.ToString(c.ResourceRecordSet.Name))]
 	}
 	out := slices.Clone(changes)
-	slices.SortStableFunc(out, func(a, b types.Change) int { return rank(a) - rank(b) })
+	slices.SortStableFunc(out, func(a, b types.Change) int {
+		switch ra, rb := replacing(a), replacing(b); {
+		case ra && !rb:
+			return -1
+		case rb && !ra:
+			return 1
+		}
+		return 0
+	})
 	return out
 }
 
 // isRejection reports whether Route53 refused a change batch for its content (as opposed to a
 // transport or permission failure): then the batch is worth splitting and the caller's view
-// of the zone worth refreshing. kumo answers ResourceRecordAlreadyExists where AWS says
-// InvalidChangeBatch.
+// of the zone worth refreshing.
 func isRejection(err error) bool {
 	switch awsclient.ErrorCode(err) {
-	case "InvalidChangeBatch", "ResourceRecordAlreadyExists", "InvalidInput":
+	case "InvalidChangeBatch", "InvalidInput":
 		return true
 	}
 	return false

@@ -115,8 +115,8 @@ func TestOrderChanges(t *testing.T) {
 	}
 	g.Expect(got).To(Equal([]string{
 		"DELETE Switch.z.site.", // replaced at the same name: delete first, as AWS documents
-		"CREATE new.z.site", "CREATE switch.z.site",
-		"UPSERT drift.z.site",
 		"DELETE gone.z.site",
+		"UPSERT drift.z.site",
+		"CREATE new.z.site", "CREATE switch.z.site",
 	}))
 }

@@ -177,8 +177,8 @@ func escapeTXT(s string) string {
 }
 
 // UnquoteTXT turns a TXT ResourceRecord value back into its text: the character-strings are
-// concatenated (as SPF and DKIM readers do), escapes are decoded, and an unquoted value (kumo
-// stores whatever it is sent; the console accepts it too) is taken as it is.
+// concatenated (as SPF and DKIM readers do), escapes are decoded, and an unquoted value (which
+// some tools write and Route53 stores as sent) is taken as it is.
 func UnquoteTXT(v string) string {
 	v = strings.TrimSpace(v)
 	if !strings.HasPrefix(v, `"`) {

@@ -55,7 +55,7 @@ func TestTXTQuoting(t *testing.T) {
 
 func TestUnquoteTXTReadsWhatRoute53Returns(t *testing.T) {
 	cases := []struct{ name, stored, want string }{
-		{"unquoted value as kumo or the console may store it", "v=spf1 -all", "v=spf1 -all"},
+		{"unquoted value as an emulator or the console may store it", "v=spf1 -all", "v=spf1 -all"},
 		{"octal escape for a non-printable byte", `"a\010b"`, "a\bb"},
 		{"several strings concatenate", `"ab" "cd"`, "abcd"},
 		{"surrounding spaces", `  "x"  `, "x"},

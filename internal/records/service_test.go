@@ -17,14 +17,12 @@ import (
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
-// One kumo serves the package; each test works in zones of its own.
-var (
-	kumo   *testworld.Kumo
-	awsCfg aws.Config
-)
+// One AWS emulator (kumo or moto, one run each) serves the package; each test works in zones of
+// its own.
+var awsCfg aws.Config
 
 func TestMain(m *testing.M) {
-	os.Exit(testworld.RunWithKumo(m, func(k *testworld.Kumo, c awsclient.Config) { kumo, awsCfg = k, c.AWS }))
+	os.Exit(testworld.RunWithEmulator(m, func(_ *testworld.Emulator, c awsclient.Config) { awsCfg = c.AWS }))
 }
 
 // fakeClock lets tests age snapshots and caches without sleeping.
@@ -75,18 +73,25 @@ func (w *world) byHand(action types.ChangeAction, r Record) {
 	}
 }
 
-// records lists the zone as it really is.
+// records lists the zone as it really is, every page, leaving out the NS and SOA records that
+// Route53 creates at the apex of every new zone (moto does too; kumo creates none).
 func (w *world) records() map[string]Record {
 	w.t.Helper()
-	out, err := w.client.ListResourceRecordSets(w.ctx, &r53.ListResourceRecordSetsInput{HostedZoneId: aws.String(w.zone.ID)})
-	if err != nil {
-		w.t.Fatalf("listing: %v", err)
-	}
 	m := map[string]Record{}
-	for _, rs := range out.ResourceRecordSets {
-		r := recordFromSDK(rs)
-		r.raw = nil
-		m[r.key()] = r
+	p := r53.NewListResourceRecordSetsPaginator(w.client, &r53.ListResourceRecordSetsInput{HostedZoneId: aws.String(w.zone.ID)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(w.ctx)
+		if err != nil {
+			w.t.Fatalf("listing: %v", err)
+		}
+		for _, rs := range out.ResourceRecordSets {
+			r := recordFromSDK(rs)
+			r.raw = nil
+			if r.Name == w.zone.Name && (r.Type == "NS" || r.Type == "SOA") {
+				continue
+			}
+			m[r.key()] = r
+		}
 	}
 	return m
 }
@@ -298,7 +303,7 @@ func TestRejectedBatchDoesNotFailTheOthers(t *testing.T) {
 	_, err := svc.Plan(w.ctx, w.zone, "web/x", nil) // the service now holds a snapshot of the empty zone
 	g.Expect(err).NotTo(HaveOccurred())
 	// Someone creates a record the snapshot does not know: our CREATE of it is rejected
-	// (AWS: InvalidChangeBatch; kumo: ResourceRecordAlreadyExists), and with it the batch.
+	// (InvalidChangeBatch), and with it the batch.
 	taken := DesiredBackendRecord("taken.reject.site", "198.51.100.1", 300)
 	w.byHand(types.ChangeActionCreate, taken)
 
@@ -406,4 +411,43 @@ func TestTXTValuesForDNS01(t *testing.T) {
 	res, err = svc.AddTXTValue(w.ctx, w.zone, "web/a", "_acme-challenge.api.acme.site", "y")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Conflicts).To(ConsistOf(HaveField("Owner", "web/b")))
+}
+
+// Route53 pages ListHostedZones (100 per page) and ListResourceRecordSets (300 per page); moto does
+// too, kumo answers in one page. A zone on a later page is found, and a zone of more than 300
+// record sets is read whole: nothing is recreated and nothing foreign is missed.
+func TestPaginationOfZonesAndRecords(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	for i := range 101 {
+		newWorld(t, fmt.Sprintf("filler%03d.page.site", i))
+	}
+	w := newWorld(t, "last.page.site")
+	svc := New(awsCfg, Options{})
+	zoneLists := calls("ListHostedZones", func() {
+		g.Expect(svc.FindZone(ctx, "www.last.page.site", "")).To(Equal(w.zone))
+	})
+	t.Logf("found a zone among %d+ zones with %d ListHostedZones calls", 102, zoneLists)
+
+	var desired []Record
+	for i := range 200 {
+		desired = append(desired, DesiredBackendRecord(fmt.Sprintf("h%03d.last.page.site", i), "192.0.2.1", 60))
+	}
+	// A foreign record that sorts after everything we write, so it sits on the last page.
+	foreign := DesiredBackendRecord("zzz.last.page.site", "198.51.100.9", 300)
+	w.byHand(types.ChangeActionCreate, foreign)
+	res, err := svc.Ensure(ctx, w.zone, "web/many", desired)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Changed).To(HaveLen(200))
+	g.Expect(w.records()).To(HaveLen(401), "200 records, 200 registry records and the foreign one")
+
+	fresh := New(awsCfg, Options{})
+	var plan Plan
+	lists := calls("ListResourceRecordSets", func() {
+		plan, err = fresh.Plan(ctx, w.zone, "web/many", append(desired, DesiredBackendRecord("zzz.last.page.site", "203.0.113.1", 60)))
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Logf("%d record sets read in %d ListResourceRecordSets calls", 403, lists)
+	g.Expect(plan.Conflicts).To(ConsistOf(HaveField("Owner", "")), "the foreign record on the last page is seen")
+	g.Expect(plan.Summary()).To(BeEmpty(), "nothing of ours is planned again")
 }

@@ -126,7 +126,7 @@ func (s *Service) applyWrites(zs *zoneState, changes []types.Change) {
 }
 
 // listRecordSets pages through ListResourceRecordSets. AWS returns at most 300 record sets per
-// page and continues from NextRecordName/Type/Identifier (kumo returns everything at once).
+// page and continues from NextRecordName/Type/Identifier.
 func (s *Service) listRecordSets(ctx context.Context, zoneID string) ([]types.ResourceRecordSet, error) {
 	in := &r53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID), MaxItems: aws.Int32(listPageSize)}
 	var all []types.ResourceRecordSet

@@ -22,6 +22,25 @@ import (
 // else's in this account, or another account's. It is never written to.
 var ErrOwnedElsewhere = errors.New("bucket exists and is not owned by this SecureSite")
 
+// ErrOtherRegion means the bucket exists in another region than the one asked for: the name is
+// taken there (by anyone; bucket names are global), or the site's region changed after the bucket
+// was made. S3 cannot move a bucket, so retrying does not help.
+var ErrOtherRegion = errors.New("bucket exists in another region")
+
+// OtherRegionError says which region the bucket is in, when S3 tells (x-amz-bucket-region).
+type OtherRegionError struct {
+	Bucket, Region, Actual string
+}
+
+func (e *OtherRegionError) Error() string {
+	if e.Actual == "" {
+		return fmt.Sprintf("bucket %s exists in another region than %s", e.Bucket, e.Region)
+	}
+	return fmt.Sprintf("bucket %s exists in %s, not in %s", e.Bucket, e.Actual, e.Region)
+}
+
+func (e *OtherRegionError) Unwrap() error { return ErrOtherRegion }
+
 // Bucket is a bucket as the distribution's origin sees it.
 type Bucket struct {
 	Name   string
@@ -85,13 +104,18 @@ func (c *Client) Ensure(ctx context.Context, name, region string, tags map[strin
 	if !created && have[naming.TagOwner] != want {
 		return b, false, fmt.Errorf("bucket %s (owner tag %q): %w", name, have[naming.TagOwner], ErrOwnedElsewhere)
 	}
-	if err := c.ensurePublicAccessBlock(ctx, api, name); err != nil {
+	if created {
+		// The bucket was made by this call, so it is ours whatever its tags say. CreateBucket
+		// carried the tags, but endpoints that predate CreateBucketConfiguration.Tags (older S3
+		// API paths, S3-compatible stores) create the bucket without them, and the next pass
+		// would then find an untagged bucket and refuse it as someone else's: tag it now.
+		have = map[string]string{}
+	}
+	if err := c.ensureTags(ctx, api, name, have, tags); err != nil {
 		return b, created, err
 	}
-	if !created {
-		if err := c.ensureTags(ctx, api, name, have, tags); err != nil {
-			return b, created, err
-		}
+	if err := c.ensurePublicAccessBlock(ctx, api, name); err != nil {
+		return b, created, err
 	}
 	return b, created, nil
 }
@@ -139,7 +163,8 @@ func (c *Client) lookup(ctx context.Context, api *s3.Client, name, region string
 		case http.StatusForbidden:
 			return nil, true, nil
 		case http.StatusMovedPermanently:
-			return nil, true, fmt.Errorf("bucket %s exists in another region than %s", name, region)
+			// S3 answers from the wrong region with a redirect and names the right one.
+			return nil, true, &OtherRegionError{Bucket: name, Region: region, Actual: bucketRegionHeader(err)}
 		}
 		return nil, false, fmt.Errorf("looking up bucket %s: %w", name, err)
 	}
@@ -225,6 +250,14 @@ func s3Tags(m map[string]string) []types.Tag {
 		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(v)})
 	}
 	return out
+}
+
+func bucketRegionHeader(err error) string {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		return re.Response.Header.Get("x-amz-bucket-region")
+	}
+	return ""
 }
 
 // httpStatus returns the HTTP status of a failed call, or 0. HeadBucket has no body, so its

@@ -1,10 +1,13 @@
 package s3bucket
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,14 +22,15 @@ import (
 )
 
 var (
-	cfg awsclient.Config
+	emulator *testworld.Emulator
+	cfg      awsclient.Config
 	// raw is a plain SDK client for arranging and inspecting buckets behind the package's back.
 	raw *s3.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(testworld.RunWithKumo(m, func(_ *testworld.Kumo, c awsclient.Config) {
-		cfg = c
+	os.Exit(testworld.RunWithEmulator(m, func(e *testworld.Emulator, c awsclient.Config) {
+		emulator, cfg = e, c
 		raw = s3.NewFromConfig(cfg.AWS, func(o *s3.Options) { o.UsePathStyle = true })
 	}))
 }
@@ -266,7 +270,7 @@ func bucketTags(t *testing.T, name string) map[string]string {
 
 func objectKey(i int) string { return fmt.Sprintf("assets/%05d.js", i) }
 
-// putObjects uploads n small objects with a few workers (kumo handles them concurrently).
+// putObjects uploads n small objects with a few workers.
 func putObjects(t *testing.T, bucket string, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
@@ -294,5 +298,175 @@ func putObjects(t *testing.T, bucket string, n int) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// Keys that URL encoding treats specially: the copy source must say them exactly, or S3 reads
+// "a+b.js" as "a b.js" and the copy fails with NoSuchKey on every pass.
+func TestCopyPageCopiesKeysThatNeedEscaping(t *testing.T) {
+	ctx := context.Background()
+	c := New(cfg)
+	from, _, err := c.Ensure(ctx, "site-escape-old", "us-east-1", ownerTags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, _, err := c.Ensure(ctx, "site-escape-new", "us-east-1", ownerTags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"a+b.js", "with space.html", "한글/파일.txt", "100%.txt", "percent%2Bencoded.txt", "plus+and space/ü+é.css", "a b.js"}
+	if emulator.Name != testworld.Kumo {
+		// kumo decodes the copy source before splitting off "?versionId=", so it cannot copy a key
+		// with "?" in it; S3 and moto can.
+		keys = append(keys, "q?x=1&y=2;z")
+	}
+	for _, k := range keys {
+		if _, err := raw.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(from.Name), Key: aws.String(k), Body: strings.NewReader("body of " + k)}); err != nil {
+			t.Fatalf("put %q: %v", k, err)
+		}
+	}
+	copied, _, done, err := c.CopyPage(ctx, from, to, "", 1000)
+	if err != nil || !done || copied != len(keys) {
+		t.Fatalf("CopyPage = copied %d done %v err %v; want %d", copied, done, err, len(keys))
+	}
+	for _, k := range keys {
+		out, err := raw.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(to.Name), Key: aws.String(k)})
+		if err != nil {
+			t.Errorf("copy of %q: %v", k, err)
+			continue
+		}
+		body, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if string(body) != "body of "+k {
+			t.Errorf("copy of %q holds %q", k, body)
+		}
+	}
+}
+
+func TestCopySource(t *testing.T) {
+	for key, want := range map[string]string{
+		"a+b.js":         "b/a%2Bb.js",
+		"my file.html":   "b/my%20file.html",
+		"100%.txt":       "b/100%25.txt",
+		"dir/ü.css":      "b/dir/%C3%BC.css",
+		"safe-_.~/x.js":  "b/safe-_.~/x.js",
+		"q?x=1&y=2#frag": "b/q%3Fx%3D1%26y%3D2%23frag",
+	} {
+		if got := copySource("b", key); got != want {
+			t.Errorf("copySource(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+// Objects above the multipart threshold (5 GB on AWS, lowered here) are copied in parts with
+// their metadata, and a replayed page copies nothing again.
+func TestCopyPageCopiesLargeObjectsInParts(t *testing.T) {
+	defer func(th, ps int64) { multipartCopyThreshold, multipartCopyPartSize = th, ps }(multipartCopyThreshold, multipartCopyPartSize)
+	multipartCopyThreshold, multipartCopyPartSize = 6<<20, 5<<20
+	ctx := context.Background()
+	c := New(cfg)
+	from, _, err := c.Ensure(ctx, "site-big-old", "us-east-1", ownerTags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, _, err := c.Ensure(ctx, "site-big-new", "us-east-1", ownerTags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 11<<20+123)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if _, err := raw.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(from.Name), Key: aws.String("video+1.mp4"), Body: bytes.NewReader(big),
+		ContentType: aws.String("video/mp4"), CacheControl: aws.String("max-age=60"), Metadata: map[string]string{"origin": "camera"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(from.Name), Key: aws.String("small.txt"), Body: strings.NewReader("small")}); err != nil {
+		t.Fatal(err)
+	}
+	before := countS3("CopyObject", "UploadPartCopy", "CompleteMultipartUpload")
+	copied, _, done, err := c.CopyPage(ctx, from, to, "", 1000)
+	if err != nil || copied != 2 || !done {
+		t.Fatalf("CopyPage = copied %d done %v err %v", copied, done, err)
+	}
+	if got := []int{before.delta("CopyObject"), before.delta("UploadPartCopy"), before.delta("CompleteMultipartUpload")}; !slices.Equal(got, []int{1, 3, 1}) {
+		t.Errorf("CopyObject, UploadPartCopy, CompleteMultipartUpload = %v, want [1 3 1] (11 MiB in 5 MiB parts)", got)
+	}
+	out, err := raw.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(to.Name), Key: aws.String("video+1.mp4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.Equal(got, big) {
+		t.Errorf("copied object differs: %d bytes, want %d", len(got), len(big))
+	}
+	// kumo keeps no Cache-Control on objects at all; moto does, as S3.
+	wantCacheControl := "max-age=60"
+	if emulator.Name == testworld.Kumo {
+		wantCacheControl = ""
+	}
+	if aws.ToString(out.ContentType) != "video/mp4" || aws.ToString(out.CacheControl) != wantCacheControl || out.Metadata["origin"] != "camera" {
+		t.Errorf("metadata not copied: %s %s %v", aws.ToString(out.ContentType), aws.ToString(out.CacheControl), out.Metadata)
+	}
+	// A restart replays the page: the part-copied object counts as done.
+	if again, _, _, err := c.CopyPage(ctx, from, to, "", 1000); err != nil || again != 0 {
+		t.Errorf("replayed page copied %d (err %v), want 0", again, err)
+	}
+}
+
+// A versioned bucket is emptied of every version and delete marker, then deleted; deleting by key
+// alone only adds delete markers and leaves DeleteBucket refused with BucketNotEmpty.
+func TestEmptyAndDeleteVersionedBucket(t *testing.T) {
+	ctx := context.Background()
+	c := New(cfg)
+	b, _, err := c.Ensure(ctx, "site-versioned", "us-east-1", ownerTags())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(b.Name),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		for _, k := range []string{"index.html", "app.js"} {
+			if _, err := raw.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String(k), Body: strings.NewReader(fmt.Sprint(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := raw.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.Name), Key: aws.String("app.js")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EmptyAndDelete(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, exists, err := c.Owner(ctx, b.Name, b.Region); err != nil || exists {
+		t.Errorf("versioned bucket still exists (%v, %v)", exists, err)
+	}
+}
+
+// HeadBucket's 301 (the bucket is in another region) is reported as such, with the region S3
+// names, not retried as a generic error.
+func TestEnsureReportsBucketInAnotherRegion(t *testing.T) {
+	if emulator.Name == testworld.Kumo {
+		t.Skip("kumo ignores LocationConstraint, so no bucket is in another region; runs on moto")
+	}
+	ctx := context.Background()
+	c := New(cfg)
+	if _, _, err := c.Ensure(ctx, "site-seoul", "ap-northeast-2", ownerTags()); err != nil {
+		t.Fatal(err)
+	}
+	before := countS3(writeOps...)
+	_, _, err := c.Ensure(ctx, "site-seoul", "eu-west-1", ownerTags())
+	var re *OtherRegionError
+	if !errors.Is(err, ErrOtherRegion) || !errors.As(err, &re) || re.Actual != "ap-northeast-2" {
+		t.Fatalf("Ensure in eu-west-1 = %v, want ErrOtherRegion naming ap-northeast-2", err)
+	}
+	t.Logf("reported: %v", err)
+	for _, op := range writeOps {
+		if n := before.delta(op); n != 0 {
+			t.Errorf("%d %s calls for a bucket in another region", n, op)
+		}
 	}
 }

@@ -87,7 +87,6 @@ func (c *Client) Export(ctx context.Context, region, name, kmsKeyID string, doc 
 	if desc.DeletedDate != nil {
 		// Our own secret, scheduled for deletion by an earlier Delete (export removed, then added
 		// back within the recovery window): AWS refuses every write until it is restored.
-		// kumo v0.33.1 has no RestoreSecret, so this path is not covered by the tests.
 		if _, err := api.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String(name)}); err != nil {
 			return arn, "", false, fmt.Errorf("restoring secret %s scheduled for deletion: %w", name, err)
 		}

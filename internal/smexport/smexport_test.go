@@ -20,7 +20,7 @@ import (
 var cfg awsclient.Config
 
 func TestMain(m *testing.M) {
-	os.Exit(testworld.RunWithKumo(m, func(_ *testworld.Kumo, c awsclient.Config) { cfg = c }))
+	os.Exit(testworld.RunWithEmulator(m, func(_ *testworld.Emulator, c awsclient.Config) { cfg = c }))
 }
 
 const region = "ap-northeast-2"

@@ -16,7 +16,7 @@ import (
 // as a -timeout panic would) leaves no world process behind: the guard stops it.
 func TestGuardStopsTheWorldOfADeadTestBinary(t *testing.T) {
 	if os.Getenv("TESTWORLD_GUARD_CHILD") == "1" {
-		k, err := StartKumo("")
+		k, err := StartNamedEmulator(Kumo, "")
 		if err != nil {
 			os.Exit(2)
 		}

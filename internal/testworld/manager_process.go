@@ -98,7 +98,7 @@ func (w *World) StartManager(t testing.TB, o ManagerOptions) *ManagerProcess {
 		t.Fatal(err)
 	}
 	args := append([]string{
-		"--aws-endpoint-url=" + w.Kumo.URL, "--aws-region=us-east-1",
+		"--aws-endpoint-url=" + w.AWS.URL, "--aws-region=us-east-1",
 		"--acme-server=" + w.Pebble.DirectoryURL, "--acme-ca-bundle=" + w.Pebble.CABundlePath,
 		"--acme-email=ops@example.test",
 		"--dns01-nameservers=" + w.DNS.Addr(), "--dns01-skip-authoritative-check",

@@ -1,6 +1,7 @@
 // Package testworld starts the offline test world on loopback ports for tests: the Kubernetes API
-// server and etcd (through envtest), kumo (the AWS emulator), pebble (the ACME CA) and a DNS server
-// answering from kumo's Route53. The binaries come from bin/, built by hack/build-world.sh.
+// server and etcd (through envtest), an AWS emulator (kumo or moto, see EmulatorName), pebble (the
+// ACME CA) and a DNS server answering from the emulator's Route53. The binaries come from bin/,
+// built by hack/build-world.sh; moto_server comes from PATH.
 package testworld
 
 import (

@@ -22,13 +22,14 @@ import (
 
 // World is the whole offline test world for one test.
 type World struct {
-	Kumo       *Kumo
+	// AWS is the run's AWS emulator (kumo or moto, see EmulatorName) behind its normalising proxy.
+	AWS        *Emulator
 	DNS        *dnsserver.Server
 	Pebble     *Pebble
 	APIServer  *envtest.Environment
 	RESTConfig *rest.Config // a system:masters user
 	Kubeconfig string       // file for kubectl, same user
-	// LogDir holds kumo.log, pebble.log, etcd.log, kube-apiserver.log.
+	// LogDir holds kumo.log or moto.log, pebble.log, etcd.log, kube-apiserver.log.
 	LogDir string
 
 	t testing.TB
@@ -60,7 +61,7 @@ func WithPebbleOptions(o PebbleOptions) WorldOption {
 	return func(w *worldOptions) { w.pebble = o }
 }
 
-// Start starts kumo, the DNS server, pebble and the API server with the
+// Start starts the AWS emulator, the DNS server, pebble and the API server with the
 // project's CRDs, and stops them all in t.Cleanup. A missing binary fails the test rather than
 // skipping it: CI must build the world (`make test-world`) first, and a silent skip would hide that.
 // Logs go to $SECURESITE_TEST_LOGS/<test name>/ when that is set, else to a temporary directory
@@ -91,11 +92,11 @@ func Start(t testing.TB, opts ...WorldOption) *World {
 		}
 	})
 	var err error
-	if w.Kumo, err = StartKumo(w.LogDir); err != nil {
+	if w.AWS, err = StartEmulator(w.LogDir); err != nil {
 		t.Fatalf("test world: %v", err)
 	}
-	t.Cleanup(w.Kumo.Stop)
-	if w.DNS, err = dnsserver.StartWith(w.Kumo.URL, "127.0.0.1:0", o.dnsMaxAge); err != nil {
+	t.Cleanup(w.AWS.Stop)
+	if w.DNS, err = dnsserver.StartWith(w.AWS.URL, "127.0.0.1:0", o.dnsMaxAge); err != nil {
 		t.Fatalf("test world: %v", err)
 	}
 	t.Cleanup(w.DNS.Stop)
@@ -120,27 +121,23 @@ func Start(t testing.TB, opts ...WorldOption) *World {
 	return w
 }
 
-// AWSConfig is kumo's SDK configuration, as the controller would load it.
+// AWSConfig is the emulator's SDK configuration, as the controller would load it.
 func (w *World) AWSConfig(ctx context.Context) awsclient.Config {
 	w.t.Helper()
-	cfg, err := w.Kumo.AWSConfig(ctx)
+	cfg, err := w.AWS.AWSConfig(ctx)
 	if err != nil {
 		w.t.Fatalf("test world: %v", err)
 	}
 	return cfg
 }
 
-// CreateHostedZone creates a public hosted zone in kumo's Route53 and returns its id
+// CreateHostedZone creates a public hosted zone in the emulator's Route53 and returns its id
 // ("/hostedzone/<id>", as Route53 returns it).
 func (w *World) CreateHostedZone(ctx context.Context, name string) string {
 	w.t.Helper()
 	// Its own client, not awsclient's counted one, so call-count assertions see only the code
 	// under test.
-	r53 := route53.NewFromConfig(aws.Config{
-		Region:       "us-east-1",
-		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return EmulatorCredentials, nil }),
-		BaseEndpoint: aws.String(w.Kumo.URL),
-	})
+	r53 := route53.NewFromConfig(w.AWS.RawAWSConfig())
 	out, err := r53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{
 		Name:            aws.String(name),
 		CallerReference: aws.String(name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)),

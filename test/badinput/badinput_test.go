@@ -137,7 +137,7 @@ func TestBadInputCorpus(t *testing.T) {
 	r53 := route53.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
-		BaseEndpoint: aws.String(w.Kumo.URL),
+		BaseEndpoint: aws.String(w.AWS.URL),
 	})
 	zoneBad := w.CreateHostedZone(ctx, "bad.test")
 	zoneOther := w.CreateHostedZone(ctx, "other.test")

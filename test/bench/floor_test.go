@@ -98,7 +98,7 @@ func pebbleFloor(t *testing.T, w *testworld.World, n, workers int) (time.Duratio
 		t.Fatal(err)
 	}
 	dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: []string{w.DNS.Addr()}}))
-	r53 := route53.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(w.Kumo.URL),
+	r53 := route53.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(w.AWS.URL),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil })})
 	if err := client.Challenge.SetDNS01Provider(&kumoTXT{r53: r53, zoneID: zoneID}, dns01.DisableAuthoritativeNssPropagationRequirement()); err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func TestIdleSteadyState(t *testing.T) {
 	}
 
 	w := testworld.Start(t)
-	awsURL := w.Kumo.URL
+	awsURL := w.AWS.URL
 	if emulator == "moto" {
 		awsURL = startMoto(t, w.LogDir)
 	}

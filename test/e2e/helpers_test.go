@@ -122,6 +122,6 @@ func emulatorAWS(w *testworld.World) aws.Config {
 	return aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
-		BaseEndpoint: aws.String(w.Kumo.URL),
+		BaseEndpoint: aws.String(w.AWS.URL),
 	}
 }

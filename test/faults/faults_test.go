@@ -40,7 +40,7 @@ func TestSitesConvergeUnderFaults(t *testing.T) {
 			faultproxy.ThrottlingException, faultproxy.InternalError, faultproxy.ServiceUnavailable,
 			faultproxy.ConnectionLost, faultproxy.ResponseLost}
 	}
-	proxy, err := faultproxy.Start(r.w.Kumo.URL, opts)
+	proxy, err := faultproxy.Start(r.w.AWS.URL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func startRig(t *testing.T, zone string, opts ...testworld.WorldOption) *rig {
 	cfg := aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
-		BaseEndpoint: aws.String(w.Kumo.URL),
+		BaseEndpoint: aws.String(w.AWS.URL),
 	}
 	r := &rig{
 		t: t, w: w, k8s: k8s,

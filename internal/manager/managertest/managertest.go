@@ -20,7 +20,7 @@ import (
 // ControllerNamespace is the controller's own namespace in the tests (ACME account Secrets).
 const ControllerNamespace = "securesite-system"
 
-// Options are the manager options for the test world: AWS on kumo, ACME on pebble (its CA
+// Options are the manager options for the test world: AWS on the test world's emulator, ACME on pebble (its CA
 // trusted), the DNS-01 propagation check asking the world's DNS server, fast propagation polling
 // and a 1 s Route53 snapshot so drift tests need not wait 30 s. No metrics or probe listeners.
 // Callers change what their suite needs (clock, workers, AWS endpoint) on the returned value.
@@ -34,7 +34,7 @@ func Options(t testing.TB, w *testworld.World) manager.Options {
 		MetricsAddr:             "0",
 		ProbeAddr:               "0",
 		Namespace:               ControllerNamespace,
-		AWS:                     testworld.KumoOptions(w.Kumo.URL),
+		AWS:                     testworld.AWSOptions(w.AWS.URL),
 		ACMEServer:              w.Pebble.DirectoryURL,
 		ACMEEmail:               "ops@example.test",
 		ACMECABundle:            caBundle,

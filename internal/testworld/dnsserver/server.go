@@ -1,4 +1,4 @@
-// Package dnsserver is the test world's authoritative DNS server: it answers every query from kumo's
+// Package dnsserver is the test world's authoritative DNS server: it answers every query from the AWS emulator's
 // Route53, read at the moment of the query, so that pebble validates DNS-01 challenges and lego checks
 // their propagation against the records the controller has just written.
 package dnsserver
@@ -29,21 +29,21 @@ type Server struct {
 }
 
 // Start serves on a free loopback port.
-func Start(kumoURL string) (*Server, error) {
-	return StartAt(kumoURL, "127.0.0.1:0")
+func Start(awsURL string) (*Server, error) {
+	return StartAt(awsURL, "127.0.0.1:0")
 }
 
 // StartAt serves on addr (host:port, port 0 for a free one), on both UDP and TCP. Every query
-// reads the zone from kumo, so a record is visible the moment it is written.
-func StartAt(kumoURL, addr string) (*Server, error) {
-	return StartWith(kumoURL, addr, 0)
+// reads the zone from the emulator, so a record is visible the moment it is written.
+func StartAt(awsURL, addr string) (*Server, error) {
+	return StartWith(awsURL, addr, 0)
 }
 
 // StartWith is StartAt with one read of a zone answering the queries of the next zoneMaxAge (0:
 // none). Benchmarks use it: with thousands of records in a zone, reading it per query is slow
 // enough that pebble's DNS-01 lookups time out. A resolver still never sees a record older than
 // one it has already seen (see zoneReader).
-func StartWith(kumoURL, addr string, zoneMaxAge time.Duration) (*Server, error) {
+func StartWith(awsURL, addr string, zoneMaxAge time.Duration) (*Server, error) {
 	tcpL, udpC, err := listenBoth(addr)
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func StartWith(kumoURL, addr string, zoneMaxAge time.Duration) (*Server, error) 
 	cfg := aws.Config{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(kumoURL),
+		BaseEndpoint: aws.String(awsURL),
 	}
 	s := &Server{
 		addr:  tcpL.Addr().String(),
@@ -114,7 +114,7 @@ func (s *Server) Stop() {
 	if s == nil {
 		return
 	}
-	// A handler stuck on a slow kumo must not hang a test's cleanup.
+	// A handler stuck on a slow emulator must not hang a test's cleanup.
 	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
 	defer cancel()
 	for _, srv := range []*dns.Server{s.tcp, s.udp} {

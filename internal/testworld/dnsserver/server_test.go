@@ -27,7 +27,7 @@ func setup(t *testing.T) fixture { return setupWith(t, 0) }
 func setupWith(t *testing.T, zoneMaxAge time.Duration) fixture {
 	t.Helper()
 	ctx := context.Background()
-	kumo, err := testworld.StartKumo(t.TempDir())
+	kumo, err := testworld.StartEmulator(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

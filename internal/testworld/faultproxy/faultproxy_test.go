@@ -32,7 +32,7 @@ func attempts(t *testing.T, service, op, result string) float64 {
 // enabled, until one was injected: the SDK must read the fault as the AWS error code (the metric's
 // result label) and retry it, so the call itself succeeds.
 func TestFaultsAreRetriedBySDK(t *testing.T) {
-	kumo, err := testworld.StartKumo(t.TempDir())
+	kumo, err := testworld.StartEmulator(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,545 @@
+package testworld
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// normalizer is a reverse proxy in front of an emulator that undoes the emulator's known
+// departures from the AWS API reference, so that production code is written for AWS alone. Each
+// departure it hides is named here, per emulator; everything else passes through untouched.
+//
+// kumo v0.33.1:
+//   - CloudFront drops CustomErrorResponses and Restrictions from a stored distribution config
+//     (AWS returns them as sent): the proxy puts back the ones last sent for the distribution.
+//   - CloudFront answers a stale IfMatch with InvalidIfMatchVersion (AWS: PreconditionFailed,
+//     InvalidIfMatchVersion being for a missing or malformed one): the proxy answers
+//     PreconditionFailed when the request carried an If-Match.
+//   - Route53 answers a CREATE of an existing record set with ResourceRecordAlreadyExists (AWS:
+//     InvalidChangeBatch): the proxy renames the code.
+//   - ACM has no tag APIs (ListTagsForCertificate, AddTagsToCertificate,
+//     RemoveTagsFromCertificate): the proxy answers them from the tags sent with ImportCertificate
+//     and AddTagsToCertificate.
+//   - ACM does not parse imported certificates, so DescribeCertificate's KeyAlgorithm is not the
+//     certificate's: the proxy puts in the one of the certificate last imported to that ARN.
+//
+// moto 5.2.1:
+//
+//   - CloudFront does not keep OriginAccessControlId on origins (AWS does): the proxy puts back the
+//     Origins last sent for the distribution.
+//
+//   - CloudFront never changes a distribution's ETag and ignores IfMatch (AWS gives every version
+//     of the config a new ETag and answers a stale IfMatch with PreconditionFailed): the proxy
+//     keeps an ETag per distribution, new at every update, and checks IfMatch against it.
+//
+//   - Route53 accepts a CREATE of a record set that exists, overwriting it (AWS rejects the whole
+//     batch with InvalidChangeBatch, which is what keeps a foreign record from being taken over):
+//     the proxy looks each CREATE up first and answers InvalidChangeBatch as AWS does. Change
+//     batches to one zone go through one at a time, as Route53 applies them.
+//
+//   - Route53 refuses a CREATE identical to an earlier one (a record deleted and created again,
+//     such as a DNS-01 ownership record) with "already exists" whenever any record sorts after
+//     its name: its duplicate check lists from the name onward instead of at it. Having checked
+//     that none of the batch's CREATEs exists, the proxy sends them as UPSERTs.
+//
+//   - S3 answers HeadBucket for a bucket of another region as if it were in the request's region
+//     (AWS: 301 with x-amz-bucket-region naming the bucket's region): the proxy answers 301.
+//
+//   - Route53 zone and record names are case-sensitive (AWS compares them case-insensitively and
+//     answers in lowercase): the proxy lowercases the names in requests.
+//
+// Departures it does not hide (they make the emulator more lenient, never stricter, and tests that
+// meet them say so): kumo's non-atomic change batches, DELETE matching name and type only, no
+// pagination, no NS/SOA, Deployed at once, deletion of an enabled distribution; moto's deletion of an enabled distribution, re-import with
+// tags accepted. moto's ImportCertificate crash on certificates without a subject Common Name is
+// patched in moto_launcher.py.
+type normalizer struct {
+	URL string
+
+	emulator string
+	target   string
+	srv      *httptest.Server
+	proxy    *httputil.ReverseProxy
+
+	// zoneLocks serialises change batches per hosted zone (moto's CREATE check).
+	zoneLocks sync.Map
+
+	mu sync.Mutex
+	// kept holds, per distribution id, the config elements last sent that the emulator drops.
+	kept map[string]map[string]string
+	// etags are the distributions' ETags as the proxy tells them (moto).
+	etags map[string]string
+	seq   int
+	// acmTags are the ACM certificates' tags, acmKeys their key algorithms (kumo).
+	acmTags map[string]map[string]string
+	acmKeys map[string]string
+}
+
+// keptElements are the DistributionConfig elements each emulator does not store.
+var keptElements = map[string][]string{
+	Kumo: {"CustomErrorResponses", "Restrictions"},
+	Moto: {"Origins"},
+}
+
+type requestBodyKey struct{}
+
+func startNormalizer(emulator, target string) (*normalizer, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	n := &normalizer{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
+		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}}
+	n.proxy = httputil.NewSingleHostReverseProxy(u)
+	n.proxy.ModifyResponse = n.modifyResponse
+	n.srv = httptest.NewServer(http.HandlerFunc(n.serve))
+	n.URL = n.srv.URL
+	return n, nil
+}
+
+// Close stops the proxy.
+func (n *normalizer) Close() { n.srv.Close() }
+
+func (n *normalizer) serve(w http.ResponseWriter, r *http.Request) {
+	var body []byte
+	if r.Body != nil && n.rewrites(r) {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
+	}
+	// Plain bodies, so responses can be rewritten.
+	r.Header.Del("Accept-Encoding")
+	if n.emulator == Moto && strings.HasPrefix(r.URL.Path, "/2013-04-01/") {
+		body = lowercaseNames(r, body)
+	}
+	if zone := changeBatchZone(r); zone != "" && n.emulator == Moto {
+		mu, _ := n.zoneLocks.LoadOrStore(zone, &sync.Mutex{})
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
+		if existing := n.existingCreates(r, zone, body); existing != "" {
+			w.Header().Set("Content-Type", "text/xml")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `<?xml version="1.0"?>
+<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>InvalidChangeBatch</Code><Message>[Tried to create resource record set [%s] but it already exists]</Message></Error><RequestId>testworld-normalizer</RequestId></ErrorResponse>`, existing)
+			return
+		}
+		body = bytes.ReplaceAll(body, []byte("<Action>CREATE</Action>"), []byte("<Action>UPSERT</Action>"))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	if n.emulator == Kumo && strings.HasPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.") && n.acmTagCall(w, r, body) {
+		return
+	}
+	if n.emulator == Moto && n.staleIfMatch(r) {
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusPreconditionFailed)
+		fmt.Fprint(w, `<?xml version="1.0"?>
+<ErrorResponse xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Error><Type>Sender</Type><Code>PreconditionFailed</Code><Message>The If-Match version is missing or not valid for the resource.</Message></Error><RequestId>testworld-normalizer</RequestId></ErrorResponse>`)
+		return
+	}
+	n.proxy.ServeHTTP(w, r)
+}
+
+// staleIfMatch reports whether r changes a distribution with an If-Match that is not its current
+// ETag (as the proxy tells it).
+func (n *normalizer) staleIfMatch(r *http.Request) bool {
+	m := distributionPath.FindStringSubmatch(r.URL.Path)
+	if m == nil || m[1] == "" || r.Header.Get("If-Match") == "" || (r.Method != http.MethodPut && r.Method != http.MethodDelete) {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	etag, known := n.etags[m[1]]
+	return known && etag != r.Header.Get("If-Match")
+}
+
+// etagFor returns the ETag to report for the distribution after a request with method; an update
+// makes a new one.
+func (n *normalizer) etagFor(id, method, emulatorETag string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	etag, known := n.etags[id]
+	switch {
+	case !known:
+		etag = emulatorETag
+	case method == http.MethodPut:
+		n.seq++
+		etag = fmt.Sprintf("%s-%d", emulatorETag, n.seq)
+	}
+	n.etags[id] = etag
+	return etag
+}
+
+// rewrites reports whether the proxy may need the request body: CloudFront distribution writes
+// and Route53 writes.
+func (n *normalizer) rewrites(r *http.Request) bool {
+	return (strings.HasPrefix(r.URL.Path, "/2020-05-31/distribution") || strings.HasPrefix(r.URL.Path, "/2013-04-01/") ||
+		strings.HasPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.")) &&
+		(r.Method == http.MethodPost || r.Method == http.MethodPut)
+}
+
+type acmTag struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value,omitempty"`
+}
+
+type acmRequest struct {
+	CertificateArn string   `json:"CertificateArn"`
+	Certificate    []byte   `json:"Certificate"`
+	Tags           []acmTag `json:"Tags"`
+}
+
+// keyAlgorithmOf is ACM's name for the key of a PEM certificate, "" when it does not parse.
+func keyAlgorithmOf(certPEM []byte) string {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return ""
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return ""
+	}
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA_%d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return map[int]string{256: "EC_prime256v1", 384: "EC_secp384r1", 521: "EC_secp521r1"}[k.Curve.Params().BitSize]
+	}
+	return ""
+}
+
+// acmTagCall answers kumo's missing ACM tag operations itself and reports whether it did.
+func (n *normalizer) acmTagCall(w http.ResponseWriter, r *http.Request, body []byte) bool {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.")
+	var in acmRequest
+	_ = json.Unmarshal(body, &in)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	reply := func(v any) bool {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_ = json.NewEncoder(w).Encode(v)
+		return true
+	}
+	switch op {
+	case "ListTagsForCertificate":
+		tags := []acmTag{}
+		for k, v := range n.acmTags[in.CertificateArn] {
+			tags = append(tags, acmTag{Key: k, Value: v})
+		}
+		return reply(map[string]any{"Tags": tags})
+	case "AddTagsToCertificate":
+		if n.acmTags[in.CertificateArn] == nil {
+			n.acmTags[in.CertificateArn] = map[string]string{}
+		}
+		for _, t := range in.Tags {
+			n.acmTags[in.CertificateArn][t.Key] = t.Value
+		}
+		return reply(map[string]any{})
+	case "RemoveTagsFromCertificate":
+		for _, t := range in.Tags {
+			delete(n.acmTags[in.CertificateArn], t.Key)
+		}
+		return reply(map[string]any{})
+	}
+	return false
+}
+
+// acmResponse records the tags of a first import and forgets those of a deleted certificate.
+func (n *normalizer) acmResponse(resp *http.Response) error {
+	req := resp.Request
+	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager.")
+	if resp.StatusCode != http.StatusOK || (op != "ImportCertificate" && op != "DeleteCertificate" && op != "DescribeCertificate") {
+		return nil
+	}
+	var in acmRequest
+	if sent, ok := req.Context().Value(requestBodyKey{}).([]byte); ok {
+		_ = json.Unmarshal(sent, &in)
+	}
+	return rewriteBody(resp, func(b []byte) []byte {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		switch op {
+		case "DeleteCertificate":
+			delete(n.acmTags, in.CertificateArn)
+			delete(n.acmKeys, in.CertificateArn)
+		case "ImportCertificate":
+			var out struct{ CertificateArn string }
+			if json.Unmarshal(b, &out) == nil && out.CertificateArn != "" {
+				n.acmKeys[out.CertificateArn] = keyAlgorithmOf(in.Certificate)
+				if in.CertificateArn == "" {
+					n.acmTags[out.CertificateArn] = map[string]string{}
+					for _, t := range in.Tags {
+						n.acmTags[out.CertificateArn][t.Key] = t.Value
+					}
+				}
+			}
+		case "DescribeCertificate":
+			var out map[string]map[string]any
+			if json.Unmarshal(b, &out) != nil || out["Certificate"] == nil {
+				return b
+			}
+			if alg := n.acmKeys[in.CertificateArn]; alg != "" {
+				out["Certificate"]["KeyAlgorithm"] = alg
+				if nb, err := json.Marshal(out); err == nil {
+					return nb
+				}
+			}
+		}
+		return b
+	})
+}
+
+var nameElement = regexp.MustCompile(`<Name>[^<]*</Name>`)
+
+// lowercaseNames lowercases the DNS names of a Route53 request: <Name> elements of the body and
+// the name query parameters; it returns the new body, already in r.
+func lowercaseNames(r *http.Request, body []byte) []byte {
+	q := r.URL.Query()
+	changed := false
+	for _, p := range []string{"name", "dnsname"} {
+		if v := q.Get(p); v != "" && v != strings.ToLower(v) {
+			q.Set(p, strings.ToLower(v))
+			changed = true
+		}
+	}
+	if changed {
+		r.URL.RawQuery = q.Encode()
+	}
+	if len(body) == 0 {
+		return body
+	}
+	body = nameElement.ReplaceAllFunc(body, func(el []byte) []byte {
+		inner := el[len("<Name>") : len(el)-len("</Name>")]
+		return []byte("<Name>" + strings.ToLower(string(inner)) + "</Name>")
+	})
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return body
+}
+
+// changeBatchPath matches ChangeResourceRecordSets: POST /2013-04-01/hostedzone/<id>/rrset[/].
+var changeBatchPath = regexp.MustCompile(`^/2013-04-01/hostedzone/([^/]+)/rrset/?$`)
+
+func changeBatchZone(r *http.Request) string {
+	if r.Method != http.MethodPost {
+		return ""
+	}
+	if m := changeBatchPath.FindStringSubmatch(r.URL.Path); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+type changeBatchRequest struct {
+	Changes []struct {
+		Action string `xml:"Action"`
+		Set    struct {
+			Name          string `xml:"Name"`
+			Type          string `xml:"Type"`
+			SetIdentifier string `xml:"SetIdentifier"`
+		} `xml:"ResourceRecordSet"`
+	} `xml:"ChangeBatch>Changes>Change"`
+}
+
+type recordSetListing struct {
+	Sets []struct {
+		Name          string `xml:"Name"`
+		Type          string `xml:"Type"`
+		SetIdentifier string `xml:"SetIdentifier"`
+	} `xml:"ResourceRecordSets>ResourceRecordSet"`
+}
+
+// existingCreates returns "name='…', type='…'" of the first CREATE in the batch whose record set
+// already exists in the emulator, or "".
+func (n *normalizer) existingCreates(r *http.Request, zone string, body []byte) string {
+	var batch changeBatchRequest
+	if err := xml.Unmarshal(body, &batch); err != nil {
+		return "" // the emulator answers a malformed request itself
+	}
+	deleted := map[string]bool{}
+	for _, c := range batch.Changes {
+		if c.Action == "DELETE" {
+			deleted[dnsFQDN(c.Set.Name)+"|"+c.Set.Type+"|"+c.Set.SetIdentifier] = true
+		}
+	}
+	for _, c := range batch.Changes {
+		// A DELETE and a CREATE of one record set in one batch is how Route53 replaces it.
+		if c.Action != "CREATE" || deleted[dnsFQDN(c.Set.Name)+"|"+c.Set.Type+"|"+c.Set.SetIdentifier] {
+			continue
+		}
+		q := url.Values{"name": {c.Set.Name}, "type": {c.Set.Type}, "maxitems": {"1"}}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet,
+			n.target+"/2013-04-01/hostedzone/"+zone+"/rrset?"+q.Encode(), nil)
+		if err != nil {
+			return ""
+		}
+		// moto picks the service from the request's credential scope; it checks no signature.
+		req.Header.Set("Authorization", r.Header.Get("Authorization"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return ""
+		}
+		var list recordSetListing
+		err = xml.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return ""
+		}
+		for _, s := range list.Sets {
+			if sameDNSName(s.Name, c.Set.Name) && s.Type == c.Set.Type && s.SetIdentifier == c.Set.SetIdentifier {
+				return fmt.Sprintf("name='%s', type='%s'", dnsFQDN(c.Set.Name), c.Set.Type)
+			}
+		}
+	}
+	return ""
+}
+
+func dnsFQDN(name string) string { return strings.TrimSuffix(strings.ToLower(name), ".") + "." }
+
+func sameDNSName(a, b string) bool { return dnsFQDN(a) == dnsFQDN(b) }
+
+// distributionPath matches CloudFront's distribution operations: /2020-05-31/distribution[/<id>[/config]].
+var distributionPath = regexp.MustCompile(`^/2020-05-31/distribution(?:/([^/]+))?(/config)?$`)
+
+var firstID = regexp.MustCompile(`<Id>([^<]+)</Id>`)
+
+var (
+	bucketPath      = regexp.MustCompile(`^/[^/]+/?$`)
+	credentialScope = regexp.MustCompile(`Credential=[^/]+/[0-9]+/([^/]+)/s3/`)
+)
+
+func (n *normalizer) modifyResponse(resp *http.Response) error {
+	req := resp.Request
+	if n.emulator == Moto && req.Method == http.MethodHead && bucketPath.MatchString(req.URL.Path) && resp.StatusCode == http.StatusOK {
+		if m := credentialScope.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
+			if actual := resp.Header.Get("x-amz-bucket-region"); actual != "" && actual != m[1] {
+				resp.StatusCode, resp.Status = http.StatusMovedPermanently, "301 Moved Permanently"
+			}
+		}
+		return nil
+	}
+	switch {
+	case n.emulator == Kumo && strings.HasPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager."):
+		return n.acmResponse(resp)
+	case strings.HasPrefix(req.URL.Path, "/2020-05-31/distribution"):
+		return n.cloudFront(resp)
+	case n.emulator == Kumo && strings.HasPrefix(req.URL.Path, "/2013-04-01/hostedzone/") && strings.HasSuffix(req.URL.Path, "/rrset") && resp.StatusCode >= 400:
+		return rewriteBody(resp, func(b []byte) []byte {
+			return bytes.ReplaceAll(b, []byte("<Code>ResourceRecordAlreadyExists</Code>"), []byte("<Code>InvalidChangeBatch</Code>"))
+		})
+	}
+	return nil
+}
+
+func (n *normalizer) cloudFront(resp *http.Response) error {
+	req := resp.Request
+	m := distributionPath.FindStringSubmatch(req.URL.Path)
+	if m == nil {
+		return nil
+	}
+	if n.emulator == Kumo && resp.StatusCode >= 400 && req.Header.Get("If-Match") != "" {
+		return rewriteBody(resp, func(b []byte) []byte {
+			return bytes.ReplaceAll(b, []byte("<Code>InvalidIfMatchVersion</Code>"), []byte("<Code>PreconditionFailed</Code>"))
+		})
+	}
+	elements := keptElements[n.emulator]
+	if resp.StatusCode >= 300 || len(elements) == 0 {
+		return nil
+	}
+	if n.emulator == Moto && resp.Header.Get("ETag") != "" && m[1] != "" {
+		resp.Header.Set("ETag", n.etagFor(m[1], req.Method, resp.Header.Get("ETag")))
+	}
+	return rewriteBody(resp, func(b []byte) []byte {
+		id := m[1]
+		if id == "" {
+			// A create: the new distribution's id is the first Id of the answer.
+			if idm := firstID.FindSubmatch(b); idm != nil {
+				id = string(idm[1])
+			}
+		}
+		if id == "" {
+			return b
+		}
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if sent, ok := req.Context().Value(requestBodyKey{}).([]byte); ok {
+			kept := map[string]string{}
+			for _, name := range elements {
+				if el, ok := element(sent, name); ok {
+					kept[name] = el
+				}
+			}
+			n.kept[id] = kept
+		}
+		for name, el := range n.kept[id] {
+			b = replaceElement(b, name, el)
+		}
+		return b
+	})
+}
+
+// element returns the first <name>…</name> element of an XML document as text.
+func element(doc []byte, name string) (string, bool) {
+	start := bytes.Index(doc, []byte("<"+name+">"))
+	if start < 0 {
+		return "", false
+	}
+	end := bytes.Index(doc[start:], []byte("</"+name+">"))
+	if end < 0 {
+		return "", false
+	}
+	return string(doc[start : start+end+len("</"+name+">")]), true
+}
+
+// replaceElement puts el in place of the document's <name> element, or at the end of its
+// DistributionConfig when it has none (the SDK reads elements in any order).
+func replaceElement(doc []byte, name, el string) []byte {
+	if old, ok := element(doc, name); ok {
+		return bytes.Replace(doc, []byte(old), []byte(el), 1)
+	}
+	if empty := []byte("<" + name + "/>"); bytes.Contains(doc, empty) {
+		return bytes.Replace(doc, empty, []byte(el), 1)
+	}
+	// kumo names the root of GetDistributionConfig's answer DistributionConfigXML.
+	for _, closing := range [][]byte{[]byte("</DistributionConfig>"), []byte("</DistributionConfigXML>")} {
+		if bytes.Contains(doc, closing) {
+			return bytes.Replace(doc, closing, append([]byte(el), closing...), 1)
+		}
+	}
+	return doc
+}
+
+func rewriteBody(resp *http.Response, f func([]byte) []byte) error {
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("normalising proxy: %w", err)
+	}
+	b = f(b)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	return nil
+}
