@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/acmimport"
 )
 
 // An ACM certificate deleted out of band is noticed on a normal pass (no renewal needed): the
@@ -62,5 +64,51 @@ func TestStaticSiteACMCertificateDeletedOutOfBand(t *testing.T) {
 		}
 		return ""
 	})
+	e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
+}
+
+// A new key algorithm goes to a new ACM certificate (AWS refuses to re-import it to the same ARN);
+// the distribution moves to it, and the replaced certificate, recorded in status, is deleted once
+// the distribution is Deployed without it.
+func TestStaticSiteACMReplacedCertificateDeleted(t *testing.T) {
+	e := startEnv(t)
+	ctx := context.Background()
+	a := newRawAWS(e)
+	e.w.CreateHostedZone(ctx, "acmkey.test")
+	ns := e.namespace("acmkey")
+	e.create(staticSite(ns, "web", "acmkey.test", nil))
+	s := e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 90*time.Second)
+	old, distID := s.Status.Certificate.ACMCertificateARN, s.Status.Distribution.ID
+	if old == "" || distID == "" {
+		t.Fatalf("status incomplete: %+v %+v", s.Status.Certificate, s.Status.Distribution)
+	}
+	e.update(ns, "web", func(s *v1alpha1.SecureSite) {
+		s.Spec.Certificate.PrivateKey.Algorithm = v1alpha1.KeyAlgorithmRSA
+	})
+	var arn string
+	e.eventually(60*time.Second, "a new ACM certificate in status and on the distribution", func() string {
+		arn = e.get(ns, "web").Status.Certificate.ACMCertificateARN
+		if arn == "" || arn == old {
+			return "status ARN " + arn
+		}
+		cfg, _ := a.distConfig(t, distID)
+		if got := aws.ToString(cfg.ViewerCertificate.ACMCertificateArn); got != arn {
+			return "distribution certificate " + got
+		}
+		return ""
+	})
+	e.eventually(60*time.Second, "the replaced certificate deleted and status cleared", func() string {
+		_, err := a.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(old)})
+		if !acmimport.IsNotFound(err) {
+			return fmt.Sprintf("replaced certificate %s: %v", old, err)
+		}
+		if r := e.get(ns, "web").Status.Certificate.ACMRetiredCertificateARN; r != "" {
+			return "status.certificate.acmRetiredCertificateARN " + r
+		}
+		return ""
+	})
+	if _, err := a.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)}); err != nil {
+		t.Errorf("new certificate %s: %v", arn, err)
+	}
 	e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
 }

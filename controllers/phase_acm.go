@@ -2,9 +2,12 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/securesite-io/securesite/internal/acmimport"
 )
 
 // acmAction is what the ACM phase does on a pass.
@@ -73,7 +76,13 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 	if !s.mayWrite(&o.phaseObservation, what) {
 		return nil
 	}
-	// Act.
+	return r.importACM(ctx, s, action, serial)
+}
+
+// importACM is the ACM phase's act: it imports the certificate (anew, or re-imported to the ARN in
+// status), records the ARN, and for a certificate a new key sent to a new ARN, the one it retires.
+func (r *SecureSiteReconciler) importACM(ctx context.Context, s *scope, action acmAction, serial string) error {
+	st := s.site.Status.Certificate
 	previous, importARN := st.ACMCertificateARN, st.ACMCertificateARN
 	if action == acmImportNew {
 		importARN = ""
@@ -82,11 +91,13 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 	if err != nil {
 		return fmt.Errorf("importing certificate into ACM: %w", err)
 	}
-	verb := "re-imported into"
-	if arn != previous {
-		verb = "imported into new"
-	}
 	st.ACMCertificateARN, st.ACMImportedSerial = arn, serial
+	if previous != "" && arn != previous && action == acmReimport {
+		// A new key algorithm or size: the replaced certificate is deleted once the distribution
+		// has moved off it (see retireACM). One still waiting from an earlier key change is
+		// superseded and left behind.
+		st.ACMRetiredCertificateARN = previous
+	}
 	if arn != previous {
 		// ImportCertificate has no idempotency token: a crash before the end of this pass would
 		// import a second, orphaned certificate next time. So the new ARN is saved at once.
@@ -94,11 +105,51 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 			return fmt.Errorf("recording ACM certificate %s in status: %w", arn, err)
 		}
 	}
-	if previous != "" && action == acmImportNew {
-		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, "CertificateReimported", "ImportCertificate", "ACM certificate %s was deleted out of band: certificate %s imported into new ACM certificate %s", previous, serial, arn)
-	} else {
-		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "CertificateImported", "ImportCertificate", "certificate %s %s ACM certificate %s", serial, verb, arn)
+	switch {
+	case previous != "" && action == acmImportNew:
+		r.Recorder.Eventf(s.site, nil, corev1.EventTypeWarning, "CertificateReimported", "ImportCertificate", "ACM certificate %s was deleted out of band: certificate %s imported into new ACM certificate %s", previous, serial, arn)
+	case arn != previous:
+		r.Recorder.Eventf(s.site, nil, corev1.EventTypeNormal, "CertificateImported", "ImportCertificate", "certificate %s imported into new ACM certificate %s", serial, arn)
+	default:
+		r.Recorder.Eventf(s.site, nil, corev1.EventTypeNormal, "CertificateImported", "ImportCertificate", "certificate %s re-imported into ACM certificate %s", serial, arn)
 	}
-	o.imported, o.arn = true, arn
+	s.acm.imported, s.acm.arn = true, arn
+	return nil
+}
+
+// decideRetireACM says whether the replaced ACM certificate may be deleted now: only once the
+// distribution, brought to the current certificate by this pass, reports Deployed.
+func decideRetireACM(retired, current string, deployed bool) bool {
+	return retired != "" && retired != current && deployed
+}
+
+// retireACM deletes the certificate a new key replaced once the distribution no longer uses it
+// and is Deployed. AWS may still count it as in use for a while (ErrInUse): a wait, not a failure.
+func (r *SecureSiteReconciler) retireACM(ctx context.Context, s *scope) error {
+	// Gather: status, and the distribution this pass ensured (serving s.acm.arn).
+	st := s.site.Status.Certificate
+	if st == nil || st.ACMRetiredCertificateARN == "" {
+		return nil
+	}
+	retired := st.ACMRetiredCertificateARN
+	// Decide.
+	if retired == s.acm.arn {
+		st.ACMRetiredCertificateARN = ""
+		return nil
+	}
+	if !decideRetireACM(retired, s.acm.arn, s.distribution.deployed) {
+		return nil
+	}
+	// Act.
+	err := r.ACM.Delete(ctx, retired)
+	if errors.Is(err, acmimport.ErrInUse) {
+		s.waitFor(deployWait)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("deleting replaced ACM certificate %s: %w", retired, err)
+	}
+	st.ACMRetiredCertificateARN = ""
+	r.Recorder.Eventf(s.site, nil, corev1.EventTypeNormal, "CertificateDeleted", "Delete", "replaced ACM certificate %s deleted; the distribution serves %s", retired, s.acm.arn)
 	return nil
 }

@@ -93,7 +93,7 @@ func (r *SecureSiteReconciler) reconcileDistribution(ctx context.Context, s *sco
 		return nil
 	}
 	o.set(true, v1alpha1.ReasonDeployed, fmt.Sprintf("distribution %s (%s) deployed from bucket %s", dist.ID, dist.DomainName, st.Origin))
-	return nil
+	return r.retireACM(ctx, s)
 }
 
 // distributionPrerequisites says what the distribution still waits for: a bucket to serve and a

@@ -95,3 +95,22 @@ func TestDecideACM(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideRetireACM(t *testing.T) {
+	tests := []struct {
+		name             string
+		retired, current string
+		deployed         bool
+		want             bool
+	}{
+		{"nothing retired", "", "arn:new", true, false},
+		{"distribution still deploying", "arn:old", "arn:new", false, false},
+		{"deployed on the new certificate", "arn:old", "arn:new", true, true},
+		{"retired is the one served", "arn:new", "arn:new", true, false},
+	}
+	for _, tt := range tests {
+		if got := decideRetireACM(tt.retired, tt.current, tt.deployed); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -285,6 +285,10 @@ type CertificateStatus struct {
 	// ACMImportedSerial is the serial of the certificate last imported into ACM; a renewal
 	// re-imports to the same ARN.
 	ACMImportedSerial string `json:"acmImportedSerial,omitempty"`
+	// ACMRetiredCertificateARN is the ACM certificate a new key algorithm or size replaced (AWS
+	// refuses to re-import it to the same ARN); it is deleted once the distribution no longer
+	// uses it and is Deployed.
+	ACMRetiredCertificateARN string `json:"acmRetiredCertificateARN,omitempty"`
 	// Issuer says which issuer made the certificate (acme directory URL or selfSigned).
 	Issuer string `json:"issuer,omitempty"`
 	// FailedAttempts counts consecutive failed issuance attempts; it drives the backoff.
