@@ -123,7 +123,7 @@ func (r *SecureSiteReconciler) actOnCertificate(ctx context.Context, s *scope, s
 	if d.MemoryStale {
 		// Status lost or written by an older version: recompute from the certificate.
 		// (A cache lagging behind our own status write is handled in Reconcile.)
-		recordIssued(site, st, secret.parsed, st.Issuer, d.RenewalTime)
+		recordIssued(st, secret.parsed, st.Issuer, d.RenewalTime)
 	}
 	if d.LiftBackoff && s.writesAllowed() {
 		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, "BackoffLifted", "Issue", "the certificate request changed since the last failure; trying again now")
@@ -220,7 +220,7 @@ func (r *SecureSiteReconciler) issueSelfSigned(ctx context.Context, s *scope, se
 	if err := r.writeSecret(ctx, site, secret, certPEM, keyPEM, certPEM, issuer); err != nil {
 		return err
 	}
-	recordIssued(site, st, secret.parsed, issuer, certs.RenewalTime(secret.parsed, nil, s.now))
+	recordIssued(st, secret.parsed, issuer, certs.RenewalTime(secret.parsed, nil, s.now))
 	s.cert = certObservation{parsed: secret.parsed, state: certValid, message: fmt.Sprintf("self-signed certificate valid until %s (not trusted by browsers; use issuer acme in production)",
 		secret.parsed.NotAfter.UTC().Format(time.RFC3339))}
 	s.waitFor(st.RenewalTime.Sub(s.now))
@@ -267,12 +267,12 @@ func (r *SecureSiteReconciler) collectOrder(ctx context.Context, s *scope, secre
 		r.Issuer.Restore(res)
 		return err
 	}
-	recordIssued(site, st, secret.parsed, server, certs.RenewalTime(secret.parsed, res.ARI, s.now))
+	recordIssued(st, secret.parsed, server, certs.RenewalTime(secret.parsed, res.ARI, s.now))
 	return nil
 }
 
 // recordIssued puts a certificate's facts into status and resets the failure backoff.
-func recordIssued(site *v1alpha1.SecureSite, st *v1alpha1.CertificateStatus, p *certs.Parsed, issuer string, renewal time.Time) {
+func recordIssued(st *v1alpha1.CertificateStatus, p *certs.Parsed, issuer string, renewal time.Time) {
 	st.SerialNumber = p.SerialHex
 	st.DNSNames = p.DNSNames
 	st.NotBefore = &metav1.Time{Time: p.NotBefore}

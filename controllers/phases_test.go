@@ -76,3 +76,22 @@ func TestRecordNamesOutsideTheZone(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideACM(t *testing.T) {
+	tests := []struct {
+		name                  string
+		arn, imported, serial string
+		exists                bool
+		want                  acmAction
+	}{
+		{"nothing in ACM yet", "", "", "01", false, acmImportNew},
+		{"ACM holds this certificate", "arn:c", "01", "01", true, acmKeep},
+		{"renewal: re-import in place", "arn:c", "01", "02", true, acmReimport},
+		{"deleted out of band: import anew", "arn:c", "01", "01", false, acmImportNew},
+	}
+	for _, tt := range tests {
+		if got := decideACM(tt.arn, tt.imported, tt.serial, tt.exists); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

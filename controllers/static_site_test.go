@@ -190,7 +190,7 @@ func TestStaticSite(t *testing.T) {
 		st.checkOneACMImport()
 		st.checkBucket(b, d)
 		st.checkOAC(d)
-		st.checkDistributionConfig(s, b, d, c)
+		st.checkDistributionConfig(b, d, c)
 		st.checkAliasRecords(d)
 		st.checkEdgeServes(b, d)
 		st.checkHandEditRepaired(d)
@@ -309,7 +309,7 @@ func (st *staticSiteSteps) checkOAC(d *v1alpha1.DistributionStatus) {
 	}
 }
 
-func (st *staticSiteSteps) checkDistributionConfig(s *v1alpha1.SecureSite, b *v1alpha1.BucketStatus, d *v1alpha1.DistributionStatus, c *v1alpha1.CertificateStatus) {
+func (st *staticSiteSteps) checkDistributionConfig(b *v1alpha1.BucketStatus, d *v1alpha1.DistributionStatus, c *v1alpha1.CertificateStatus) {
 	t, a := st.t, st.a
 	// Distribution as stored in CloudFront.
 	cfg, _ := a.distConfig(t, d.ID)

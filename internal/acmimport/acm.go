@@ -69,48 +69,64 @@ func (c *Client) Import(ctx context.Context, arn string, certPEM, keyPEM, chainP
 	if len(chainPEM) > 0 {
 		in.CertificateChain = chainPEM
 	}
-	if arn != "" {
-		in.CertificateArn = aws.String(arn)
-	} else {
-		tags = maps.Clone(tags)
-		if tags == nil {
-			tags = map[string]string{}
-		}
-		tags[SerialTag] = parsed.SerialNumber.Text(16)
-		found, err := c.FindImported(ctx, tags)
-		if err != nil || found != "" {
-			return found, err
-		}
-		in.Tags = acmTags(tags)
+	if arn == "" {
+		return c.importNew(ctx, in, parsed, tags)
 	}
-	if arn != "" {
-		// AWS refuses a re-import that changes the key's algorithm or size (as with a change of
-		// spec.certificate.privateKey): such a certificate goes to a new ARN, and the caller
-		// repoints the distribution and retires the old one.
-		desc, err := c.api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
-		switch {
-		case IsNotFound(err):
-			// Deleted out of band: a new certificate, and the caller repoints the distribution.
-			return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
-		case err != nil:
-			return "", fmt.Errorf("reading ACM certificate %s: %w", arn, err)
-		case desc.Certificate != nil && desc.Certificate.KeyAlgorithm != "" && desc.Certificate.KeyAlgorithm != KeyAlgorithm(parsed):
-			return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
-		}
-		out, err := c.api.ImportCertificate(ctx, in)
-		if !IsNotFound(err) {
-			if err != nil {
-				return "", fmt.Errorf("importing certificate to ACM: %w", err)
-			}
-			return aws.ToString(out.CertificateArn), nil
-		}
-		// Deleted out of band: import anew, and the caller repoints the distribution.
-		return c.Import(ctx, "", certPEM, keyPEM, chainPEM, tags)
+	imported, err := c.reimport(ctx, arn, in, parsed)
+	if err != nil || imported != "" {
+		return imported, err
 	}
+	// Deleted out of band, or a key AWS will not put under the old ARN: a new certificate, and
+	// the caller repoints the distribution.
+	return c.importNew(ctx, in, parsed, tags)
+}
+
+// reimport re-imports to arn. It returns "" with no error when the certificate must go to a new
+// ARN instead: it was deleted out of band, or its key changed.
+func (c *Client) reimport(ctx context.Context, arn string, in *acm.ImportCertificateInput, parsed *x509.Certificate) (string, error) {
+	// AWS refuses a re-import that changes the key's algorithm or size (as with a change of
+	// spec.certificate.privateKey): such a certificate goes to a new ARN, and the caller
+	// repoints the distribution and retires the old one.
+	desc, err := c.api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
+	switch {
+	case IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("reading ACM certificate %s: %w", arn, err)
+	case desc.Certificate != nil && desc.Certificate.KeyAlgorithm != "" && desc.Certificate.KeyAlgorithm != KeyAlgorithm(parsed):
+		return "", nil
+	}
+	again := *in
+	again.CertificateArn = aws.String(arn)
+	out, err := c.api.ImportCertificate(ctx, &again)
+	switch {
+	case IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("importing certificate to ACM: %w", err)
+	}
+	return aws.ToString(out.CertificateArn), nil
+}
+
+// importNew creates a new ACM certificate tagged with tags and the certificate's serial, unless
+// one with those tags is already there from an earlier attempt.
+func (c *Client) importNew(ctx context.Context, in *acm.ImportCertificateInput, parsed *x509.Certificate, tags map[string]string) (string, error) {
+	tags = maps.Clone(tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	tags[SerialTag] = parsed.SerialNumber.Text(16)
+	found, err := c.FindImported(ctx, tags)
+	if err != nil || found != "" {
+		return found, err
+	}
+	first := *in
+	first.CertificateArn = nil
+	first.Tags = acmTags(tags)
 	// A first import is sent once: a retry after a lost answer would create a second
 	// certificate. After a failure the certificate is looked up by its tags instead, here and
 	// again on the next pass.
-	out, err := c.api.ImportCertificate(ctx, in, func(o *acm.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) })
+	out, err := c.api.ImportCertificate(ctx, &first, func(o *acm.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) })
 	if err != nil {
 		if found, ferr := c.FindImported(ctx, tags); ferr == nil && found != "" {
 			return found, nil
@@ -134,23 +150,33 @@ func (c *Client) FindImported(ctx context.Context, tags map[string]string) (stri
 			if sum.Type != "" && sum.Type != types.CertificateTypeImported {
 				continue
 			}
-			out, err := c.api.ListTagsForCertificate(ctx, &acm.ListTagsForCertificateInput{CertificateArn: sum.CertificateArn})
-			if IsNotFound(err) {
-				continue // deleted since the listing
-			}
+			match, err := c.tagged(ctx, sum.CertificateArn, tags)
 			if err != nil {
-				return "", fmt.Errorf("reading tags of ACM certificate %s: %w", aws.ToString(sum.CertificateArn), err)
+				return "", err
 			}
-			have := map[string]string{}
-			for _, t := range out.Tags {
-				have[aws.ToString(t.Key)] = aws.ToString(t.Value)
-			}
-			if hasAll(have, tags) {
+			if match {
 				return aws.ToString(sum.CertificateArn), nil
 			}
 		}
 	}
 	return "", nil
+}
+
+// tagged reports whether the certificate carries every one of tags (false when it was deleted
+// since the listing).
+func (c *Client) tagged(ctx context.Context, arn *string, tags map[string]string) (bool, error) {
+	out, err := c.api.ListTagsForCertificate(ctx, &acm.ListTagsForCertificateInput{CertificateArn: arn})
+	if IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading tags of ACM certificate %s: %w", aws.ToString(arn), err)
+	}
+	have := map[string]string{}
+	for _, t := range out.Tags {
+		have[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return hasAll(have, tags), nil
 }
 
 func hasAll(have, want map[string]string) bool {

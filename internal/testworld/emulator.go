@@ -73,24 +73,9 @@ func StartNamedEmulator(name, logDir string) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cmd *exec.Cmd
-	var health string
-	switch name {
-	case Kumo:
-		bin, err := Binary("kumo")
-		if err != nil {
-			return nil, err
-		}
-		cmd = exec.Command(bin, "serve")
-		cmd.Env = append(os.Environ(), "KUMO_HOST=127.0.0.1", "KUMO_PORT="+strconv.Itoa(port))
-		health = "/health"
-	case Moto:
-		if cmd, err = motoCommand(port); err != nil {
-			return nil, err
-		}
-		health = "/moto-api/"
-	default:
-		return nil, fmt.Errorf("%s=%q: the test world knows %s and %s", EmulatorEnv, name, Kumo, Moto)
+	cmd, health, err := emulatorCommand(name, port)
+	if err != nil {
+		return nil, err
 	}
 	e := &Emulator{Name: name, DirectURL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
 	if logDir != "" {
@@ -107,25 +92,8 @@ func StartNamedEmulator(name, logDir string) (*Emulator, error) {
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	e.cmd, e.exited = cmd, exited
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(e.DirectURL + health)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("%s exited at start (log: %s)", name, e.logPath())
-		default:
-		}
-		if time.Now().After(deadline) {
-			e.Stop()
-			return nil, fmt.Errorf("%s did not answer at %s", name, e.DirectURL)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := e.waitHealthy(health); err != nil {
+		return nil, err
 	}
 	if e.proxy, err = startNormalizer(name, e.DirectURL); err != nil {
 		e.Stop()
@@ -133,6 +101,49 @@ func StartNamedEmulator(name, logDir string) (*Emulator, error) {
 	}
 	e.URL = e.proxy.URL
 	return e, nil
+}
+
+// emulatorCommand is the command that serves the named emulator on port, and its health path.
+func emulatorCommand(name string, port int) (*exec.Cmd, string, error) {
+	switch name {
+	case Kumo:
+		bin, err := Binary("kumo")
+		if err != nil {
+			return nil, "", err
+		}
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = append(os.Environ(), "KUMO_HOST=127.0.0.1", "KUMO_PORT="+strconv.Itoa(port))
+		return cmd, "/health", nil
+	case Moto:
+		cmd, err := motoCommand(port)
+		return cmd, "/moto-api/", err
+	default:
+		return nil, "", fmt.Errorf("%s=%q: the test world knows %s and %s", EmulatorEnv, name, Kumo, Moto)
+	}
+}
+
+// waitHealthy waits until the emulator answers health with 200, it exits, or 30 s pass.
+func (e *Emulator) waitHealthy(health string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(e.DirectURL + health)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-e.exited:
+			return fmt.Errorf("%s exited at start (log: %s)", e.Name, e.logPath())
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.Stop()
+			return fmt.Errorf("%s did not answer at %s", e.Name, e.DirectURL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (e *Emulator) logPath() string {

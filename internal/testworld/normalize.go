@@ -284,30 +284,48 @@ func (n *normalizer) acmResponse(resp *http.Response) error {
 			delete(n.acmTags, in.CertificateArn)
 			delete(n.acmKeys, in.CertificateArn)
 		case "ImportCertificate":
-			var out struct{ CertificateArn string }
-			if json.Unmarshal(b, &out) == nil && out.CertificateArn != "" {
-				n.acmKeys[out.CertificateArn] = keyAlgorithmOf(in.Certificate)
-				if in.CertificateArn == "" {
-					n.acmTags[out.CertificateArn] = map[string]string{}
-					for _, t := range in.Tags {
-						n.acmTags[out.CertificateArn][t.Key] = t.Value
-					}
-				}
-			}
+			n.rememberImport(in, b)
 		case "DescribeCertificate":
-			var out map[string]map[string]any
-			if json.Unmarshal(b, &out) != nil || out["Certificate"] == nil {
-				return b
-			}
-			if alg := n.acmKeys[in.CertificateArn]; alg != "" {
-				out["Certificate"]["KeyAlgorithm"] = alg
-				if nb, err := json.Marshal(out); err == nil {
-					return nb
-				}
-			}
+			return n.describeWithKey(in.CertificateArn, b)
 		}
 		return b
 	})
+}
+
+// rememberImport keeps the key algorithm of an imported certificate, and the tags of a first
+// import (kumo has no ACM tag APIs). n.mu is held.
+func (n *normalizer) rememberImport(in acmRequest, answer []byte) {
+	var out struct{ CertificateArn string }
+	if json.Unmarshal(answer, &out) != nil || out.CertificateArn == "" {
+		return
+	}
+	n.acmKeys[out.CertificateArn] = keyAlgorithmOf(in.Certificate)
+	if in.CertificateArn != "" {
+		return
+	}
+	n.acmTags[out.CertificateArn] = map[string]string{}
+	for _, t := range in.Tags {
+		n.acmTags[out.CertificateArn][t.Key] = t.Value
+	}
+}
+
+// describeWithKey gives kumo's DescribeCertificate answer the imported key's algorithm, which
+// kumo does not parse. n.mu is held.
+func (n *normalizer) describeWithKey(arn string, answer []byte) []byte {
+	var out map[string]map[string]any
+	if json.Unmarshal(answer, &out) != nil || out["Certificate"] == nil {
+		return answer
+	}
+	alg := n.acmKeys[arn]
+	if alg == "" {
+		return answer
+	}
+	out["Certificate"]["KeyAlgorithm"] = alg
+	nb, err := json.Marshal(out)
+	if err != nil {
+		return answer
+	}
+	return nb
 }
 
 var nameElement = regexp.MustCompile(`<Name>[^<]*</Name>`)
@@ -389,31 +407,40 @@ func (n *normalizer) existingCreates(r *http.Request, zone string, body []byte) 
 		if c.Action != "CREATE" || deleted[dnsFQDN(c.Set.Name)+"|"+c.Set.Type+"|"+c.Set.SetIdentifier] {
 			continue
 		}
-		q := url.Values{"name": {c.Set.Name}, "type": {c.Set.Type}, "maxitems": {"1"}}
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet,
-			n.target+"/2013-04-01/hostedzone/"+zone+"/rrset?"+q.Encode(), nil)
-		if err != nil {
-			return ""
-		}
-		// moto picks the service from the request's credential scope; it checks no signature.
-		req.Header.Set("Authorization", r.Header.Get("Authorization"))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return ""
-		}
-		var list recordSetListing
-		err = xml.NewDecoder(resp.Body).Decode(&list)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return ""
-		}
-		for _, s := range list.Sets {
-			if sameDNSName(s.Name, c.Set.Name) && s.Type == c.Set.Type && s.SetIdentifier == c.Set.SetIdentifier {
-				return fmt.Sprintf("name='%s', type='%s'", dnsFQDN(c.Set.Name), c.Set.Type)
-			}
+		if n.recordSetExists(r, zone, c.Set.Name, c.Set.Type, c.Set.SetIdentifier) {
+			return fmt.Sprintf("name='%s', type='%s'", dnsFQDN(c.Set.Name), c.Set.Type)
 		}
 	}
 	return ""
+}
+
+// recordSetExists asks the emulator whether the record set is in the zone (false when it cannot
+// tell: the emulator then answers the batch itself).
+func (n *normalizer) recordSetExists(r *http.Request, zone, name, typ, setID string) bool {
+	q := url.Values{"name": {name}, "type": {typ}, "maxitems": {"1"}}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet,
+		n.target+"/2013-04-01/hostedzone/"+zone+"/rrset?"+q.Encode(), nil)
+	if err != nil {
+		return false
+	}
+	// moto picks the service from the request's credential scope; it checks no signature.
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	var list recordSetListing
+	err = xml.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	for _, s := range list.Sets {
+		if sameDNSName(s.Name, name) && s.Type == typ && s.SetIdentifier == setID {
+			return true
+		}
+	}
+	return false
 }
 
 func dnsFQDN(name string) string { return strings.TrimSuffix(strings.ToLower(name), ".") + "." }
@@ -471,33 +498,36 @@ func (n *normalizer) cloudFront(resp *http.Response) error {
 	if n.emulator == Moto && resp.Header.Get("ETag") != "" && m[1] != "" {
 		resp.Header.Set("ETag", n.etagFor(m[1], req.Method, resp.Header.Get("ETag")))
 	}
-	return rewriteBody(resp, func(b []byte) []byte {
-		id := m[1]
-		if id == "" {
-			// A create: the new distribution's id is the first Id of the answer.
-			if idm := firstID.FindSubmatch(b); idm != nil {
-				id = string(idm[1])
-			}
+	return rewriteBody(resp, func(b []byte) []byte { return n.keepElements(req, m[1], elements, b) })
+}
+
+// keepElements records the elements the emulator drops from the distribution config the request
+// sent, and puts the recorded ones back into the answer. id is "" for a create.
+func (n *normalizer) keepElements(req *http.Request, id string, elements []string, b []byte) []byte {
+	if id == "" {
+		// A create: the new distribution's id is the first Id of the answer.
+		if idm := firstID.FindSubmatch(b); idm != nil {
+			id = string(idm[1])
 		}
-		if id == "" {
-			return b
-		}
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if sent, ok := req.Context().Value(requestBodyKey{}).([]byte); ok {
-			kept := map[string]string{}
-			for _, name := range elements {
-				if el, ok := element(sent, name); ok {
-					kept[name] = el
-				}
-			}
-			n.kept[id] = kept
-		}
-		for name, el := range n.kept[id] {
-			b = replaceElement(b, name, el)
-		}
+	}
+	if id == "" {
 		return b
-	})
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if sent, ok := req.Context().Value(requestBodyKey{}).([]byte); ok {
+		kept := map[string]string{}
+		for _, name := range elements {
+			if el, ok := element(sent, name); ok {
+				kept[name] = el
+			}
+		}
+		n.kept[id] = kept
+	}
+	for name, el := range n.kept[id] {
+		b = replaceElement(b, name, el)
+	}
+	return b
 }
 
 // element returns the first <name>…</name> element of an XML document as text.
