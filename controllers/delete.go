@@ -15,16 +15,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/cdn"
 	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
 )
 
-// reconcileDelete undoes what the site made, in reverse order: distribution (disabled, deployed,
-// deleted), DNS records, ACM certificate, and the bucket only under deletionPolicy Delete. The
-// Secret goes with its owner through garbage collection. The finalizer is released last, only
-// after AWS accepted every deletion.
+// reconcileDelete undoes what the site made: DNS records first (so no alias ever points at a
+// deleted distribution), then the distribution (disabled, deployed, deleted) with its origin
+// access control, the ACM certificate, and the bucket only under deletionPolicy Delete. The Secret
+// goes with its owner through garbage collection. The finalizer is released last, only after AWS
+// accepted every deletion.
 func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alpha1.SecureSite) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(site, v1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
@@ -38,27 +40,70 @@ func (r *SecureSiteReconciler) reconcileDelete(ctx context.Context, site *v1alph
 	}
 	base := site.DeepCopy()
 	err := r.forgetForeignStatusObjects(ctx, site, s.owner)
-	var wait time.Duration
+	var wait deleteWait
 	if err == nil {
 		wait, err = r.deleteAWSObjects(ctx, s)
 	}
-	if err == nil && wait == 0 {
+	if err == nil && wait.after == 0 {
 		return ctrl.Result{}, r.releaseFinalizer(ctx, site)
 	}
-	msg := "waiting for the disabled distribution to deploy before deleting it"
-	if err != nil {
-		msg = err.Error()
-		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, failureReason(err), "Delete", "%v", err)
-	}
-	meta.SetStatusCondition(&site.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
-		Reason: v1alpha1.ReasonDeleting, Message: msg, ObservedGeneration: site.Generation})
+	r.reportDeleting(site, wait, err)
 	if perr := r.Status().Patch(ctx, site, client.MergeFrom(base)); perr != nil && err == nil {
 		err = perr
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: jitter(wait)}, nil
+	return ctrl.Result{RequeueAfter: jitter(wait.after)}, nil
+}
+
+// deleteWait is why a deletion pass stops without an error: AWS is not done yet, nothing failed.
+type deleteWait struct {
+	after   time.Duration
+	message string
+	// inUse: AWS refused a deletion because it still counts the object as used.
+	inUse bool
+}
+
+// inUseWait decides whether a failed deletion is a wait: for minutes after DeleteDistribution, AWS
+// still counts the origin access control (OriginAccessControlInUse) and the certificate
+// (ResourceInUseException) as used by it. Asking again later is all there is to do, so it is
+// neither an error (rate-limiter backoff) nor a Warning.
+func inUseWait(err error) (deleteWait, bool) {
+	if !errors.Is(err, cdn.ErrInUse) && !errors.Is(err, acmimport.ErrInUse) {
+		return deleteWait{}, false
+	}
+	return deleteWait{after: inUseRetryWait, inUse: true,
+		message: fmt.Sprintf("waiting for AWS to release what the deleted distribution used: %v", err)}, true
+}
+
+// announceWait decides whether a wait deserves an event: once, when Reconciling starts saying it,
+// not on every requeue while AWS keeps answering "in use".
+func announceWait(conds []metav1.Condition, wait deleteWait) bool {
+	if !wait.inUse {
+		return false
+	}
+	c := meta.FindStatusCondition(conds, v1alpha1.ConditionReconciling)
+	return c == nil || c.Status != metav1.ConditionTrue || c.Message != wait.message
+}
+
+// reportDeleting writes what the deletion waits for, or what failed, to the conditions; a failure
+// is a Warning, a wait at most one Normal event.
+func (r *SecureSiteReconciler) reportDeleting(site *v1alpha1.SecureSite, wait deleteWait, err error) {
+	msg := wait.message
+	switch {
+	case err != nil:
+		msg = err.Error()
+		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, failureReason(err), "Delete", "%v", err)
+	case announceWait(site.Status.Conditions, wait):
+		r.Recorder.Eventf(site, nil, corev1.EventTypeNormal, v1alpha1.ReasonDeleting, "Delete", "%s", msg)
+	}
+	meta.SetStatusCondition(&site.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.ReasonDeleting, Message: msg, ObservedGeneration: site.Generation})
+	if err == nil {
+		meta.SetStatusCondition(&site.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: v1alpha1.ReasonDeleting, Message: msg, ObservedGeneration: site.Generation})
+	}
 }
 
 func (r *SecureSiteReconciler) releaseFinalizer(ctx context.Context, site *v1alpha1.SecureSite) error {
@@ -70,18 +115,29 @@ func (r *SecureSiteReconciler) releaseFinalizer(ctx context.Context, site *v1alp
 	return nil
 }
 
-// deleteAWSObjects returns a wait when CloudFront must deploy first, or an error.
-func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, s *scope) (time.Duration, error) {
-	if wait, err := r.deleteDistribution(ctx, s.site); wait > 0 || err != nil {
-		return wait, err
+// deleteAWSObjects returns a wait (CloudFront must deploy first, or AWS still counts the OAC or
+// the certificate as in use), or an error. The records go first: an alias must never point at a
+// distribution that is deleted, and a distribution never needs its records to be deleted.
+func (r *SecureSiteReconciler) deleteAWSObjects(ctx context.Context, s *scope) (deleteWait, error) {
+	if err := r.releaseRecords(ctx, s); err != nil {
+		return deleteWait{}, err
 	}
-	steps := []func(context.Context, *scope) error{r.releaseRecords, r.deleteACMCertificate, r.deleteExport, r.deleteBuckets}
+	if wait, err := r.deleteDistribution(ctx, s.site); wait > 0 || err != nil {
+		if w, ok := inUseWait(err); ok {
+			return w, nil
+		}
+		return deleteWait{after: wait, message: "waiting for the disabled distribution to deploy before deleting it"}, err
+	}
+	steps := []func(context.Context, *scope) error{r.deleteACMCertificate, r.deleteExport, r.deleteBuckets}
 	for _, step := range steps {
 		if err := step(ctx, s); err != nil {
-			return 0, err
+			if w, ok := inUseWait(err); ok {
+				return w, nil
+			}
+			return deleteWait{}, err
 		}
 	}
-	return 0, nil
+	return deleteWait{}, nil
 }
 
 // deleteDistribution disables the distribution, waits for the deployment, then deletes it and

@@ -16,6 +16,9 @@ const (
 	ownedElsewhereWait = 5 * time.Minute
 	// deployWait: CloudFront takes minutes to deploy a distribution.
 	deployWait = 30 * time.Second
+	// inUseRetryWait: after a distribution is deleted, AWS counts its OAC and certificate as in use
+	// for minutes.
+	inUseRetryWait = time.Minute
 	// issuingRecheck is a safety net in case a wake-up from the issuance pool is lost.
 	issuingRecheck = time.Minute
 	// maxValidWait caps the requeue of a valid certificate, so renewal is re-checked at least daily.
