@@ -127,12 +127,19 @@ func Generate(p Params) Policy {
 			Resource: []string{"arn:aws:acm:us-east-1:*:certificate/*"}, Condition: requestTag},
 		{Sid: "ACMManageOwnedCertificates", Action: []string{"acm:ImportCertificate", "acm:DeleteCertificate"},
 			Resource: []string{"arn:aws:acm:us-east-1:*:certificate/*"}, Condition: resourceTag},
+		// Reads without a tag condition: a first import looks for its own certificate among the
+		// account's by tags, and a certificate deleted out of band must read as not found (a
+		// resource-tag condition would make it AccessDenied).
+		{Sid: "ACMFindCertificates", Action: []string{"acm:ListCertificates"}, Resource: []string{"*"}},
+		{Sid: "ACMReadCertificates", Action: []string{"acm:DescribeCertificate", "acm:ListTagsForCertificate"},
+			Resource: []string{"arn:aws:acm:us-east-1:*:certificate/*"}},
 
 		{Sid: "S3CreateTaggedBuckets", Action: []string{"s3:CreateBucket", "s3:TagResource"}, Resource: []string{buckets}},
 		{Sid: "S3ManageBuckets", Action: []string{"s3:ListBucket", "s3:GetBucketTagging", "s3:PutBucketTagging",
-			"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucket"},
+			"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucket", "s3:ListBucketVersions"},
 			Resource: []string{buckets}, Condition: sameAccount},
-		{Sid: "S3CopyAndEmptyObjects", Action: []string{"s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"},
+		{Sid: "S3CopyAndEmptyObjects", Action: []string{"s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject",
+			"s3:DeleteObjectVersion", "s3:AbortMultipartUpload"},
 			Resource: []string{buckets + "/*"}, Condition: sameAccount},
 
 		{Sid: "CloudFrontCreateDistributions", Action: []string{"cloudfront:CreateDistribution"}, Resource: []string{"arn:aws:cloudfront::*:distribution/*"}},
@@ -181,8 +188,15 @@ var specialActions = map[string][]string{
 	"s3:ListObjectsV2":        {"s3:ListBucket"},
 	"s3:GetPublicAccessBlock": {"s3:GetBucketPublicAccessBlock"},
 	"s3:PutPublicAccessBlock": {"s3:PutBucketPublicAccessBlock"},
-	"s3:DeleteObjects":        {"s3:DeleteObject"},
-	"s3:ListBuckets":          {"s3:ListAllMyBuckets"},
+	// DeleteObjects deletes object versions and delete markers too (a versioned bucket emptied).
+	"s3:DeleteObjects":           {"s3:DeleteObject", "s3:DeleteObjectVersion"},
+	"s3:ListBuckets":             {"s3:ListAllMyBuckets"},
+	"s3:HeadObject":              {"s3:GetObject"},
+	"s3:ListObjectVersions":      {"s3:ListBucketVersions"},
+	"s3:CreateMultipartUpload":   {"s3:PutObject"},
+	"s3:CompleteMultipartUpload": {"s3:PutObject"},
+	// UploadPartCopy reads the source and writes a part of the destination.
+	"s3:UploadPartCopy": {"s3:GetObject", "s3:PutObject"},
 	// CopyObject reads the source and writes the destination, tags included (copied by default).
 	"s3:CopyObject": {"s3:GetObject", "s3:GetObjectTagging", "s3:PutObject", "s3:PutObjectTagging"},
 }
