@@ -116,7 +116,10 @@ func metricLines(lines []string, name string, labels ...string) []string {
 	return out
 }
 
-// emulatorAWS is an SDK configuration for kumo that the test's own checks use, apart from the
+// sampleBucketRegion is spec.staticSite.region of config/samples/securesite_v1alpha1_securesite.yaml.
+const sampleBucketRegion = "ap-northeast-2"
+
+// emulatorAWS is an SDK configuration for the emulator that the test's own checks use, apart from the
 // manager's clients.
 func emulatorAWS(w *testworld.World) aws.Config {
 	return aws.Config{
