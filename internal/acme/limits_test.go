@@ -117,5 +117,5 @@ func TestPlanOrdersAndSpacesSends(t *testing.T) {
 
 type nopDNS struct{}
 
-func (nopDNS) PresentTXT(_ context.Context, _, _ string) error { return nil }
-func (nopDNS) CleanupTXT(_ context.Context, _, _ string) error { return nil }
+func (nopDNS) PresentTXT(context.Context, []TXTValue) error { return nil }
+func (nopDNS) CleanupTXT(context.Context, []TXTValue) error { return nil }
