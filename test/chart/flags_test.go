@@ -45,6 +45,7 @@ var flagValues = map[string]chartValue{
 	"watch-label-selector":           {set: []string{"watchLabelSelector=shard in (a\\,b)"}, arg: "--watch-label-selector=shard in (a,b)"},
 	"acme-orders-per-account":        {set: []string{"acme.limits.ordersPerAccount=300/3h"}, arg: "--acme-orders-per-account=300/3h"},
 	"acme-certificates-per-domain":   {set: []string{"acme.limits.certificatesPerDomain=50/168h"}, arg: "--acme-certificates-per-domain=50/168h"},
+	"acme-duplicate-certificates":    {set: []string{"acme.limits.duplicateCertificates=5/168h"}, arg: "--acme-duplicate-certificates=5/168h"},
 	"drift-check-interval":           {set: []string{"driftCheckInterval=2m"}, arg: "--drift-check-interval=2m"},
 	"zap-log-level":                  {set: []string{"log.level=debug"}, arg: "--zap-log-level=debug"},
 	"zap-encoder":                    {set: []string{"log.format=console"}, arg: "--zap-encoder=console"},
