@@ -31,7 +31,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
@@ -40,6 +39,7 @@ import (
 	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/cdn"
+	"github.com/securesite-io/securesite/internal/metricsauth"
 	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/records"
 	"github.com/securesite-io/securesite/internal/s3bucket"
@@ -344,7 +344,7 @@ func newIssuancePool(mgr ctrl.Manager, cfg *rest.Config, o Options, challenges a
 func metricsOptions(o Options) metricsserver.Options {
 	m := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics}
 	if o.SecureMetrics {
-		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+		m.FilterProvider = metricsauth.Filter
 		// HTTP/2 is off: CVE-2023-44487 (rapid reset) and CVE-2023-39325.
 		m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	}
