@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -281,9 +282,7 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Cache: cache.Options{
 			ByObject:                    byObject,
 			ReaderFailOnMissingInformer: true,
-			// managedFields are for server-side apply bookkeeping; the controller never reads
-			// them, and they are a large share of every cached object.
-			DefaultTransform: cache.TransformStripManagedFields(),
+			DefaultTransform:            stripUnread,
 		},
 		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	})
@@ -297,6 +296,30 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// stripUnread drops from every object the cache keeps what the controller never reads:
+// managedFields (server-side apply bookkeeping) and kubectl's last-applied-configuration
+// annotation (a second copy of the whole object for every site applied with kubectl apply).
+// Status is written with merge patches computed between two cached copies, so what is dropped
+// here is never sent back. The informer hands the transform a freshly decoded object.
+func stripUnread(in any) (any, error) {
+	obj, err := meta.Accessor(in)
+	if err != nil {
+		return in, nil //nolint:nilerr // not an object with metadata: kept as it is
+	}
+	if obj.GetManagedFields() != nil {
+		obj.SetManagedFields(nil)
+	}
+	if a := obj.GetAnnotations(); a != nil {
+		if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+			delete(a, corev1.LastAppliedConfigAnnotation)
+			if len(a) == 0 {
+				obj.SetAnnotations(nil)
+			}
+		}
+	}
+	return in, nil
 }
 
 // newIssuancePool is the bounded pool of ACME issuance workers; a finished order wakes its site
