@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -40,6 +41,7 @@ import (
 	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/cdn"
+	"github.com/securesite-io/securesite/internal/events"
 	"github.com/securesite-io/securesite/internal/metricsauth"
 	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/records"
@@ -174,6 +176,10 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if err := mgr.Add(pool); err != nil {
 		return nil, err
 	}
+	recorder, err := newEventRecorder(mgr)
+	if err != nil {
+		return nil, err
+	}
 	region := o.Region
 	if region == "" {
 		region = awsCfg.AWS.Region
@@ -181,7 +187,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	r := &controllers.SecureSiteReconciler{
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(),
-		Recorder:      mgr.GetEventRecorder("securesite-controller"),
+		Recorder:      recorder,
 		Clock:         o.Clock,
 		Defaults:      controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
 		DNS:           dns,
@@ -320,6 +326,17 @@ func stripUnread(in any) (any, error) {
 		}
 	}
 	return in, nil
+}
+
+// newEventRecorder is the controller's Event recorder: client-go's events semantics with a
+// bounded memory of recent events (see internal/events).
+func newEventRecorder(mgr ctrl.Manager) (*events.Recorder, error) {
+	c, err := eventsv1client.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, err
+	}
+	rec := events.New(c, mgr.GetScheme(), "securesite-controller", ctrl.Log.WithName("events"))
+	return rec, mgr.Add(rec)
 }
 
 // newIssuancePool is the bounded pool of ACME issuance workers; a finished order wakes its site
