@@ -86,7 +86,7 @@ func (w *world) records() map[string]Record {
 		}
 		for _, rs := range out.ResourceRecordSets {
 			r := recordFromSDK(rs)
-			r.raw = nil
+			r.raw, r.listedName = nil, ""
 			if r.Name == w.zone.Name && (r.Type == "NS" || r.Type == "SOA") {
 				continue
 			}
