@@ -43,6 +43,8 @@ func main() {
 		func(v string) (err error) { o.ACMELimits.OrdersPerAccount, err = acme.ParseLimit(v); return err })
 	flag.Func("acme-certificates-per-domain", "New certificates allowed per registered domain, as COUNT/WINDOW (e.g. 50/168h). Default: Let's Encrypt's published limit for its production and staging URLs, none for other CAs.",
 		func(v string) (err error) { o.ACMELimits.CertificatesPerDomain, err = acme.ParseLimit(v); return err })
+	flag.Func("acme-duplicate-certificates", "New certificates allowed for exactly the same set of names, as COUNT/WINDOW (e.g. 5/168h). Default: Let's Encrypt's published limit for its production and staging URLs, none for other CAs.",
+		func(v string) (err error) { o.ACMELimits.DuplicateCertificates, err = acme.ParseLimit(v); return err })
 	flag.DurationVar(&o.DriftCheckInterval, "drift-check-interval", manager.DefaultDriftCheckInterval,
 		"How often each Route53 zone holding owned records is read and compared with every site; drifted sites are repaired at once. 0 or less turns it off (drift then waits for --resync-period).")
 	flag.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "securesite-system"), "The controller's namespace (ACME account Secrets live here).")

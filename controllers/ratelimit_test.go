@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,5 +144,60 @@ func TestRateLimitsScheduled(t *testing.T) {
 	var ledger corev1.Secret
 	if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: controllerNamespace, Name: acme.LedgerSecretName}, &ledger); err != nil {
 		t.Errorf("rate-limit ledger not stored: %v", err)
+	}
+}
+
+// TestDuplicateCertificatesScheduled: the duplicate-certificate budget (the same set of names,
+// Let's Encrypt's 5 per week) set small by flag. A user deletes a site's valid certificate
+// Secret — the practice Let's Encrypt names as the usual way to hit that limit — and the
+// manager restarts: the new order for the same names waits for the budget instead of being
+// sent, the site says RateLimited and when, and the certificate comes back once the window
+// has passed, without a failure counted.
+func TestDuplicateCertificatesScheduled(t *testing.T) {
+	dupLimit := acme.Limit{Count: 1, Window: 20 * time.Second}
+	var proxy *faultproxy.ACMEProxy
+	e := startEnvWith(t, func(e *env, o *manager.Options) {
+		if proxy == nil {
+			cert, key := e.w.Pebble.TLSFiles()
+			var err error
+			if proxy, err = faultproxy.StartACME(e.w.Pebble.DirectoryURL, cert, key, faultproxy.ACMEOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+		}
+		o.ACMEServer = proxy.DirectoryURL
+		o.ACMELimits = acme.Limits{DuplicateCertificates: dupLimit}
+	})
+	ctx := context.Background()
+	e.w.CreateHostedZone(ctx, "dup.test")
+	ns := e.namespace("dup")
+	e.create(site(ns, "s", "s.dup.test", nil))
+	e.waitCondition(ns, "s", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 2*time.Minute)
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s-tls"}}
+	if err := e.k8s.Delete(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	e.restartManager()
+	waiting := e.waitCondition(ns, "s", v1alpha1.ConditionCertificateReady, metav1.ConditionFalse, v1alpha1.ReasonRateLimited, time.Minute)
+	msg := meta.FindStatusCondition(waiting.Status.Conditions, v1alpha1.ConditionCertificateReady).Message
+	t.Logf("while waiting: %s", msg)
+	if !strings.Contains(msg, "exactly these names") {
+		t.Errorf("RateLimited message does not name the duplicate budget: %s", msg)
+	}
+	e.waitCondition(ns, "s", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 2*time.Minute)
+
+	orders := proxy.Orders()
+	if len(orders) != 2 {
+		t.Fatalf("%d newOrder requests, want 2 (the first certificate and the one after the delete)", len(orders))
+	}
+	gap := orders[1].At.Sub(orders[0].At)
+	t.Logf("second order for the same names %s after the first (budget %s)", gap.Round(10*time.Millisecond), dupLimit)
+	// Slack as in TestRateLimitsScheduled: the ledger counts an order a little before the CA sees it.
+	if gap < dupLimit.Window-1500*time.Millisecond {
+		t.Errorf("second order for the same names %s after the first: over the budget of %s", gap, dupLimit)
+	}
+	if st := e.get(ns, "s").Status.Certificate; st == nil || st.FailedAttempts != 0 {
+		t.Errorf("waiting for the duplicate budget counted as a failure: %+v", st)
 	}
 }

@@ -21,7 +21,8 @@ import (
 // Ledger is what the CA's limits count: when orders were sent, by budget, and the holds that
 // rateLimited answers put on an account (their Retry-After).
 type Ledger struct {
-	// Orders lists send times by budget key (accountBudget, domainBudget), sorted.
+	// Orders lists send times by budget key (accountBudget, domainBudget, duplicateBudget),
+	// sorted.
 	Orders map[string][]time.Time `json:"orders,omitempty"`
 	// Holds are "not before" times by account budget key.
 	Holds map[string]time.Time `json:"holds,omitempty"`
@@ -103,6 +104,12 @@ func accountBudget(server, email string) string { return "account/" + shortHash(
 
 // domainBudget is the budget key of a registered domain at a CA (shared by all its accounts).
 func domainBudget(server, domain string) string { return "domain/" + shortHash(server) + "/" + domain }
+
+// duplicateBudget is the budget key of one exact set of names at a CA (shared by all its
+// accounts). The set is hashed: a certificate may name up to 100 names.
+func duplicateBudget(server string, names []string) string {
+	return "names/" + shortHash(server) + "/" + shortHash(nameSet(names))
+}
 
 // LedgerStore keeps the ledger across restarts.
 type LedgerStore interface {

@@ -48,12 +48,19 @@ type Limits struct {
 	// CertificatesPerDomain bounds new certificates per registered domain, across accounts
 	// (Let's Encrypt: 50 per 7 days).
 	CertificatesPerDomain Limit
+	// DuplicateCertificates bounds new certificates for exactly the same set of names, across
+	// accounts (Let's Encrypt: 5 per 7 days). A renewal outside the ARI window is a duplicate
+	// and counts; one inside it is exempt, as from every other limit.
+	DuplicateCertificates Limit
 }
 
 // Let's Encrypt's directory URLs and published limits (letsencrypt.org/docs/rate-limits):
-// production 300 new orders per account per 3 hours and 50 certificates per registered domain
-// per 7 days; staging 1,500 and 30,000 for the same windows. Renewals inside the ARI window
-// are exempt from both.
+// production 300 new orders per account per 3 hours, 50 certificates per registered domain
+// per 7 days and 5 certificates per exact set of names per 7 days; staging 1,500, 30,000 and
+// 30,000 for the same windows (letsencrypt.org/docs/staging-environment). Renewals inside the
+// ARI window that say which certificate they replace are exempt from all of them (Let's
+// Encrypt, "An Engineer's Guide to Integrating ARI", 2024); other renewals are duplicates and
+// count against the duplicate limit.
 const (
 	LetsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
 	LetsEncryptStaging    = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -63,8 +70,8 @@ const week = 7 * 24 * time.Hour
 
 // KnownLimits are the defaults by directory URL.
 var KnownLimits = map[string]Limits{
-	LetsEncryptProduction: {OrdersPerAccount: Limit{300, 3 * time.Hour}, CertificatesPerDomain: Limit{50, week}},
-	LetsEncryptStaging:    {OrdersPerAccount: Limit{1500, 3 * time.Hour}, CertificatesPerDomain: Limit{30000, week}},
+	LetsEncryptProduction: {OrdersPerAccount: Limit{300, 3 * time.Hour}, CertificatesPerDomain: Limit{50, week}, DuplicateCertificates: Limit{5, week}},
+	LetsEncryptStaging:    {OrdersPerAccount: Limit{1500, 3 * time.Hour}, CertificatesPerDomain: Limit{30000, week}, DuplicateCertificates: Limit{30000, week}},
 }
 
 // limitsFor returns the budgets for server: the configured override when set, else the known
@@ -77,6 +84,9 @@ func (p *Pool) limitsFor(server string) Limits {
 	}
 	if p.opts.Limits.CertificatesPerDomain.Count > 0 {
 		l.CertificatesPerDomain = p.opts.Limits.CertificatesPerDomain
+	}
+	if p.opts.Limits.DuplicateCertificates.Count > 0 {
+		l.DuplicateCertificates = p.opts.Limits.DuplicateCertificates
 	}
 	return l
 }
@@ -97,6 +107,17 @@ func registeredDomains(names []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// nameSet is the set of names a certificate covers as Let's Encrypt compares them for the
+// duplicate limit: case and order ignored, each name once.
+func nameSet(names []string) string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, strings.ToLower(strings.TrimSuffix(n, ".")))
+	}
+	slices.Sort(out)
+	return strings.Join(slices.Compact(out), ",")
 }
 
 // earliest is the first time at or after from when one more event fits the limit, given the

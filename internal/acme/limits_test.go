@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +118,84 @@ func TestPlanOrdersAndSpacesSends(t *testing.T) {
 
 type nopDNS struct{}
 
-func (nopDNS) PresentTXT(_ context.Context, _, _ string) error { return nil }
-func (nopDNS) CleanupTXT(_ context.Context, _, _ string) error { return nil }
+func (nopDNS) PresentTXT(context.Context, []TXTValue) error { return nil }
+func (nopDNS) CleanupTXT(context.Context, []TXTValue) error { return nil }
+
+func TestNameSet(t *testing.T) {
+	a := nameSet([]string{"WWW.Duckhoo.site.", "duckhoo.site", "www.duckhoo.site"})
+	b := nameSet([]string{"duckhoo.site", "www.duckhoo.site"})
+	if a != b || a != "duckhoo.site,www.duckhoo.site" {
+		t.Errorf("nameSet ignores case, order, trailing dots and repeats: %q vs %q", a, b)
+	}
+	if nameSet([]string{"duckhoo.site"}) == b {
+		t.Error("a smaller set is a different set")
+	}
+	if duplicateBudget("https://ca.test/dir", []string{"b.test", "a.test"}) != duplicateBudget("https://ca.test/dir", []string{"A.test", "b.test"}) {
+		t.Error("the duplicate budget key depends on the order or case of the names")
+	}
+}
+
+func TestDuplicateCertificateDefaults(t *testing.T) {
+	p := NewPool(Options{DNS: nopDNS{}})
+	if got := p.limitsFor(LetsEncryptProduction).DuplicateCertificates; got != (Limit{5, week}) {
+		t.Errorf("Let's Encrypt production duplicate limit %v, want 5 per week", got)
+	}
+	if got := p.limitsFor(LetsEncryptStaging + "/").DuplicateCertificates; got != (Limit{30000, week}) {
+		t.Errorf("Let's Encrypt staging duplicate limit %v, want 30000 per week", got)
+	}
+	if got := p.limitsFor("https://ca.test/dir").DuplicateCertificates; got.Count != 0 {
+		t.Errorf("an unknown CA got a duplicate limit %v", got)
+	}
+	p = NewPool(Options{DNS: nopDNS{}, Limits: Limits{DuplicateCertificates: Limit{2, 30 * 24 * time.Hour}}})
+	if got := p.limitsFor(LetsEncryptProduction).DuplicateCertificates; got != (Limit{2, 30 * 24 * time.Hour}) {
+		t.Errorf("flag override not applied: %v", got)
+	}
+	if got := LedgerKeep(Limits{DuplicateCertificates: Limit{2, 30 * 24 * time.Hour}}); got != 30*24*time.Hour {
+		t.Errorf("ledger keeps %s, want the duplicate window", got)
+	}
+}
+
+// The duplicate budget counts per exact set of names, across accounts: a second order for the
+// same names waits for the window (sent ones from the stored ledger included), another set of
+// names does not; a renewal outside the ARI window is a duplicate and waits, one inside it is
+// exempt.
+func TestPlanSpacesDuplicateCertificates(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	const server = "https://ca.test/dir"
+	p := NewPool(Options{DNS: nopDNS{}, Now: func() time.Time { return now },
+		Limits: Limits{DuplicateCertificates: Limit{1, week}}})
+	site := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: n} }
+	add := func(name, email string, names []string, renewBy time.Time, exempt bool) {
+		p.seq++
+		q := &queued{req: Request{Site: site(name), Server: server, Email: email, Names: names}, seq: p.seq, renewBy: renewBy, exempt: exempt}
+		p.queue = append(p.queue, q)
+	}
+	pair := []string{"duckhoo.site", "www.duckhoo.site"}
+	add("first", "a", pair, time.Time{}, false)
+	add("same-names-other-account", "b", []string{"WWW.duckhoo.site", "duckhoo.site"}, time.Time{}, false)
+	add("other-names", "a", []string{"duckhoo.site"}, time.Time{}, false)
+
+	i, waits, _ := p.plan(now)
+	if got := p.queue[i].req.Site.Name; got != "first" {
+		t.Fatalf("first to go: %s", got)
+	}
+	if w := waits[site("same-names-other-account")]; !w.Until.Equal(now.Add(week)) || !strings.Contains(w.Reason, "exactly these names") {
+		t.Errorf("same names: wait %+v, want a week with the duplicate reason", w)
+	}
+	if _, waiting := waits[site("other-names")]; waiting {
+		t.Error("another set of names waits for the duplicate budget")
+	}
+
+	// A certificate for these names sent two days ago (a restored ledger): a renewal outside
+	// the ARI window waits five more days; inside it, it goes now.
+	p.queue = nil
+	p.ledger.Orders[duplicateBudget(server, pair)] = []time.Time{now.Add(-2 * 24 * time.Hour)}
+	add("renewal", "a", pair, now.Add(20*24*time.Hour), false)
+	if i, waits, _ = p.plan(now); i >= 0 || !waits[site("renewal")].Until.Equal(now.Add(5*24*time.Hour)) {
+		t.Errorf("renewal outside the ARI window: runnable %d, waits %+v; want until +5 days", i, waits)
+	}
+	p.queue[0].exempt = true
+	if i, _, _ = p.plan(now); i != 0 {
+		t.Error("a renewal inside the ARI window was held back by the duplicate budget")
+	}
+}

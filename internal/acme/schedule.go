@@ -60,6 +60,10 @@ func (p *Pool) budgetsOf(req Request) []budget {
 			out = append(out, budget{domainBudget(req.Server, d), l.CertificatesPerDomain, "new certificates for " + d})
 		}
 	}
+	if l.DuplicateCertificates.Count > 0 {
+		out = append(out, budget{duplicateBudget(req.Server, req.Names), l.DuplicateCertificates,
+			"certificates for exactly these names (" + nameSet(req.Names) + ")"})
+	}
 	return out
 }
 
@@ -205,9 +209,9 @@ func (p *Pool) longestWindow() time.Duration { return LedgerKeep(p.opts.Limits) 
 func LedgerKeep(overrides Limits) time.Duration {
 	w := time.Duration(0)
 	for _, l := range KnownLimits {
-		w = max(w, l.OrdersPerAccount.Window, l.CertificatesPerDomain.Window)
+		w = max(w, l.OrdersPerAccount.Window, l.CertificatesPerDomain.Window, l.DuplicateCertificates.Window)
 	}
-	return max(w, overrides.OrdersPerAccount.Window, overrides.CertificatesPerDomain.Window)
+	return max(w, overrides.OrdersPerAccount.Window, overrides.CertificatesPerDomain.Window, overrides.DuplicateCertificates.Window)
 }
 
 // rateLimited reports the CA's rateLimited answer and its Retry-After.

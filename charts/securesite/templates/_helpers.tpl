@@ -93,6 +93,9 @@ control-plane: controller-manager
 {{- with $v.acme.limits.certificatesPerDomain }}
 - {{ printf "--acme-certificates-per-domain=%v" . | quote }}
 {{- end }}
+{{- with $v.acme.limits.duplicateCertificates }}
+- {{ printf "--acme-duplicate-certificates=%v" . | quote }}
+{{- end }}
 {{- with $v.dns01.nameservers }}
 - {{ printf "--dns01-nameservers=%s" (join "," .) | quote }}
 {{- end }}

@@ -39,10 +39,11 @@ func StartAt(awsURL, addr string) (*Server, error) {
 	return StartWith(awsURL, addr, 0)
 }
 
-// StartWith is StartAt with one read of a zone answering the queries of the next zoneMaxAge (0:
-// none). Benchmarks use it: with thousands of records in a zone, reading it per query is slow
-// enough that pebble's DNS-01 lookups time out. A resolver still never sees a record older than
-// one it has already seen (see zoneReader).
+// StartWith is StartAt with reads of a zone shared by every query that comes within zoneMaxAge
+// of the read's start, including queries that come while it runs (0: none). Benchmarks use it:
+// with thousands of records in a zone and hundreds of lookups at once, a read per query piles
+// up until pebble's DNS-01 lookups time out. A resolver still never sees a record older than one
+// it has already seen (see zoneReader).
 func StartWith(awsURL, addr string, zoneMaxAge time.Duration) (*Server, error) {
 	tcpL, udpC, err := listenBoth(addr)
 	if err != nil {

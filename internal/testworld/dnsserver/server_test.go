@@ -3,6 +3,8 @@ package dnsserver_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ type fixture struct {
 	r53    *route53.Client
 	zoneID string
 	addr   string
+	srv    *dnsserver.Server
 }
 
 func setup(t *testing.T) fixture { return setupWith(t, 0) }
@@ -48,7 +51,7 @@ func setupWith(t *testing.T, zoneMaxAge time.Duration) fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	return fixture{r53: r53, zoneID: aws.ToString(zone.HostedZone.Id), addr: srv.Addr()}
+	return fixture{r53: r53, zoneID: aws.ToString(zone.HostedZone.Id), addr: srv.Addr(), srv: srv}
 }
 
 func (f fixture) upsert(t *testing.T, name string, rrtype r53types.RRType, values ...string) {
@@ -194,5 +197,73 @@ func TestZoneCacheIsMonotonic(t *testing.T) {
 			t.Fatalf("went back to %v after the new value was seen", got)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Under load: many resolvers asking at once for different names of one big zone (pebble
+// validating hundreds of DNS-01 challenges in a benchmark) share reads of the zone, and every
+// answer comes within pebble's DNS timeout (2 s, miekg/dns's default read timeout, no retry).
+// When each name started its own read of the zone, the reads piled up on the emulator and on
+// the CPU, and answers came after pebble had given up: failed orders at N = 1,000.
+func TestConcurrentQueriesShareZoneReads(t *testing.T) {
+	const (
+		records = 3000
+		queries = 200
+		maxAge  = 250 * time.Millisecond
+	)
+	f := setupWith(t, maxAge)
+	f.bulkTXT(t, records)
+	var wg sync.WaitGroup
+	var slow, failed atomic.Int32
+	start := make(chan struct{})
+	for i := range queries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			m := new(dns.Msg)
+			m.SetQuestion(fmt.Sprintf("_acme-challenge.s%04d.example.test.", i*(records/queries)), dns.TypeTXT)
+			c := &dns.Client{Net: "tcp"} // pebble's client: TCP, default 2 s timeouts
+			began := time.Now()
+			r, _, err := c.Exchange(m, f.addr)
+			switch {
+			case err != nil:
+				failed.Add(1)
+			case len(txtValues(r)) != 1:
+				failed.Add(1)
+			case time.Since(began) > time.Second:
+				slow.Add(1)
+			}
+		}()
+	}
+	before := f.srv.ZoneReads()
+	close(start)
+	wg.Wait()
+	reads := f.srv.ZoneReads() - before
+	t.Logf("%d concurrent queries: %d zone reads, %d failed or timed out, %d slower than 1s", queries, reads, failed.Load(), slow.Load())
+	if failed.Load() > 0 {
+		t.Errorf("%d of %d queries failed or timed out", failed.Load(), queries)
+	}
+	if reads > 5 {
+		t.Errorf("%d zone reads for %d concurrent queries of one zone: each query read the zone", reads, queries)
+	}
+}
+
+// bulkTXT writes n TXT records, one per _acme-challenge.sNNNN name.
+func (f fixture) bulkTXT(t *testing.T, n int) {
+	t.Helper()
+	for lo := 0; lo < n; lo += 500 {
+		var changes []r53types.Change
+		for i := lo; i < min(lo+500, n); i++ {
+			changes = append(changes, r53types.Change{Action: r53types.ChangeActionUpsert, ResourceRecordSet: &r53types.ResourceRecordSet{
+				Name: aws.String(fmt.Sprintf("_acme-challenge.s%04d.example.test.", i)), Type: r53types.RRTypeTxt, TTL: aws.Int64(60),
+				ResourceRecords: []r53types.ResourceRecord{{Value: aws.String(fmt.Sprintf(`"token-%d"`, i))}},
+			}})
+		}
+		if _, err := f.r53.ChangeResourceRecordSets(context.Background(), &route53.ChangeResourceRecordSetsInput{
+			HostedZoneId: aws.String(f.zoneID), ChangeBatch: &r53types.ChangeBatch{Changes: changes},
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

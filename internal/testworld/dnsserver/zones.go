@@ -7,65 +7,120 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
-	"golang.org/x/sync/singleflight"
 )
 
 // errNotOurs means no hosted zone contains the name: an authoritative-only server refuses it.
 var errNotOurs = errors.New("name is in no hosted zone")
 
-// zoneReader reads hosted zones from Route53. A zone read is shared by the queries of the next
-// maxAge (and by concurrent queries), because a zone of thousands of records takes kumo long
-// enough that pebble's lookups time out under a benchmark's load. It stays correct for DNS-01: a
-// resolver that saw a record saw it in a read made after the write, and any later query within
-// maxAge gets that read or a newer one.
+// zoneReader reads hosted zones from Route53. With maxAge > 0, concurrent and later queries share
+// reads: a query is answered from the newest read (of the hosted-zone list, then of the zone's
+// records) if that read started at most maxAge ago, waiting for it while it runs; only otherwise
+// does it start a read of its own. Under a benchmark's load (hundreds of DNS-01 lookups at once
+// against a zone of thousands of records) a read per query piles up on the emulator and the CPU
+// until answers come after pebble has given up (its DNS client times out after 2 s and does not
+// retry). It stays correct for DNS-01: reads are handed out newest-started first, so a resolver
+// asking after another saw a record gets that read or a newer one, and a record written more
+// than maxAge before a query is in its answer.
 type zoneReader struct {
 	r53    *route53.Client
 	maxAge time.Duration
 
 	mu     sync.Mutex
-	cached map[string]cachedZone // by queried name's zone apex → last read
-	flight singleflight.Group
+	newest map[string]*sharedRead // by what is read: the hosted-zone list, or one zone's records
+	reads  atomic.Int64           // zone record reads made (tests)
 }
 
-type cachedZone struct {
-	z  *zone
-	at time.Time
+// sharedRead is one read of Route53 that several queries may wait for.
+type sharedRead struct {
+	started time.Time
+	done    chan struct{}
+	val     any
+	err     error
 }
 
-// zoneFor returns the zone for name, from a read at most maxAge old.
-func (r *zoneReader) zoneFor(ctx context.Context, name string) (*zone, error) {
-	if r.maxAge > 0 {
+// readTimeout bounds one shared read; it does not end with the query that started it.
+const readTimeout = 10 * time.Second
+
+// shared returns the result of the newest read of key that started at most maxAge ago (waiting
+// for it if it is still running), else of a read it starts. A failed read is not shared.
+func (r *zoneReader) shared(ctx context.Context, key string, read func(context.Context) (any, error)) (any, error) {
+	if r.maxAge <= 0 {
+		return read(ctx)
+	}
+	now := time.Now()
+	r.mu.Lock()
+	sr := r.newest[key]
+	if sr == nil || now.Sub(sr.started) > r.maxAge {
+		sr = &sharedRead{started: now, done: make(chan struct{})}
+		if r.newest == nil {
+			r.newest = map[string]*sharedRead{}
+		}
+		r.newest[key] = sr
+		go r.run(key, sr, read)
+	}
+	r.mu.Unlock()
+	select {
+	case <-sr.done:
+		return sr.val, sr.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (r *zoneReader) run(key string, sr *sharedRead, read func(context.Context) (any, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	sr.val, sr.err = read(ctx)
+	if sr.err != nil {
 		r.mu.Lock()
-		for apex, c := range r.cached {
-			if dns.IsSubDomain(apex, name) && time.Since(c.at) < r.maxAge && r.noLongerMatch(apex, name) {
-				r.mu.Unlock()
-				return c.z, nil
-			}
+		if r.newest[key] == sr {
+			delete(r.newest, key)
 		}
 		r.mu.Unlock()
 	}
-	v, err, _ := r.flight.Do(name, func() (any, error) {
-		started := time.Now()
-		z, err := r.readZoneFor(ctx, name)
-		if err == nil && r.maxAge > 0 {
-			r.mu.Lock()
-			if r.cached == nil {
-				r.cached = map[string]cachedZone{}
-			}
-			// Keyed by when the read started: a slow read that began before a newer one must not
-			// replace it, or a resolver could see a value and then lose it.
-			if c, ok := r.cached[z.name]; !ok || started.After(c.at) {
-				r.cached[z.name] = cachedZone{z: z, at: started}
-			}
-			r.mu.Unlock()
+	close(sr.done)
+}
+
+// hostedZone is one entry of ListHostedZones.
+type hostedZone struct{ name, id string }
+
+// zoneFor returns the hosted zone with the longest name that contains name. When several hosted
+// zones have that name (Route53 allows it; only the delegated one answers on the Internet) their
+// records are merged, which is what a test that created duplicate zones by accident would expect.
+func (r *zoneReader) zoneFor(ctx context.Context, name string) (*zone, error) {
+	v, err := r.shared(ctx, "hosted zones", r.listHostedZones)
+	if err != nil {
+		return nil, err
+	}
+	var best string
+	var ids []string
+	for _, hz := range v.([]hostedZone) {
+		if !dns.IsSubDomain(hz.name, name) || len(hz.name) < len(best) {
+			continue
 		}
-		return z, err
+		if hz.name != best {
+			best, ids = hz.name, nil
+		}
+		ids = append(ids, hz.id)
+	}
+	if best == "" {
+		return nil, errNotOurs
+	}
+	v, err = r.shared(ctx, "zone "+best+" "+strings.Join(ids, ","), func(ctx context.Context) (any, error) {
+		z := &zone{name: best, byName: map[string]*rrsets{}, exists: map[string]bool{best: true}}
+		for _, id := range ids {
+			if err := r.readRecords(ctx, id, z); err != nil {
+				return nil, err
+			}
+		}
+		return z, nil
 	})
 	if err != nil {
 		return nil, err
@@ -73,16 +128,19 @@ func (r *zoneReader) zoneFor(ctx context.Context, name string) (*zone, error) {
 	return v.(*zone), nil
 }
 
-// noLongerMatch is true when no other cached zone is a longer (more specific) match for name.
-// A more specific zone that is not cached yet is missed until the parent's read ages out: fine
-// for the benchmarks that opt in (one zone each). Called with r.mu held.
-func (r *zoneReader) noLongerMatch(apex, name string) bool {
-	for other := range r.cached {
-		if len(other) > len(apex) && dns.IsSubDomain(other, name) {
-			return false
+func (r *zoneReader) listHostedZones(ctx context.Context) (any, error) {
+	var out []hostedZone
+	pages := route53.NewListHostedZonesPaginator(r.r53, &route53.ListHostedZonesInput{})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing hosted zones: %w", err)
+		}
+		for _, hz := range page.HostedZones {
+			out = append(out, hostedZone{name: normalizeName(aws.ToString(hz.Name)), id: aws.ToString(hz.Id)})
 		}
 	}
-	return true
+	return out, nil
 }
 
 // zone is a snapshot of one hosted zone's records, keyed by normalised name.
@@ -99,42 +157,8 @@ type rrsets struct {
 	alias map[uint16]string
 }
 
-// readZoneFor reads the hosted zone with the longest name that contains name. When several hosted
-// zones have that name (Route53 allows it; only the delegated one answers on the Internet) their
-// records are merged, which is what a test that created duplicate zones by accident would expect.
-func (r *zoneReader) readZoneFor(ctx context.Context, name string) (*zone, error) {
-	var best string
-	var ids []string
-	pages := route53.NewListHostedZonesPaginator(r.r53, &route53.ListHostedZonesInput{})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing hosted zones: %w", err)
-		}
-		for _, hz := range page.HostedZones {
-			zn := normalizeName(aws.ToString(hz.Name))
-			if !dns.IsSubDomain(zn, name) || len(zn) < len(best) {
-				continue
-			}
-			if zn != best {
-				best, ids = zn, nil
-			}
-			ids = append(ids, aws.ToString(hz.Id))
-		}
-	}
-	if best == "" {
-		return nil, errNotOurs
-	}
-	z := &zone{name: best, byName: map[string]*rrsets{}, exists: map[string]bool{best: true}}
-	for _, id := range ids {
-		if err := r.readRecords(ctx, id, z); err != nil {
-			return nil, err
-		}
-	}
-	return z, nil
-}
-
 func (r *zoneReader) readRecords(ctx context.Context, zoneID string, z *zone) error {
+	r.reads.Add(1)
 	in := &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID)}
 	for {
 		out, err := r.r53.ListResourceRecordSets(ctx, in)
