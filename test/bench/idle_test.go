@@ -64,7 +64,9 @@ func TestIdleSteadyState(t *testing.T) {
 		r.title += fmt.Sprintf(", every %dth site with S3 + CloudFront (ACME certificate), %d unrelated Secrets", staticEvery, noise)
 	}
 
-	w := testworld.Start(t)
+	// The static sites' DNS-01 lookups read a zone of 20,000 record sets: without the zone cache
+	// the test world's DNS server timed out under pebble and orders failed (as in TestBenchmark).
+	w := testworld.Start(t, testworld.WithDNSZoneCache(250*time.Millisecond))
 	awsURL := w.AWS.URL
 	if emulator == "moto" {
 		awsURL = startMoto(t, w.LogDir)
@@ -106,9 +108,12 @@ func TestIdleSteadyState(t *testing.T) {
 		}
 		mustCreate(t, k8s, s)
 	})
-	waitIdleReady(t, k8s, n, 80*time.Minute)
+	backingOff := waitIdleReady(t, k8s, n, 80*time.Minute)
 	r.add("sites (backend record + selfSigned certificate)", strconv.Itoa(n), "")
-	r.add("time to all Ready", time.Since(start).Round(time.Second).String(), "")
+	r.add("time to all Ready (or backing off after a failed order)", time.Since(start).Round(time.Second).String(), "")
+	if staticEvery > 0 {
+		r.add("… static sites backing off after a failed order (1 h backoff by design)", strconv.Itoa(backingOff), "")
+	}
 	_, convergePeak := m.memory(t)
 	r.add("manager peak RSS while converging", mib(convergePeak), "")
 	sets := countRecordSets(t, r53, zoneID)
@@ -223,7 +228,10 @@ func idleSite(i int) *v1alpha1.SecureSite {
 	}
 }
 
-func waitIdleReady(t *testing.T, k8s client.Client, n int, limit time.Duration) {
+// waitIdleReady waits until every site is Ready or, for a site with an ACME certificate, backing
+// off after a failed order (the controller then waits an hour by design), and returns how many
+// are backing off.
+func waitIdleReady(t *testing.T, k8s client.Client, n int, limit time.Duration) int {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -231,14 +239,17 @@ func waitIdleReady(t *testing.T, k8s client.Client, n int, limit time.Duration) 
 		if err := k8s.List(context.Background(), &list, client.InNamespace(siteNS)); err != nil {
 			t.Fatal(err)
 		}
-		ready := 0
+		ready, backingOff := 0, 0
 		for _, s := range list.Items {
 			if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
 				ready++
+			} else if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionCertificateReady); c != nil &&
+				c.Reason == v1alpha1.ReasonBackingOff {
+				backingOff++
 			}
 		}
-		if ready == n {
-			return
+		if ready+backingOff == n {
+			return backingOff
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d sites Ready after %s", ready, n, limit)
