@@ -63,7 +63,7 @@ func (s *orderSolver) Solve(ctx context.Context, authzs []legoacme.Authorization
 	if err != nil {
 		return err
 	}
-	defer s.cleanup(ctx, values)
+	defer s.cleanup(ctx, values, domainsOf(todo))
 	if err := s.dns.PresentTXT(ctx, values); err != nil {
 		return fmt.Errorf("dns01: writing the challenge records of %s: %w", domainsOf(todo), err)
 	}
@@ -132,7 +132,7 @@ func (s *orderSolver) txtValues(ctx context.Context, authzs []legoacme.Authoriza
 }
 
 // cleanup removes the order's challenge records, also after the order's context ended.
-func (s *orderSolver) cleanup(ctx context.Context, values []TXTValue) {
+func (s *orderSolver) cleanup(ctx context.Context, values []TXTValue, domains string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := s.dns.CleanupTXT(ctx, values); err != nil {
@@ -140,7 +140,7 @@ func (s *orderSolver) cleanup(ctx context.Context, values []TXTValue) {
 		legolog.Warn("dns01: removing the challenge records failed.", legolog.ErrorAttr(err))
 		return
 	}
-	legolog.Info("dns01: challenge records removed.", slog.Int("records", len(values)))
+	legolog.Info("dns01: challenge records removed.", slog.String("domains", domains))
 }
 
 func domainsOf(authzs []legoacme.Authorization) string {
