@@ -334,6 +334,30 @@ func TestSharingACluster(t *testing.T) {
 		}
 	})
 
+	t.Run("deleting a site whose status names another team's ACM certificate", func(t *testing.T) {
+		// Left by the edits above: its own certificate current, team a's recorded as retiring.
+		s := e.get(nsB, "b-static")
+		own, foreign := s.Status.Certificate.ACMCertificateARN, s.Status.Certificate.ACMRetiredCertificateARN
+		before, err := raw.acm.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(foreign)})
+		if err != nil || own == "" || own == foreign {
+			t.Fatalf("status %+v, foreign certificate: %v", s.Status.Certificate, err)
+		}
+		if err := e.k8s.Delete(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(e, nsB, "b-static")
+		after, err := raw.acm.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(foreign)})
+		if err != nil || aws.ToString(after.Certificate) != aws.ToString(before.Certificate) {
+			t.Errorf("team a's ACM certificate after team b's site was deleted: %v", err)
+		}
+		if _, err := raw.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(own)}); awsclient.ErrorCode(err) != "ResourceNotFoundException" {
+			t.Errorf("the site's own ACM certificate %s after its deletion: %v", own, err)
+		}
+		if ev := strings.Join(e.events(nsB, "b-static"), "\n"); !strings.Contains(ev, "status.certificate.acmRetiredCertificateARN names ACM certificate "+foreign) {
+			t.Errorf("no event says the foreign certificate was left alone:\n%s", ev)
+		}
+	})
+
 	t.Run("taking a just-released name", func(t *testing.T) {
 		if err := e.k8s.Delete(ctx, e.get(nsA, "a-api")); err != nil {
 			t.Fatal(err)
