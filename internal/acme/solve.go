@@ -26,8 +26,9 @@ const (
 	// validationTimeout gives up on a CA that never decides (lego: 100 × its 5 s first wait).
 	validationTimeout = 8 * time.Minute
 	// cleanupTimeout bounds the removal of an order's challenge records, which runs even when
-	// the order's own time is up (the reconciler removes what is left after a crash).
-	cleanupTimeout = time.Minute
+	// the order's context has ended (order timeout, shutdown), without holding a shutdown up for
+	// long: the reconciler removes what is left.
+	cleanupTimeout = 10 * time.Second
 )
 
 // orderSolver answers every DNS-01 challenge of an order together: the TXT values of all names
