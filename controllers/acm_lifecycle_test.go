@@ -25,14 +25,7 @@ func TestStaticSiteACMCertificateDeletedOutOfBand(t *testing.T) {
 	e := startEnv(t)
 	ctx := context.Background()
 	a := newRawAWS(e)
-	e.w.CreateHostedZone(ctx, "acmgone.test")
-	ns := e.namespace("acmgone")
-	e.create(staticSite(ns, "web", "acmgone.test", nil))
-	s := e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 90*time.Second)
-	old, distID := s.Status.Certificate.ACMCertificateARN, s.Status.Distribution.ID
-	if old == "" || distID == "" {
-		t.Fatalf("status incomplete: %+v %+v", s.Status.Certificate, s.Status.Distribution)
-	}
+	ns, old, distID := readyStaticSiteWithACMImport(t, e, "acmgone")
 	// Out of band: detach the certificate from the distribution (AWS refuses to delete one in
 	// use), then delete it.
 	cfg, etag := a.distConfig(t, distID)
@@ -46,18 +39,7 @@ func TestStaticSiteACMCertificateDeletedOutOfBand(t *testing.T) {
 		t.Fatalf("deleting the certificate out of band: %v", err)
 	}
 	e.poke(ns, "web")
-	var arn string
-	e.eventually(30*time.Second, "a new ACM certificate in status and on the distribution", func() string {
-		arn = e.get(ns, "web").Status.Certificate.ACMCertificateARN
-		if arn == "" || arn == old {
-			return "status ARN " + arn
-		}
-		cfg, _ := a.distConfig(t, distID)
-		if got := aws.ToString(cfg.ViewerCertificate.ACMCertificateArn); got != arn {
-			return "distribution certificate " + got
-		}
-		return ""
-	})
+	arn := waitNewACMCertificateOnDistribution(t, e, a, ns, old, distID, 30*time.Second)
 	if _, err := a.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)}); err != nil {
 		t.Errorf("new certificate %s: %v", arn, err)
 	}
@@ -77,29 +59,11 @@ func TestStaticSiteACMReplacedCertificateDeleted(t *testing.T) {
 	e := startEnv(t)
 	ctx := context.Background()
 	a := newRawAWS(e)
-	e.w.CreateHostedZone(ctx, "acmkey.test")
-	ns := e.namespace("acmkey")
-	e.create(staticSite(ns, "web", "acmkey.test", nil))
-	s := e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 90*time.Second)
-	old, distID := s.Status.Certificate.ACMCertificateARN, s.Status.Distribution.ID
-	if old == "" || distID == "" {
-		t.Fatalf("status incomplete: %+v %+v", s.Status.Certificate, s.Status.Distribution)
-	}
+	ns, old, distID := readyStaticSiteWithACMImport(t, e, "acmkey")
 	e.update(ns, "web", func(s *v1alpha1.SecureSite) {
 		s.Spec.Certificate.PrivateKey.Algorithm = v1alpha1.KeyAlgorithmRSA
 	})
-	var arn string
-	e.eventually(60*time.Second, "a new ACM certificate in status and on the distribution", func() string {
-		arn = e.get(ns, "web").Status.Certificate.ACMCertificateARN
-		if arn == "" || arn == old {
-			return "status ARN " + arn
-		}
-		cfg, _ := a.distConfig(t, distID)
-		if got := aws.ToString(cfg.ViewerCertificate.ACMCertificateArn); got != arn {
-			return "distribution certificate " + got
-		}
-		return ""
-	})
+	arn := waitNewACMCertificateOnDistribution(t, e, a, ns, old, distID, 60*time.Second)
 	e.eventually(60*time.Second, "the replaced certificate deleted and status cleared", func() string {
 		_, err := a.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(old)})
 		if !acmimport.IsNotFound(err) {
@@ -172,4 +136,39 @@ func TestStaticSiteDeletedWhileRetiringACMCertificate(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// readyStaticSiteWithACMImport creates a static site "web" for <name>.test in a new zone and
+// namespace, waits for Ready, and returns the namespace, the imported ACM certificate's ARN and
+// the distribution's id.
+func readyStaticSiteWithACMImport(t *testing.T, e *env, name string) (ns, acmARN, distID string) {
+	t.Helper()
+	e.w.CreateHostedZone(context.Background(), name+".test")
+	ns = e.namespace(name)
+	e.create(staticSite(ns, "web", name+".test", nil))
+	s := e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 90*time.Second)
+	acmARN, distID = s.Status.Certificate.ACMCertificateARN, s.Status.Distribution.ID
+	if acmARN == "" || distID == "" {
+		t.Fatalf("status incomplete: %+v %+v", s.Status.Certificate, s.Status.Distribution)
+	}
+	return ns, acmARN, distID
+}
+
+// waitNewACMCertificateOnDistribution waits until status names an ACM certificate other than old
+// and the distribution serves it, and returns its ARN.
+func waitNewACMCertificateOnDistribution(t *testing.T, e *env, a rawAWS, ns, old, distID string, timeout time.Duration) string {
+	t.Helper()
+	var arn string
+	e.eventually(timeout, "a new ACM certificate in status and on the distribution", func() string {
+		arn = e.get(ns, "web").Status.Certificate.ACMCertificateARN
+		if arn == "" || arn == old {
+			return "status ARN " + arn
+		}
+		cfg, _ := a.distConfig(t, distID)
+		if got := aws.ToString(cfg.ViewerCertificate.ACMCertificateArn); got != arn {
+			return "distribution certificate " + got
+		}
+		return ""
+	})
+	return arn
 }
