@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,11 +137,34 @@ func TestValidSpecsAccepted(t *testing.T) {
 }
 
 func TestInvalidSpecsRefusedWithReason(t *testing.T) {
-	cases := []struct {
-		name   string
-		mutate func(*v1alpha1.SecureSite)
-		want   []string // substrings the refusal must contain
-	}{
+	cases := slices.Concat(bucketNameRefusals(), domainRefusals(), backendRefusals(), certificateRefusals(), enumRefusals())
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := dryRunCreate(site(tc.mutate))
+			if err == nil {
+				t.Fatal("invalid SecureSite accepted")
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("want an Invalid error from the API server, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("refusal does not say %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+type refusalCase struct {
+	name   string
+	mutate func(*v1alpha1.SecureSite)
+	want   []string // substrings the refusal must contain
+}
+
+// bucketNameRefusals: S3 bucket naming rules, the dot first for the HTTPS wildcard reason.
+func bucketNameRefusals() []refusalCase {
+	return []refusalCase{
 		{"dotted bucket", func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = "test.duckhoo.site" },
 			[]string{"must not contain dots", "HTTPS", "*.s3.amazonaws.com"}},
 		{"uppercase bucket", func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = "Duckhoo-Site" },
@@ -161,6 +185,12 @@ func TestInvalidSpecsRefusedWithReason(t *testing.T) {
 			[]string{naming.MsgBucketLength}},
 		{"bucket ending in hyphen", func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = "bucket-" },
 			[]string{naming.MsgBucketEnds}},
+	}
+}
+
+// domainRefusals: the site domain: a lowercase, fully qualified, punycode DNS name short enough for its DNS-01 registry record.
+func domainRefusals() []refusalCase {
+	return []refusalCase{
 		{"bad domain: no dot", func(s *v1alpha1.SecureSite) { s.Spec.Domain = "duckhoo"; s.Spec.Backend = nil },
 			[]string{"domain must be a fully qualified DNS name"}},
 		{"bad domain: uppercase", func(s *v1alpha1.SecureSite) { s.Spec.Domain = "Duckhoo.site"; s.Spec.Backend = nil },
@@ -171,6 +201,15 @@ func TestInvalidSpecsRefusedWithReason(t *testing.T) {
 			[]string{"punycode"}},
 		{"bad domain: trailing dot", func(s *v1alpha1.SecureSite) { s.Spec.Domain = "duckhoo.site."; s.Spec.Backend = nil },
 			[]string{"no trailing dot"}},
+		{"223-char domain", func(s *v1alpha1.SecureSite) {
+			s.Spec.Domain, s.Spec.Backend = longName(223, "duckhoo.site"), nil
+		}, []string{"domain must be at most 222 characters", "_securesite-txt._acme-challenge.<name>"}},
+	}
+}
+
+// backendRefusals: the backend: a name inside the site's zone other than the domain, and an address a record can hold.
+func backendRefusals() []refusalCase {
+	return []refusalCase{
 		{"backend outside the zone", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = "api.example.com" },
 			[]string{"backend.hostname must be inside the site's DNS zone"}},
 		{"backend same as CloudFront domain", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = "duckhoo.site" },
@@ -179,6 +218,17 @@ func TestInvalidSpecsRefusedWithReason(t *testing.T) {
 			[]string{"backend.address must be an IPv4 address, an IPv6 address or a lowercase DNS name"}},
 		{"backend address loopback", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Address = "127.0.0.1" },
 			[]string{"must be a routable address"}},
+		{"CNAME at a two-label apex", func(s *v1alpha1.SecureSite) {
+			s.Spec.StaticSite, s.Spec.Backend.Hostname, s.Spec.Backend.Address = nil, "duckhoo.site", "lb.example.net"
+		}, []string{"backend.hostname is a zone apex", "no CNAME"}},
+		{"223-char backend hostname", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = longName(223, "duckhoo.site") },
+			[]string{"backend.hostname must be at most 222 characters"}},
+	}
+}
+
+// certificateRefusals: the certificate: a key CloudFront and the CA accept, an issuer browsers trust for a static site, names a CA issues.
+func certificateRefusals() []refusalCase {
+	return []refusalCase{
 		{"RSA-256 key", func(s *v1alpha1.SecureSite) {
 			s.Spec.Certificate.PrivateKey = v1alpha1.PrivateKeySpec{Algorithm: v1alpha1.KeyAlgorithmRSA, Size: 256}
 		}, []string{"2048, 3072 or 4096 for RSA"}},
@@ -188,23 +238,11 @@ func TestInvalidSpecsRefusedWithReason(t *testing.T) {
 			[]string{"ECDSA 384 cannot be used with staticSite", "CloudFront accepts only RSA keys up to 4096 bits and ECDSA P-256"}},
 		{"selfSigned with staticSite", func(s *v1alpha1.SecureSite) { s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned },
 			[]string{"selfSigned cannot be used with staticSite", "CA that browsers trust"}},
-		{"CNAME at a two-label apex", func(s *v1alpha1.SecureSite) {
-			s.Spec.StaticSite, s.Spec.Backend.Hostname, s.Spec.Backend.Address = nil, "duckhoo.site", "lb.example.net"
-		}, []string{"backend.hostname is a zone apex", "no CNAME"}},
-		{"223-char domain", func(s *v1alpha1.SecureSite) {
-			s.Spec.Domain, s.Spec.Backend = longName(223, "duckhoo.site"), nil
-		}, []string{"domain must be at most 222 characters", "_securesite-txt._acme-challenge.<name>"}},
-		{"223-char backend hostname", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Hostname = longName(223, "duckhoo.site") },
-			[]string{"backend.hostname must be at most 222 characters"}},
 		{"223-char additional name", func(s *v1alpha1.SecureSite) {
 			s.Spec.Certificate.AdditionalDNSNames = []string{longName(223, "duckhoo.site")}
 		}, []string{"each additionalDNSNames entry must be at most 222 characters"}},
-		{"unknown deletionPolicy", func(s *v1alpha1.SecureSite) { s.Spec.DeletionPolicy = "Orphan" },
-			[]string{`Unsupported value: "Orphan"`, `"Retain"`, `"Delete"`}},
 		{"unknown issuer", func(s *v1alpha1.SecureSite) { s.Spec.Certificate.Issuer = "vault" },
 			[]string{`Unsupported value: "vault"`}},
-		{"class name not an object name", func(s *v1alpha1.SecureSite) { s.Spec.ClassName = "Team A" },
-			[]string{"spec.className"}},
 		{"too many names", func(s *v1alpha1.SecureSite) {
 			for i := range 99 {
 				s.Spec.Certificate.AdditionalDNSNames = append(s.Spec.Certificate.AdditionalDNSNames, strings.Repeat("a", i%50+1)+".duckhoo.site")
@@ -214,26 +252,20 @@ func TestInvalidSpecsRefusedWithReason(t *testing.T) {
 			[]string{"a wildcard is allowed only as a leading '*.'"}},
 		{"domain repeated in SANs", func(s *v1alpha1.SecureSite) { s.Spec.Certificate.AdditionalDNSNames = []string{"duckhoo.site"} },
 			[]string{"must not repeat domain"}},
+	}
+}
+
+// enumRefusals: fields with a fixed set or shape of values.
+func enumRefusals() []refusalCase {
+	return []refusalCase{
+		{"unknown deletionPolicy", func(s *v1alpha1.SecureSite) { s.Spec.DeletionPolicy = "Orphan" },
+			[]string{`Unsupported value: "Orphan"`, `"Retain"`, `"Delete"`}},
+		{"class name not an object name", func(s *v1alpha1.SecureSite) { s.Spec.ClassName = "Team A" },
+			[]string{"spec.className"}},
 		{"region garbage", func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Region = "Seoul" },
 			[]string{"region must be an AWS region name"}},
 		{"unknown price class", func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.PriceClass = "PriceClass_Cheap" },
 			[]string{`Unsupported value: "PriceClass_Cheap"`}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := dryRunCreate(site(tc.mutate))
-			if err == nil {
-				t.Fatal("invalid SecureSite accepted")
-			}
-			if !apierrors.IsInvalid(err) {
-				t.Fatalf("want an Invalid error from the API server, got %v", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("refusal does not say %q:\n%v", w, err)
-				}
-			}
-		})
 	}
 }
 

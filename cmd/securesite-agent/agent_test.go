@@ -178,91 +178,110 @@ func entries(t *testing.T, dir string) []string {
 
 func TestInstallThenIdleThenRepairThenRenew(t *testing.T) {
 	ca := testpki.NewCA(t, "Test Intermediate")
-	s := newSite(t, ca)
-	name := "securesite/lifecycle"
-	first := ca.IssueNow(t, "infra.duckhoo.site")
-	export(t, name, ca, first)
-
-	var extra []string
-	asRoot := os.Geteuid() == 0
-	if asRoot {
+	l := &agentLifecycle{t: t, ca: ca, s: newSite(t, ca), name: "securesite/lifecycle", asRoot: os.Geteuid() == 0}
+	if l.asRoot {
 		// nobody:nogroup by number, as on a server where the app runs as its own user.
-		extra = []string{"--owner", "65534", "--group", "65534"}
+		l.extra = []string{"--owner", "65534", "--group", "65534"}
 	}
+	l.firstRunInstallsBothFilesAndReloads(ca.IssueNow(t, "infra.duckhoo.site"))
+	l.idleRunWritesNothing()
+	l.chmod777OnTheKeyIsPutBackWithoutReload()
+	l.renewalReplacesBothFilesAndReloadsOnce(ca.IssueNow(t, "infra.duckhoo.site"))
+}
 
-	// First run: both files, right content, right modes, one reload.
-	r := runAgent(t, s.args(name, extra...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, "installed certificate "+first.Serial) {
-		t.Fatalf("first run: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+// agentLifecycle runs the agent on one server, for one exported certificate, again and again.
+type agentLifecycle struct {
+	t      *testing.T
+	ca     *testpki.CA
+	s      site
+	name   string
+	asRoot bool
+	extra  []string
+	// what the first run installed
+	certInfo, keyInfo os.FileInfo
+	keySys            *syscall.Stat_t
+}
+
+func (l *agentLifecycle) run(step, wantStdout string) {
+	r := runAgent(l.t, l.s.args(l.name, l.extra...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, wantStdout) {
+		l.t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", step, r.code, r.stdout, r.stderr)
 	}
-	if got := read(t, s.cert); got != string(first.CertPEM)+string(ca.PEM) {
+}
+
+// wantReloads: the reload command ran n times in all; format reports the count.
+func (l *agentLifecycle) wantReloads(n int, format string) {
+	if got := l.s.reloads(l.t); got != n {
+		l.t.Fatalf(format, got)
+	}
+}
+
+// firstRunInstallsBothFilesAndReloads: both files, right content, right modes, one reload.
+func (l *agentLifecycle) firstRunInstallsBothFilesAndReloads(first testpki.Leaf) {
+	t, s := l.t, l.s
+	export(t, l.name, l.ca, first)
+	l.run("first run", "installed certificate "+first.Serial)
+	if got := read(t, s.cert); got != string(first.CertPEM)+string(l.ca.PEM) {
 		t.Fatalf("fullchain.pem is not leaf + chain:\n%s", got)
 	}
 	if got := read(t, s.key); got != string(first.KeyPEM) {
 		t.Fatal("privkey.pem is not the key")
 	}
-	certInfo, _ := stat(t, s.cert)
-	keyInfo, keySys := stat(t, s.key)
-	if certInfo.Mode().Perm() != 0o644 || keyInfo.Mode().Perm() != 0o640 || keyInfo.Mode().Perm()&0o007 != 0 {
-		t.Fatalf("modes cert %v key %v, want 0644 and 0640 (never world-readable)", certInfo.Mode(), keyInfo.Mode())
+	l.certInfo, _ = stat(t, s.cert)
+	l.keyInfo, l.keySys = stat(t, s.key)
+	if l.certInfo.Mode().Perm() != 0o644 || l.keyInfo.Mode().Perm() != 0o640 || l.keyInfo.Mode().Perm()&0o007 != 0 {
+		t.Fatalf("modes cert %v key %v, want 0644 and 0640 (never world-readable)", l.certInfo.Mode(), l.keyInfo.Mode())
 	}
-	if asRoot && (keySys.Uid != 65534 || keySys.Gid != 65534) {
-		t.Fatalf("key owner %d:%d, want 65534:65534", keySys.Uid, keySys.Gid)
+	if l.asRoot && (l.keySys.Uid != 65534 || l.keySys.Gid != 65534) {
+		t.Fatalf("key owner %d:%d, want 65534:65534", l.keySys.Uid, l.keySys.Gid)
 	}
-	if n := s.reloads(t); n != 1 {
-		t.Fatalf("reload ran %d times, want 1", n)
-	}
+	l.wantReloads(1, "reload ran %d times, want 1")
 	if es := entries(t, s.dir); len(es) != 2 {
 		t.Fatalf("directory holds %v, want only the two files", es)
 	}
+}
 
-	// Second run, nothing new: no write (same inode and mtime), no reload.
-	r = runAgent(t, s.args(name, extra...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, "nothing written") {
-		t.Fatalf("second run: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
-	}
+// idleRunWritesNothing: nothing new: no write (same inode and mtime), no reload.
+func (l *agentLifecycle) idleRunWritesNothing() {
+	t, s := l.t, l.s
+	l.run("second run", "nothing written")
 	for _, p := range []string{s.cert, s.key} {
-		before := map[string]os.FileInfo{s.cert: certInfo, s.key: keyInfo}[p]
+		before := map[string]os.FileInfo{s.cert: l.certInfo, s.key: l.keyInfo}[p]
 		after, afterSys := stat(t, p)
 		if afterSys.Ino != before.Sys().(*syscall.Stat_t).Ino || !after.ModTime().Equal(before.ModTime()) {
 			t.Fatalf("%s rewritten on a run with nothing new", p)
 		}
 	}
-	if n := s.reloads(t); n != 1 {
-		t.Fatalf("reload ran %d times after an idle run, want still 1", n)
-	}
+	l.wantReloads(1, "reload ran %d times after an idle run, want still 1")
+}
 
-	// The seed's "fix": chmod 777 on the key. The next run puts 0640 back without a reload.
+// chmod777OnTheKeyIsPutBackWithoutReload: the seed's "fix", chmod 777 on the key; the next run
+// puts 0640 back, in place, without a reload.
+func (l *agentLifecycle) chmod777OnTheKeyIsPutBackWithoutReload() {
+	t, s := l.t, l.s
 	if err := os.Chmod(s.key, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	r = runAgent(t, s.args(name, extra...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, "mode/owner put back on "+s.key) {
-		t.Fatalf("repair run: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	l.run("repair run", "mode/owner put back on "+s.key)
+	if info, sys := stat(t, s.key); info.Mode().Perm() != 0o640 || sys.Ino != l.keySys.Ino {
+		t.Fatalf("after repair key mode %v (inode changed: %v)", info.Mode(), sys.Ino != l.keySys.Ino)
 	}
-	if info, sys := stat(t, s.key); info.Mode().Perm() != 0o640 || sys.Ino != keySys.Ino {
-		t.Fatalf("after repair key mode %v (inode changed: %v)", info.Mode(), sys.Ino != keySys.Ino)
-	}
-	if n := s.reloads(t); n != 1 {
-		t.Fatalf("reload ran on a mode repair")
-	}
+	l.wantReloads(1, "reload ran on a mode repair (%d runs in total)")
+}
 
-	// Renewal: the controller puts a new version; the files are replaced and reload runs once.
-	second := ca.IssueNow(t, "infra.duckhoo.site")
-	export(t, name, ca, second)
-	r = runAgent(t, s.args(name, extra...)...)
-	if r.code != 0 || !strings.Contains(r.stdout, "installed certificate "+second.Serial) {
-		t.Fatalf("renewal run: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
-	}
-	if read(t, s.cert) != string(second.CertPEM)+string(ca.PEM) || read(t, s.key) != string(second.KeyPEM) {
+// renewalReplacesBothFilesAndReloadsOnce: the controller puts a new version; the files are
+// replaced (new inodes, never written in place) and reload runs once.
+func (l *agentLifecycle) renewalReplacesBothFilesAndReloadsOnce(second testpki.Leaf) {
+	t, s := l.t, l.s
+	export(t, l.name, l.ca, second)
+	l.run("renewal run", "installed certificate "+second.Serial)
+	if read(t, s.cert) != string(second.CertPEM)+string(l.ca.PEM) || read(t, s.key) != string(second.KeyPEM) {
 		t.Fatal("files not replaced by the renewed certificate")
 	}
-	if _, sys := stat(t, s.key); sys.Ino == keySys.Ino {
+	if _, sys := stat(t, s.key); sys.Ino == l.keySys.Ino {
 		t.Fatal("key replaced in place: a reader could have seen a half-written file")
 	}
-	if n := s.reloads(t); n != 2 {
-		t.Fatalf("reload ran %d times in total, want 2", n)
-	}
+	l.wantReloads(2, "reload ran %d times in total, want 2")
 	if es := entries(t, s.dir); len(es) != 2 {
 		t.Fatalf("directory holds %v after renewal", es)
 	}
@@ -270,32 +289,8 @@ func TestInstallThenIdleThenRepairThenRenew(t *testing.T) {
 
 func TestFailuresLeaveFilesUntouched(t *testing.T) {
 	ca := testpki.NewCA(t, "Test Intermediate")
-	installed := ca.IssueNow(t, "infra.duckhoo.site")
-	export(t, "securesite/fail-installed", ca, installed)
-	renewed := ca.IssueNow(t, "infra.duckhoo.site")
-	export(t, "securesite/fail-renewed", ca, renewed)
-
-	other := ca.IssueNow(t, "other.duckhoo.site")
-	mismatched, _ := smexport.DocumentFromPEM(renewed.FullChain(ca), renewed.KeyPEM)
-	mismatched.PrivateKey = string(other.KeyPEM)
-	value, _ := mismatched.Marshal()
-	putRaw(t, "securesite/fail-mismatch", value)
-	putRaw(t, "securesite/fail-json", "-----BEGIN CERTIFICATE-----\nnot a JSON document")
-	expired := ca.Issue(t, "infra.duckhoo.site", time.Now().Add(-72*time.Hour), time.Now().Add(-time.Hour))
-	export(t, "securesite/fail-expired", ca, expired)
-
-	closedPort, err := testworld.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	tests := []struct {
-		name     string
-		secretID string
-		args     func(s site) []string
-		wantCode int
-		wantErr  []string
-	}{
+	closedPort := exportFailureSecrets(t, ca)
+	tests := []failureCase{
 		{name: "unreachable endpoint", secretID: "securesite/fail-renewed",
 			args:     func(site) []string { return []string{"--endpoint-url", "http://127.0.0.1:" + strconv.Itoa(closedPort)} },
 			wantCode: 1, wantErr: []string{"cannot reach Secrets Manager at http://127.0.0.1:" + strconv.Itoa(closedPort), "connection refused"}},
@@ -323,44 +318,88 @@ func TestFailuresLeaveFilesUntouched(t *testing.T) {
 			wantCode: 2, wantErr: []string{"--owner no-such-user-securesite"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newSite(t, ca)
-			if r := runAgent(t, s.args("securesite/fail-installed")...); r.code != 0 {
-				t.Fatalf("installing the current certificate: %s", r.stderr)
-			}
-			certBefore, keyBefore := read(t, s.cert), read(t, s.key)
-			_, certSys := stat(t, s.cert)
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, ca) })
+	}
+}
 
-			var extra []string
-			if tt.args != nil {
-				extra = tt.args(s)
-			}
-			r := runAgent(t, s.args(tt.secretID, extra...)...)
-			if r.code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
-			}
-			msg := strings.TrimSpace(r.stderr)
-			if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "securesite-agent: ") {
-				t.Fatalf("stderr is not one line: %q", r.stderr)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(msg, want) {
-					t.Fatalf("stderr %q does not say %q", msg, want)
-				}
-			}
-			if read(t, s.cert) != certBefore || read(t, s.key) != keyBefore {
-				t.Fatal("a failed run changed the installed files")
-			}
-			if _, sys := stat(t, s.cert); sys.Ino != certSys.Ino {
-				t.Fatal("a failed run replaced fullchain.pem")
-			}
-			if es := entries(t, s.dir); len(es) != 2 {
-				t.Fatalf("a failed run left %v behind", es)
-			}
-			if n := s.reloads(t); n != 1 {
-				t.Fatalf("reload ran on a failed run (%d runs in total)", n)
-			}
-		})
+// exportFailureSecrets puts what the failure cases read: the installed certificate, a renewal,
+// a key of another certificate, a value that is not JSON and an expired certificate. It returns
+// a port nothing listens on.
+func exportFailureSecrets(t *testing.T, ca *testpki.CA) int {
+	t.Helper()
+	installed := ca.IssueNow(t, "infra.duckhoo.site")
+	export(t, "securesite/fail-installed", ca, installed)
+	renewed := ca.IssueNow(t, "infra.duckhoo.site")
+	export(t, "securesite/fail-renewed", ca, renewed)
+
+	other := ca.IssueNow(t, "other.duckhoo.site")
+	mismatched, _ := smexport.DocumentFromPEM(renewed.FullChain(ca), renewed.KeyPEM)
+	mismatched.PrivateKey = string(other.KeyPEM)
+	value, _ := mismatched.Marshal()
+	putRaw(t, "securesite/fail-mismatch", value)
+	putRaw(t, "securesite/fail-json", "-----BEGIN CERTIFICATE-----\nnot a JSON document")
+	expired := ca.Issue(t, "infra.duckhoo.site", time.Now().Add(-72*time.Hour), time.Now().Add(-time.Hour))
+	export(t, "securesite/fail-expired", ca, expired)
+
+	closedPort, err := testworld.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return closedPort
+}
+
+type failureCase struct {
+	name     string
+	secretID string
+	args     func(s site) []string
+	wantCode int
+	wantErr  []string
+}
+
+// check installs the current certificate, runs the agent as the case says, and wants it to fail
+// with its exit code and a one-line message, the installed files untouched and no reload.
+func (tt failureCase) check(t *testing.T, ca *testpki.CA) {
+	s := newSite(t, ca)
+	if r := runAgent(t, s.args("securesite/fail-installed")...); r.code != 0 {
+		t.Fatalf("installing the current certificate: %s", r.stderr)
+	}
+	certBefore, keyBefore := read(t, s.cert), read(t, s.key)
+	_, certSys := stat(t, s.cert)
+
+	var extra []string
+	if tt.args != nil {
+		extra = tt.args(s)
+	}
+	r := runAgent(t, s.args(tt.secretID, extra...)...)
+	if r.code != tt.wantCode {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
+	}
+	checkOneLineError(t, r.stderr, tt.wantErr)
+	if read(t, s.cert) != certBefore || read(t, s.key) != keyBefore {
+		t.Fatal("a failed run changed the installed files")
+	}
+	if _, sys := stat(t, s.cert); sys.Ino != certSys.Ino {
+		t.Fatal("a failed run replaced fullchain.pem")
+	}
+	if es := entries(t, s.dir); len(es) != 2 {
+		t.Fatalf("a failed run left %v behind", es)
+	}
+	if n := s.reloads(t); n != 1 {
+		t.Fatalf("reload ran on a failed run (%d runs in total)", n)
+	}
+}
+
+// checkOneLineError: what systemd's journal shows is one line, prefixed, saying each of wantErr.
+func checkOneLineError(t *testing.T, stderr string, wantErr []string) {
+	t.Helper()
+	msg := strings.TrimSpace(stderr)
+	if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "securesite-agent: ") {
+		t.Fatalf("stderr is not one line: %q", stderr)
+	}
+	for _, want := range wantErr {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("stderr %q does not say %q", msg, want)
+		}
 	}
 }
 

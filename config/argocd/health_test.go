@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,27 +88,51 @@ var (
 )
 
 func TestHealth(t *testing.T) {
-	notReady := func(reason, message string) metav1.Condition {
-		return cond(v1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
+	tests := slices.Concat(healthyCases(), progressingCases(), degradedCases(), suspendedCases())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runHealth(t, HealthLua, unstructuredSite(t, tt.site))
+			if got.Status != tt.wantStatus {
+				t.Errorf("status = %q (message %q), want %q", got.Status, got.Message, tt.wantStatus)
+			}
+			if !strings.Contains(got.Message, tt.wantMessage) {
+				t.Errorf("message = %q, want it to contain %q", got.Message, tt.wantMessage)
+			}
+		})
 	}
-	withDistribution := func(s *v1alpha1.SecureSite, status string) *v1alpha1.SecureSite {
-		s.Status.Distribution = &v1alpha1.DistributionStatus{ID: "E2QWRUHAPOMQZL", Status: status}
-		return s
+}
+
+type healthCase struct {
+	name        string
+	site        *v1alpha1.SecureSite
+	wantStatus  string
+	wantMessage string // substring
+}
+
+func notReady(reason, message string) metav1.Condition {
+	return cond(v1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
+}
+
+func withDistribution(s *v1alpha1.SecureSite, status string) *v1alpha1.SecureSite {
+	s.Status.Distribution = &v1alpha1.DistributionStatus{ID: "E2QWRUHAPOMQZL", Status: status}
+	return s
+}
+
+// healthyCases: Ready at the generation the user last applied.
+func healthyCases() []healthCase {
+	return []healthCase{
+		{"ready at the current generation", site(3, 3, false, readyTrue, notStalled), healthy, "served over HTTPS"},
+		{"ready with per-condition generations", site(3, 3, false, atGeneration(readyTrue, 3), atGeneration(notStalled, 3)), healthy, "https://duckhoo.site"},
 	}
+}
+
+// progressingCases: not Ready yet for a reason that passes on its own, or Ready for an older spec.
+func progressingCases() []healthCase {
 	noStatus := &v1alpha1.SecureSite{
 		ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "web", Generation: 1},
 		Spec:       v1alpha1.SecureSiteSpec{Domain: "duckhoo.site"},
 	}
-
-	tests := []struct {
-		name        string
-		site        *v1alpha1.SecureSite
-		wantStatus  string
-		wantMessage string // substring
-	}{
-		{"ready at the current generation", site(3, 3, false, readyTrue, notStalled), healthy, "served over HTTPS"},
-		{"ready with per-condition generations", site(3, 3, false, atGeneration(readyTrue, 3), atGeneration(notStalled, 3)), healthy, "https://duckhoo.site"},
-
+	return []healthCase{
 		{"no status yet", noStatus, progressing, "Waiting for controller"},
 		{"status without conditions", site(1, 0, false), progressing, "Waiting for controller"},
 		{"only Stalled=False, no Ready yet", site(1, 0, false, notStalled), progressing, "Waiting for controller"},
@@ -122,7 +147,12 @@ func TestHealth(t *testing.T) {
 		{"transient failure backs off, not degraded", site(1, 0, false,
 			notReady(v1alpha1.ReasonBackingOff, "CertificateReady: attempt 2 failed, next at 12:05"), notStalled), progressing, "attempt 2 failed"},
 		{"Ready Unknown", site(1, 0, false, cond(v1alpha1.ConditionReady, metav1.ConditionUnknown, v1alpha1.ReasonProgressing, "")), progressing, v1alpha1.ReasonProgressing},
+	}
+}
 
+// degradedCases: a reason that needs a person; a reason reported for an older generation does not count.
+func degradedCases() []healthCase {
+	return []healthCase{
 		{"record conflict", site(2, 1, false,
 			notReady(v1alpha1.ReasonRecordConflict, "DNSReady: not written, to avoid overwriting a record we do not own: infra.duckhoo.site A exists and is not managed by SecureSite"),
 			notStalled), degraded, "infra.duckhoo.site A exists"},
@@ -137,22 +167,16 @@ func TestHealth(t *testing.T) {
 		{"stalled for an older generation", site(3, 1, false,
 			atGeneration(notReady(v1alpha1.ReasonIssuing, "CertificateReady: ordering"), 3),
 			atGeneration(cond(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidSpec, "bad"), 2)), progressing, "ordering"},
+	}
+}
 
+// suspendedCases: suspend wins over every other state.
+func suspendedCases() []healthCase {
+	return []healthCase{
 		{"suspended", site(2, 2, true, notReady(v1alpha1.ReasonSuspended, "suspended: observing only"), notStalled), suspended, "Suspended"},
 		{"suspended wins over stalled", site(2, 1, true,
 			cond(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidSpec, "bad")), suspended, "changes nothing in AWS"},
 		{"suspended before the controller saw it", site(1, 0, true), suspended, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := runHealth(t, HealthLua, unstructuredSite(t, tt.site))
-			if got.Status != tt.wantStatus {
-				t.Errorf("status = %q (message %q), want %q", got.Status, got.Message, tt.wantStatus)
-			}
-			if !strings.Contains(got.Message, tt.wantMessage) {
-				t.Errorf("message = %q, want it to contain %q", got.Message, tt.wantMessage)
-			}
-		})
 	}
 }
 

@@ -72,7 +72,6 @@ func TestDockerfileAgrees(t *testing.T) {
 	if builder == nil {
 		t.Fatal("no builder stage in the Dockerfile")
 	}
-	wantFlags := GoBuildArgs("${VERSION}", "${REVISION}")
 	for _, img := range Images {
 		name := strings.TrimPrefix(img.Name, "securesite-")
 		st := stages[name]
@@ -80,38 +79,52 @@ func TestDockerfileAgrees(t *testing.T) {
 			t.Errorf("no Dockerfile stage %q (docker build --target %s) for %s", name, name, img.Name)
 			continue
 		}
-		if !slices.Equal(st.entrypoint, []string{img.Binary}) {
-			t.Errorf("%s: Dockerfile ENTRYPOINT %v, make image %v", name, st.entrypoint, []string{img.Binary})
+		checkStageRunsLikeImage(t, name, st, img)
+		checkStageBuildsLikeImage(t, name, st, builder, img)
+	}
+}
+
+// checkStageRunsLikeImage: the stage's entrypoint, user and OCI labels are make image's.
+func checkStageRunsLikeImage(t *testing.T, name string, st *dockerStage, img Image) {
+	t.Helper()
+	if !slices.Equal(st.entrypoint, []string{img.Binary}) {
+		t.Errorf("%s: Dockerfile ENTRYPOINT %v, make image %v", name, st.entrypoint, []string{img.Binary})
+	}
+	if st.user != User {
+		t.Errorf("%s: Dockerfile USER %q, make image %q", name, st.user, User)
+	}
+	for _, l := range []string{"org.opencontainers.image.source", "org.opencontainers.image.version", "org.opencontainers.image.revision"} {
+		if !slices.Contains(st.labels, l) {
+			t.Errorf("%s: Dockerfile lacks LABEL %s", name, l)
 		}
-		if st.user != User {
-			t.Errorf("%s: Dockerfile USER %q, make image %q", name, st.user, User)
+	}
+}
+
+// checkStageBuildsLikeImage: the binary the stage copies is built in the builder stage from the
+// same package with make image's go build arguments and CGO off.
+func checkStageBuildsLikeImage(t *testing.T, name string, st, builder *dockerStage, img Image) {
+	t.Helper()
+	wantFlags := GoBuildArgs("${VERSION}", "${REVISION}")
+	src, ok := st.copies[img.Binary]
+	if !ok {
+		t.Errorf("%s: the Dockerfile copies nothing to %s", name, img.Binary)
+		return
+	}
+	var build string
+	for _, b := range builder.builds {
+		if strings.Contains(b, "-o "+src+" ") {
+			build = b
 		}
-		for _, l := range []string{"org.opencontainers.image.source", "org.opencontainers.image.version", "org.opencontainers.image.revision"} {
-			if !slices.Contains(st.labels, l) {
-				t.Errorf("%s: Dockerfile lacks LABEL %s", name, l)
-			}
-		}
-		src, ok := st.copies[img.Binary]
-		if !ok {
-			t.Errorf("%s: the Dockerfile copies nothing to %s", name, img.Binary)
-			continue
-		}
-		var build string
-		for _, b := range builder.builds {
-			if strings.Contains(b, "-o "+src+" ") {
-				build = b
-			}
-		}
-		if build == "" {
-			t.Errorf("%s: no go build writes %s", name, src)
-			continue
-		}
-		if !strings.Contains(build, "CGO_ENABLED=0") {
-			t.Errorf("%s: the Dockerfile builds with cgo: %s", name, build)
-		}
-		if got := dockerBuildArgs(build); !slices.Equal(got, append(append([]string{}, wantFlags...), "-o", src, img.Package)) {
-			t.Errorf("%s: Dockerfile go build arguments\n %q\nmake image's\n %q", name, got, append(wantFlags, "-o", src, img.Package))
-		}
+	}
+	if build == "" {
+		t.Errorf("%s: no go build writes %s", name, src)
+		return
+	}
+	if !strings.Contains(build, "CGO_ENABLED=0") {
+		t.Errorf("%s: the Dockerfile builds with cgo: %s", name, build)
+	}
+	if got := dockerBuildArgs(build); !slices.Equal(got, append(append([]string{}, wantFlags...), "-o", src, img.Package)) {
+		t.Errorf("%s: Dockerfile go build arguments\n %q\nmake image's\n %q", name, got, append(wantFlags, "-o", src, img.Package))
 	}
 }
 

@@ -98,35 +98,9 @@ func TestImageContents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cf, err := image.ConfigFile()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := cf.Config.Entrypoint; len(got) != 1 || got[0] != img.Binary {
-				t.Errorf("entrypoint %v, want [%s]", got, img.Binary)
-			}
-			if cf.Config.User != "65532:65532" {
-				t.Errorf("user %q, want 65532:65532", cf.Config.User)
-			}
-			for k, want := range map[string]string{
-				"org.opencontainers.image.source":   "https://github.com/securesite-io/securesite",
-				"org.opencontainers.image.version":  testVersion,
-				"org.opencontainers.image.revision": testRevision,
-			} {
-				if got := cf.Config.Labels[k]; got != want {
-					t.Errorf("label %s = %q, want %q", k, got, want)
-				}
-			}
+			checkImageConfig(t, image, img)
 			files := extract(t, image)
-			if !strings.Contains(string(files["etc/passwd"].data), "nonroot:x:65532:65532:") {
-				t.Errorf("/etc/passwd lacks the nonroot user:\n%s", files["etc/passwd"].data)
-			}
-			if f := files["tmp/"]; f.mode != 0o1777 {
-				t.Errorf("/tmp mode %o, want 1777", f.mode)
-			}
-			if n := countCerts(t, files["etc/ssl/certs/ca-certificates.crt"].data); n < 100 {
-				t.Errorf("%d CA certificates, want the Mozilla roots (> 100)", n)
-			}
+			checkBaseFiles(t, files)
 			bin := files[strings.TrimPrefix(img.Binary, "/")]
 			if bin.mode != 0o755 || len(bin.data) == 0 {
 				t.Fatalf("%s: mode %o, %d bytes", img.Binary, bin.mode, len(bin.data))
@@ -134,6 +108,46 @@ func TestImageContents(t *testing.T) {
 			checkStaticBinary(t, img, bin.data)
 			checkSBOM(t, lp, digests[img.Name], img)
 		})
+	}
+}
+
+// checkImageConfig: the image runs its binary as the nonroot user and carries the OCI labels
+// of the source, version and revision it was built from.
+func checkImageConfig(t *testing.T, image v1.Image, img Image) {
+	t.Helper()
+	cf, err := image.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cf.Config.Entrypoint; len(got) != 1 || got[0] != img.Binary {
+		t.Errorf("entrypoint %v, want [%s]", got, img.Binary)
+	}
+	if cf.Config.User != "65532:65532" {
+		t.Errorf("user %q, want 65532:65532", cf.Config.User)
+	}
+	for k, want := range map[string]string{
+		"org.opencontainers.image.source":   "https://github.com/securesite-io/securesite",
+		"org.opencontainers.image.version":  testVersion,
+		"org.opencontainers.image.revision": testRevision,
+	} {
+		if got := cf.Config.Labels[k]; got != want {
+			t.Errorf("label %s = %q, want %q", k, got, want)
+		}
+	}
+}
+
+// checkBaseFiles: what a static binary still needs from the image: the nonroot user, a
+// world-writable sticky /tmp and the CA roots to reach AWS and the ACME server over TLS.
+func checkBaseFiles(t *testing.T, files map[string]file) {
+	t.Helper()
+	if !strings.Contains(string(files["etc/passwd"].data), "nonroot:x:65532:65532:") {
+		t.Errorf("/etc/passwd lacks the nonroot user:\n%s", files["etc/passwd"].data)
+	}
+	if f := files["tmp/"]; f.mode != 0o1777 {
+		t.Errorf("/tmp mode %o, want 1777", f.mode)
+	}
+	if n := countCerts(t, files["etc/ssl/certs/ca-certificates.crt"].data); n < 100 {
+		t.Errorf("%d CA certificates, want the Mozilla roots (> 100)", n)
 	}
 }
 
@@ -194,36 +208,48 @@ func checkSBOM(t *testing.T, lp layout.Path, image v1.Hash, img Image) {
 		if d.ArtifactType != "application/spdx+json" {
 			continue
 		}
-		raw, err := lp.Bytes(d.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m v1.Manifest
-		if err := json.Unmarshal(raw, &m); err != nil {
-			t.Fatal(err)
-		}
-		if m.Subject == nil || m.Subject.Digest != image {
-			t.Fatalf("SBOM subject %v, want the image %s", m.Subject, image)
-		}
-		sbom, err := lp.Bytes(m.Layers[0].Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var doc spdxDocument
-		if err := json.Unmarshal(sbom, &doc); err != nil {
-			t.Fatal(err)
-		}
-		names := map[string]bool{}
-		for _, p := range doc.Packages {
-			names[p.Name] = true
-		}
-		want := "github.com/aws/aws-sdk-go-v2/service/secretsmanager" // both binaries link it
-		if doc.SPDXVersion != "SPDX-2.3" || !names[want] || !names["stdlib"] || !names[img.Name] {
-			t.Errorf("SBOM %s lacks %s, stdlib or %s (%d packages)", doc.Name, want, img.Name, len(doc.Packages))
-		}
+		checkSPDXDocument(t, readSBOMOf(t, lp, d.Digest, image), img)
 		return
 	}
 	t.Errorf("no SPDX SBOM attached to %s", image)
+}
+
+// readSBOMOf reads the SBOM artifact manifest at digest, which must name image as its subject.
+func readSBOMOf(t *testing.T, lp layout.Path, digest, image v1.Hash) spdxDocument {
+	t.Helper()
+	raw, err := lp.Bytes(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject == nil || m.Subject.Digest != image {
+		t.Fatalf("SBOM subject %v, want the image %s", m.Subject, image)
+	}
+	sbom, err := lp.Bytes(m.Layers[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc spdxDocument
+	if err := json.Unmarshal(sbom, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// checkSPDXDocument: SPDX 2.3, naming a module the binary links, the standard library and the image.
+func checkSPDXDocument(t *testing.T, doc spdxDocument, img Image) {
+	t.Helper()
+	names := map[string]bool{}
+	for _, p := range doc.Packages {
+		names[p.Name] = true
+	}
+	want := "github.com/aws/aws-sdk-go-v2/service/secretsmanager" // both binaries link it
+	if doc.SPDXVersion != "SPDX-2.3" || !names[want] || !names["stdlib"] || !names[img.Name] {
+		t.Errorf("SBOM %s lacks %s, stdlib or %s (%d packages)", doc.Name, want, img.Name, len(doc.Packages))
+	}
 }
 
 type file struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/internal/testworld"
@@ -42,6 +43,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// runWorld starts the world, runs the tests, and stops the world in reverse order.
 func runWorld(m *testing.M) (int, error) {
 	ctx := context.Background()
 	logDir, err := os.MkdirTemp("", "acme-test-world-")
@@ -55,19 +57,9 @@ func runWorld(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer kumo.Stop()
-	cfg, err := kumo.AWSConfig(ctx)
-	if err != nil {
+	if err := createWorldZone(ctx, kumo); err != nil {
 		return 0, err
 	}
-	world.r53 = route53.NewFromConfig(cfg.AWS)
-	world.zone = "securesite.test"
-	hz, err := world.r53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{
-		Name: aws.String(world.zone), CallerReference: aws.String(fmt.Sprint(time.Now().UnixNano())),
-	})
-	if err != nil {
-		return 0, err
-	}
-	world.zoneID = aws.ToString(hz.HostedZone.Id)
 
 	dns, err := dnsserver.Start(kumo.URL)
 	if err != nil {
@@ -81,17 +73,8 @@ func runWorld(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer pebble.Stop()
-	world.directory = pebble.DirectoryURL
-	if world.caBundle, err = os.ReadFile(pebble.CABundlePath); err != nil {
+	if err := trustPebble(ctx, pebble); err != nil {
 		return 0, err
-	}
-	roots, err := pebble.RootCAs(ctx)
-	if err != nil {
-		return 0, err
-	}
-	world.roots = x509.NewCertPool()
-	for _, r := range roots {
-		world.roots.AddCert(r)
 	}
 
 	env, restCfg, err := testworld.StartAPIServerLogs(logDir)
@@ -99,14 +82,58 @@ func runWorld(m *testing.M) (int, error) {
 		return 0, fmt.Errorf("API server: %w", err)
 	}
 	defer func() { _ = env.Stop() }()
-	if world.k8s, err = client.New(restCfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+	if err := createAccountNamespace(ctx, restCfg); err != nil {
 		return 0, err
+	}
+	return m.Run(), nil
+}
+
+// createWorldZone creates the hosted zone the tests issue certificates in.
+func createWorldZone(ctx context.Context, kumo *testworld.Emulator) error {
+	cfg, err := kumo.AWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	world.r53 = route53.NewFromConfig(cfg.AWS)
+	world.zone = "securesite.test"
+	hz, err := world.r53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{
+		Name: aws.String(world.zone), CallerReference: aws.String(fmt.Sprint(time.Now().UnixNano())),
+	})
+	if err != nil {
+		return err
+	}
+	world.zoneID = aws.ToString(hz.HostedZone.Id)
+	return nil
+}
+
+// trustPebble records pebble's directory, the bundle that trusts its HTTPS listener, and its
+// issuing roots.
+func trustPebble(ctx context.Context, pebble *testworld.Pebble) error {
+	world.directory = pebble.DirectoryURL
+	var err error
+	if world.caBundle, err = os.ReadFile(pebble.CABundlePath); err != nil {
+		return err
+	}
+	roots, err := pebble.RootCAs(ctx)
+	if err != nil {
+		return err
+	}
+	world.roots = x509.NewCertPool()
+	for _, r := range roots {
+		world.roots.AddCert(r)
+	}
+	return nil
+}
+
+// createAccountNamespace connects to the API server and creates the controller's namespace, where
+// the ACME account Secrets live.
+func createAccountNamespace(ctx context.Context, restCfg *rest.Config) error {
+	var err error
+	if world.k8s, err = client.New(restCfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+		return err
 	}
 	world.namespace = "securesite-system"
 	ns := &corev1.Namespace{}
 	ns.Name = world.namespace
-	if err := world.k8s.Create(ctx, ns); err != nil {
-		return 0, err
-	}
-	return m.Run(), nil
+	return world.k8s.Create(ctx, ns)
 }

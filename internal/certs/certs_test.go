@@ -117,21 +117,7 @@ func TestSelfSignedVerifiesForAllNames(t *testing.T) {
 			if p.Leaf.Subject.CommonName != names[0] {
 				t.Fatalf("CN %q, want %q", p.Leaf.Subject.CommonName, names[0])
 			}
-			roots := x509.NewCertPool()
-			roots.AppendCertsFromPEM(certPEM)
-			for _, n := range names {
-				_, err := p.Leaf.Verify(x509.VerifyOptions{DNSName: n, Roots: roots, CurrentTime: t0,
-					KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-				if err != nil {
-					t.Errorf("%s: %v", n, err)
-				}
-			}
-			if _, err := p.Leaf.Verify(x509.VerifyOptions{DNSName: "other.site", Roots: roots, CurrentTime: t0}); err == nil {
-				t.Error("verifies for a name it does not hold")
-			}
-			if _, err := p.Leaf.Verify(x509.VerifyOptions{DNSName: names[0], Roots: roots, CurrentTime: t0.Add(31 * 24 * time.Hour)}); err == nil {
-				t.Error("verifies after its validity")
-			}
+			checkVerifiesOnlyForNamesWhileValid(t, p.Leaf, certPEM, names, 31*24*time.Hour)
 		})
 	}
 	if _, _, err := SelfSigned(nil, KeySpec{}, time.Hour, t0); err == nil {
@@ -142,18 +128,33 @@ func TestSelfSignedVerifiesForAllNames(t *testing.T) {
 	}
 }
 
+// checkVerifiesOnlyForNamesWhileValid verifies leaf, trusting rootPEM, for each of names at t0,
+// and refuses it for a name it does not hold and at t0+expiredAfter.
+func checkVerifiesOnlyForNamesWhileValid(t *testing.T, leaf *x509.Certificate, rootPEM []byte, names []string, expiredAfter time.Duration) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	for _, n := range names {
+		_, err := leaf.Verify(x509.VerifyOptions{DNSName: n, Roots: roots, CurrentTime: t0,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		if err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "other.site", Roots: roots, CurrentTime: t0}); err == nil {
+		t.Error("verifies for a name it does not hold")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: names[0], Roots: roots, CurrentTime: t0.Add(expiredAfter)}); err == nil {
+		t.Error("verifies after its validity")
+	}
+}
+
 func TestParseTLSSecret(t *testing.T) {
 	certA, keyA, _ := SelfSigned([]string{"a.example"}, KeySpec{}, time.Hour, t0)
 	_, keyB, _ := SelfSigned([]string{"b.example"}, KeySpec{}, time.Hour, t0)
 	certR, keyR, _ := SelfSigned([]string{"r.example"}, KeySpec{"RSA", 3072}, time.Hour, t0)
 	chained := append(append([]byte{}, certA...), certR...)
-	cases := []struct {
-		name      string
-		data      map[string][]byte
-		wantErr   string
-		wantChain int
-		wantKey   string
-	}{
+	cases := []parseTLSSecretCase{
 		{"leaf only", SecretData(certA, keyA, nil), "", 0, "ECDSA-256"},
 		{"leaf and chain", SecretData(chained, keyA, nil), "", 1, "ECDSA-256"},
 		{"RSA", SecretData(certR, keyR, nil), "", 0, "RSA-3072"},
@@ -163,27 +164,37 @@ func TestParseTLSSecret(t *testing.T) {
 		{"missing key", SecretData(certA, nil, nil), "tls.key", 0, ""},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			p, err := ParseTLSSecret(c.data)
-			if c.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
-					t.Fatalf("err = %v, want %q", err, c.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(p.Chain) != c.wantChain {
-				t.Fatalf("chain %d, want %d", len(p.Chain), c.wantChain)
-			}
-			if got := (KeySpec{p.KeyAlgorithm, p.KeySize}).String(); got != c.wantKey {
-				t.Fatalf("key %s, want %s", got, c.wantKey)
-			}
-			if p.SerialHex != p.Leaf.SerialNumber.Text(16) || !p.NotAfter.Equal(p.Leaf.NotAfter) {
-				t.Fatalf("serial/expiry not from the leaf: %+v", p)
-			}
-		})
+		t.Run(c.name, c.check)
+	}
+}
+
+type parseTLSSecretCase struct {
+	name      string
+	data      map[string][]byte
+	wantErr   string
+	wantChain int
+	wantKey   string
+}
+
+func (c parseTLSSecretCase) check(t *testing.T) {
+	p, err := ParseTLSSecret(c.data)
+	if c.wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+			t.Fatalf("err = %v, want %q", err, c.wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Chain) != c.wantChain {
+		t.Fatalf("chain %d, want %d", len(p.Chain), c.wantChain)
+	}
+	if got := (KeySpec{p.KeyAlgorithm, p.KeySize}).String(); got != c.wantKey {
+		t.Fatalf("key %s, want %s", got, c.wantKey)
+	}
+	if p.SerialHex != p.Leaf.SerialNumber.Text(16) || !p.NotAfter.Equal(p.Leaf.NotAfter) {
+		t.Fatalf("serial/expiry not from the leaf: %+v", p)
 	}
 }
 

@@ -66,41 +66,52 @@ func calledOperations(t *testing.T) map[string][]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		services := map[string]string{} // import name → service
-		for _, imp := range f.Imports {
-			p, _ := strconv.Unquote(imp.Path.Value)
-			svc, ok := strings.CutPrefix(p, sdkService)
-			if !ok || strings.Contains(svc, "/") {
-				continue
-			}
-			name := svc
-			if imp.Name != nil {
-				name = imp.Name.Name
-			}
-			services[name] = svc
-		}
+		services := sdkServiceImports(f)
+		rel, _ := filepath.Rel(repoRoot(t), path)
 		ast.Inspect(f, func(n ast.Node) bool {
-			lit, ok := n.(*ast.CompositeLit)
-			if !ok {
-				return true
-			}
-			sel, ok := lit.Type.(*ast.SelectorExpr)
-			if !ok {
-				return true
-			}
-			pkg, ok := sel.X.(*ast.Ident)
-			if !ok || services[pkg.Name] == "" || !strings.HasSuffix(sel.Sel.Name, "Input") {
-				return true
-			}
-			op := services[pkg.Name] + ":" + strings.TrimSuffix(sel.Sel.Name, "Input")
-			rel, _ := filepath.Rel(repoRoot(t), path)
-			if !slices.Contains(ops[op], rel) {
+			if op, ok := sdkOperationInput(n, services); ok && !slices.Contains(ops[op], rel) {
 				ops[op] = append(ops[op], rel)
 			}
 			return true
 		})
 	}
 	return ops
+}
+
+// sdkServiceImports maps the name each AWS SDK service package is imported under to the service.
+func sdkServiceImports(f *ast.File) map[string]string {
+	services := map[string]string{} // import name → service
+	for _, imp := range f.Imports {
+		p, _ := strconv.Unquote(imp.Path.Value)
+		svc, ok := strings.CutPrefix(p, sdkService)
+		if !ok || strings.Contains(svc, "/") {
+			continue
+		}
+		name := svc
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		services[name] = svc
+	}
+	return services
+}
+
+// sdkOperationInput: n is a <service>.<Operation>Input{...} literal of an imported SDK service;
+// the answer is "service:Operation".
+func sdkOperationInput(n ast.Node, services map[string]string) (string, bool) {
+	lit, ok := n.(*ast.CompositeLit)
+	if !ok {
+		return "", false
+	}
+	sel, ok := lit.Type.(*ast.SelectorExpr)
+	if !ok {
+		return "", false
+	}
+	pkg, ok := sel.X.(*ast.Ident)
+	if !ok || services[pkg.Name] == "" || !strings.HasSuffix(sel.Sel.Name, "Input") {
+		return "", false
+	}
+	return services[pkg.Name] + ":" + strings.TrimSuffix(sel.Sel.Name, "Input"), true
 }
 
 // TestPolicyGrantsExactlyWhatTheCodeCalls: every AWS operation the controller calls is allowed

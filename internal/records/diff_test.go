@@ -1,6 +1,7 @@
 package records
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,16 +29,38 @@ func written(p Plan) []string {
 
 func TestDiff(t *testing.T) {
 	const me, other = "web/a", "web/b"
-	api := a("api.z.site", "203.0.113.10")
-	apiMoved := a("api.z.site", "203.0.113.99")
-	apiCNAME := cname("api.z.site", "lb.example.net")
-	cases := []struct {
-		name          string
-		observed      []Record
-		desired       []Record
-		want          []string
-		wantConflicts []Conflict
-	}{
+	cases := slices.Concat(ownedRecordCases(me), conflictCases(other), replaceAndDeleteCases(me, other))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := Diff(NewSnapshot(c.observed...), me, c.desired)
+			g.Expect(written(p)).To(Equal(c.want))
+			g.Expect(p.Conflicts).To(Equal(c.wantConflicts))
+			g.Expect(p.InSync()).To(Equal(len(c.want) == 0))
+			for _, r := range p.Changed() {
+				g.Expect(isRegistry(r)).To(BeFalse(), "Changed lists the owner's records only")
+			}
+		})
+	}
+}
+
+type diffCase struct {
+	name          string
+	observed      []Record
+	desired       []Record
+	want          []string
+	wantConflicts []Conflict
+}
+
+// apiRecords: the backend's A record, the same name moved to another address, and as a CNAME.
+func apiRecords() (api, apiMoved, apiCNAME Record) {
+	return a("api.z.site", "203.0.113.10"), a("api.z.site", "203.0.113.99"), cname("api.z.site", "lb.example.net")
+}
+
+// ownedRecordCases: records of this owner are created, kept, or repaired when they drift.
+func ownedRecordCases(me string) []diffCase {
+	api, apiMoved, _ := apiRecords()
+	return []diffCase{
 		{name: "empty zone: record and registry created",
 			desired: []Record{api},
 			want:    []string{"CREATE api.z.site A", "CREATE _securesite-a.api.z.site TXT"}},
@@ -55,6 +78,13 @@ func TestDiff(t *testing.T) {
 		{name: "registry without record: record created",
 			observed: []Record{reg(api, me)}, desired: []Record{api},
 			want: []string{"CREATE api.z.site A"}},
+	}
+}
+
+// conflictCases: a name held by no one or by another owner is reported, never written.
+func conflictCases(other string) []diffCase {
+	api, apiMoved, apiCNAME := apiRecords()
+	return []diffCase{
 		{name: "unmanaged record: conflict, untouched",
 			observed: []Record{apiMoved}, desired: []Record{api},
 			wantConflicts: []Conflict{{Record: api, Owner: ""}}},
@@ -77,6 +107,13 @@ func TestDiff(t *testing.T) {
 			observed: []Record{{Name: "api.z.site", Type: "TXT", TTL: 300, Values: []string{"v=spf1 -all"}}},
 			desired:  []Record{api},
 			want:     []string{"CREATE api.z.site A", "CREATE _securesite-a.api.z.site TXT"}},
+	}
+}
+
+// replaceAndDeleteCases: a record of this owner changes type or is no longer desired.
+func replaceAndDeleteCases(me, other string) []diffCase {
+	api, _, apiCNAME := apiRecords()
+	return []diffCase{
 		{name: "own A replaced by own CNAME: delete A and its registry, create CNAME",
 			observed: []Record{api, reg(api, me)}, desired: []Record{apiCNAME},
 			want: []string{"CREATE api.z.site CNAME", "CREATE _securesite-cname.api.z.site TXT",
@@ -87,18 +124,6 @@ func TestDiff(t *testing.T) {
 		{name: "duplicate desired records count once",
 			desired: []Record{api, api},
 			want:    []string{"CREATE api.z.site A", "CREATE _securesite-a.api.z.site TXT"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			g := NewWithT(t)
-			p := Diff(NewSnapshot(c.observed...), me, c.desired)
-			g.Expect(written(p)).To(Equal(c.want))
-			g.Expect(p.Conflicts).To(Equal(c.wantConflicts))
-			g.Expect(p.InSync()).To(Equal(len(c.want) == 0))
-			for _, r := range p.Changed() {
-				g.Expect(isRegistry(r)).To(BeFalse(), "Changed lists the owner's records only")
-			}
-		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,32 +33,36 @@ func site(ns, className, domain string, mutate func(*v1alpha1.SecureSite)) *v1al
 	return s
 }
 
-func TestDecide(t *testing.T) {
-	teamA := class("team-a", nil)
-	teamB := class("team-b", func(c *v1alpha1.SecureSiteClass) {
+// The classes and namespaces the cases of TestDecide are decided against.
+var (
+	teamA = class("team-a", nil)
+	teamB = class("team-b", func(c *v1alpha1.SecureSiteClass) {
 		c.Spec.AllowWildcardCertificates = true
 		c.Spec.HostedZoneIDs = []string{"ZPUBLIC", "/hostedzone/ZPRIVATE"}
 		c.Spec.BucketPrefix = "team-b-"
 		c.Spec.SecretsManagerPrefix = "team-b/"
 	})
-	open := class("open", func(c *v1alpha1.SecureSiteClass) {
+	open = class("open", func(c *v1alpha1.SecureSiteClass) {
 		c.Annotations = map[string]string{v1alpha1.AnnotationDefaultClass: "true"}
 		c.Spec.NamespaceSelector = &metav1.LabelSelector{}
 		c.Spec.Domains = []string{"example.com"}
 	})
-	none := class("none", func(c *v1alpha1.SecureSiteClass) { c.Spec.NamespaceSelector = nil })
-	all := []v1alpha1.SecureSiteClass{teamA, teamB, none}
-	labelsA := map[string]string{"team": "team-a"}
-	labelsB := map[string]string{"team": "team-b"}
-	publicZone := &Zone{ID: "ZPUBLIC", Name: "example.com"}
+	none       = class("none", func(c *v1alpha1.SecureSiteClass) { c.Spec.NamespaceSelector = nil })
+	all        = []v1alpha1.SecureSiteClass{teamA, teamB, none}
+	labelsA    = map[string]string{"team": "team-a"}
+	labelsB    = map[string]string{"team": "team-b"}
+	publicZone = &Zone{ID: "ZPUBLIC", Name: "example.com"}
+)
 
-	tests := []struct {
-		name    string
-		in      Input
-		wantErr string // substring of the message; "" = allowed
-		field   string
-		class   string
-	}{
+func TestDecide(t *testing.T) {
+	for _, tt := range slices.Concat(classCases(), nameCases(), zoneCases(), prefixCases()) {
+		t.Run(tt.name, tt.check)
+	}
+}
+
+// classCases: which class applies, and whether it selects the site's namespace.
+func classCases() []decideCase {
+	return []decideCase{
 		{name: "own name allowed", in: Input{Site: site("a", "team-a", "app.team-a.example.com", nil), NamespaceLabels: labelsA, Classes: all}},
 		{name: "class entry itself allowed", in: Input{Site: site("a", "team-a", "team-a.example.com", nil), NamespaceLabels: labelsA, Classes: all}},
 		{name: "no class at all", in: Input{Site: site("a", "", "app.team-a.example.com", nil), NamespaceLabels: labelsA, Classes: all},
@@ -74,6 +79,12 @@ func TestDecide(t *testing.T) {
 			wantErr: "namespace b is not selected by SecureSiteClass team-a (namespaceSelector team=team-a)", field: "metadata.namespace", class: "team-a"},
 		{name: "unset selector selects none", in: Input{Site: site("a", "none", "app.none.example.com", nil), NamespaceLabels: labelsA, Classes: all},
 			wantErr: "has no namespaceSelector", field: "metadata.namespace", class: "none"},
+	}
+}
+
+// nameCases: the names a site claims: its class's domains, wildcards, the controller's fences and reserved names.
+func nameCases() []decideCase {
+	return []decideCase{
 		{name: "name of another team", in: Input{Site: site("a", "team-a", "app.team-b.example.com", nil), NamespaceLabels: labelsA, Classes: all},
 			wantErr: "spec.domain app.team-b.example.com is not in SecureSiteClass team-a's domains (team-a.example.com)", field: "spec.domain", class: "team-a"},
 		{name: "suffix is not a parent", in: Input{Site: site("a", "team-a", "evilteam-a.example.com", nil), NamespaceLabels: labelsA, Classes: all},
@@ -107,6 +118,12 @@ func TestDecide(t *testing.T) {
 			return *c
 		}()},
 			Zone: publicZone, Fences: Fences{ReservedNames: []string{"@"}}}, wantErr: "is not in SecureSiteClass open's domains", field: "spec.certificate.additionalDNSNames[0]"},
+	}
+}
+
+// zoneCases: the hosted zone: listed in the class, private zones, the controller's zone fence.
+func zoneCases() []decideCase {
+	return []decideCase{
 		{name: "zone not listed", in: Input{Site: site("b", "team-b", "app.team-b.example.com", func(s *v1alpha1.SecureSite) { s.Spec.HostedZoneID = "ZOTHER" }),
 			NamespaceLabels: labelsB, Classes: all}, wantErr: "spec.hostedZoneID ZOTHER is not in SecureSiteClass team-b's hostedZoneIDs", field: "spec.hostedZoneID", class: "team-b"},
 		{name: "private zone not listed", in: Input{Site: site("a", "team-a", "app.team-a.example.com", func(s *v1alpha1.SecureSite) { s.Spec.HostedZoneID = "/hostedzone/ZPRIV" }),
@@ -116,6 +133,12 @@ func TestDecide(t *testing.T) {
 			NamespaceLabels: labelsB, Classes: all, Zone: &Zone{ID: "ZPRIVATE", Name: "team-b.example.com", Private: true}}},
 		{name: "zone id fence", in: Input{Site: site("a", "team-a", "app.team-a.example.com", nil), NamespaceLabels: labelsA, Classes: all,
 			Zone: publicZone, Fences: Fences{ZoneIDFilter: []string{"ZONLY"}}}, wantErr: "hosted zone of spec.domain ZPUBLIC is outside this controller's --zone-id-filter", field: "hosted zone of spec.domain"},
+	}
+}
+
+// prefixCases: the bucket and Secrets Manager name prefixes of the class.
+func prefixCases() []decideCase {
+	return []decideCase{
 		{name: "bucket outside prefix", in: Input{Site: site("b", "team-b", "app.team-b.example.com", func(s *v1alpha1.SecureSite) {
 			s.Spec.StaticSite = &v1alpha1.StaticSiteSpec{Bucket: "team-a-assets"}
 		}), NamespaceLabels: labelsB, Classes: all, Bucket: "team-a-assets"}, wantErr: `spec.staticSite.bucket team-a-assets does not start with SecureSiteClass team-b's bucketPrefix "team-b-"`, field: "spec.staticSite.bucket", class: "team-b"},
@@ -130,27 +153,35 @@ func TestDecide(t *testing.T) {
 			s.Spec.StaticSite = &v1alpha1.StaticSiteSpec{Bucket: "team-b-app"}
 		}), NamespaceLabels: labelsB, Classes: all, Bucket: "team-b-app"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, np := Decide(tt.in)
-			if tt.wantErr == "" {
-				if np != nil {
-					t.Fatalf("refused: %s", np.Message)
-				}
-				return
-			}
-			if np == nil {
-				t.Fatalf("allowed; want refusal %q", tt.wantErr)
-			}
-			if !strings.Contains(np.Message, tt.wantErr) {
-				t.Errorf("message %q\nwant it to contain %q", np.Message, tt.wantErr)
-			}
-			if tt.field != "" && np.Field != tt.field {
-				t.Errorf("field %q, want %q", np.Field, tt.field)
-			}
-			if tt.class != "" && np.Class != tt.class {
-				t.Errorf("class %q, want %q", np.Class, tt.class)
-			}
-		})
+}
+
+type decideCase struct {
+	name    string
+	in      Input
+	wantErr string // substring of the message; "" = allowed
+	field   string
+	class   string
+}
+
+// check: allowed when no refusal is wanted; else refused with the message, field and class wanted.
+func (tt decideCase) check(t *testing.T) {
+	_, np := Decide(tt.in)
+	if tt.wantErr == "" {
+		if np != nil {
+			t.Fatalf("refused: %s", np.Message)
+		}
+		return
+	}
+	if np == nil {
+		t.Fatalf("allowed; want refusal %q", tt.wantErr)
+	}
+	if !strings.Contains(np.Message, tt.wantErr) {
+		t.Errorf("message %q\nwant it to contain %q", np.Message, tt.wantErr)
+	}
+	if tt.field != "" && np.Field != tt.field {
+		t.Errorf("field %q, want %q", np.Field, tt.field)
+	}
+	if tt.class != "" && np.Class != tt.class {
+		t.Errorf("class %q, want %q", np.Class, tt.class)
 	}
 }

@@ -121,10 +121,37 @@ func loadCorpus(t *testing.T, vars map[string]string) []corpusCase {
 }
 
 func TestBadInputCorpus(t *testing.T) {
+	b := startBadInputWorld(t)
+	b.createWhatHostileSitesGoAfter()
+	before := b.snapshotOthers()
+
+	corpus := loadCorpus(t, map[string]string{"ZONE_BAD": b.zoneBad, "ZONE_OTHER": b.zoneOther})
+	applied := applyAll(t, b.w.Kubeconfig, corpus)
+	reported := b.checkRefusedOrReported(corpus, applied)
+
+	b.checkNoAWSWrites(before.writes)
+	b.checkQuietOnceSettled(len(reported))
+	b.checkOthersUntouched(before)
+	b.checkStillServesAGoodSite()
+	checkNoKeyLeaks(t, b.ctx, b.k8s, b.w.Kubeconfig, b.m.log.String())
+}
+
+// badInputWorld is the test world, a running manager, and the zones the corpus aims at.
+type badInputWorld struct {
+	t   *testing.T
+	ctx context.Context
+	w   *testworld.World
+	k8s client.Client
+	// r53 is an uncounted Route53 client, as a human with the console: the counters see only the controller.
+	r53                *route53.Client
+	zoneBad, zoneOther string
+	m                  *manager
+}
+
+func startBadInputWorld(t *testing.T) *badInputWorld {
 	ctx := context.Background()
 	w := testworld.Start(t)
-	scheme := newScheme()
-	k8s, err := client.New(w.RESTConfig, client.Options{Scheme: scheme})
+	k8s, err := client.New(w.RESTConfig, client.Options{Scheme: newScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,59 +160,78 @@ func TestBadInputCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// An uncounted Route53 client, as a human with the console: the counters see only the controller.
 	r53 := route53.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
 		BaseEndpoint: aws.String(w.AWS.URL),
 	})
-	zoneBad := w.CreateHostedZone(ctx, "bad.test")
-	zoneOther := w.CreateHostedZone(ctx, "other.test")
-	m := startManager(t, w)
+	b := &badInputWorld{t: t, ctx: ctx, w: w, k8s: k8s, r53: r53}
+	b.zoneBad = w.CreateHostedZone(ctx, "bad.test")
+	b.zoneOther = w.CreateHostedZone(ctx, "other.test")
+	b.m = startManager(t, w)
+	return b
+}
 
-	// What the hostile sites go after: a record and a certificate of a site in another namespace,
-	// a record nobody manages, a neighbour's certificate Secret and an unmanaged Secret.
-	good := func(namespace, name, domain string, mutate func(*v1alpha1.SecureSite)) {
-		s := &v1alpha1.SecureSite{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Spec: v1alpha1.SecureSiteSpec{Domain: domain}}
-		mutate(s)
-		if err := k8s.Create(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+func (b *badInputWorld) good(namespace, name, domain string, mutate func(*v1alpha1.SecureSite)) {
+	s := &v1alpha1.SecureSite{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Spec: v1alpha1.SecureSiteSpec{Domain: domain}}
+	mutate(s)
+	if err := b.k8s.Create(b.ctx, s); err != nil {
+		b.t.Fatal(err)
 	}
-	good(ownerNS, "owner", "claimed.bad.test", func(s *v1alpha1.SecureSite) {
+}
+
+// createWhatHostileSitesGoAfter: a record and a certificate of a site in another namespace, a
+// record nobody manages, a neighbour's certificate Secret and an unmanaged Secret; the two good
+// sites Ready.
+func (b *badInputWorld) createWhatHostileSitesGoAfter() {
+	t := b.t
+	b.good(ownerNS, "owner", "claimed.bad.test", func(s *v1alpha1.SecureSite) {
 		s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "api.claimed.bad.test", Address: "203.0.113.5"}
 		s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
 	})
 	// Issued by the ACME CA, so the hygiene check covers lego's logs too.
-	good(ns, "neighbour", "neighbour.bad.test", func(*v1alpha1.SecureSite) {})
-	handWrite(t, r53, zoneBad, "legacy.bad.test", "198.51.100.1")
+	b.good(ns, "neighbour", "neighbour.bad.test", func(*v1alpha1.SecureSite) {})
+	handWrite(t, b.r53, b.zoneBad, "legacy.bad.test", "198.51.100.1")
 	foreign := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone-elses-tls"},
 		Data:       map[string][]byte{"token": []byte("not yours")},
 	}
-	if err := k8s.Create(ctx, foreign); err != nil {
+	if err := b.k8s.Create(b.ctx, foreign); err != nil {
 		t.Fatal(err)
 	}
 	for _, key := range []client.ObjectKey{{Namespace: ownerNS, Name: "owner"}, {Namespace: ns, Name: "neighbour"}} {
 		waitFor(t, 90*time.Second, key.String()+" Ready", func() string {
-			return conditionMismatch(ctx, k8s, key, v1alpha1.ConditionReady, metav1.ConditionTrue, "", "")
+			return conditionMismatch(b.ctx, b.k8s, key, v1alpha1.ConditionReady, metav1.ConditionTrue, "", "")
 		})
 	}
+}
+
+// othersBefore is what the corpus must leave as it is: the zone's records, the Secrets of others
+// (by resourceVersion), and the AWS writes counted so far.
+type othersBefore struct {
+	records []string
+	secrets map[string]string
+	writes  map[string]float64
+}
+
+func (b *badInputWorld) snapshotOthers() othersBefore {
 	time.Sleep(time.Second) // lets the last status write and its events settle before counting
-	recordsBefore := zoneRecords(t, r53, zoneBad)
-	secretsBefore := map[string]string{}
+	before := othersBefore{records: zoneRecords(b.t, b.r53, b.zoneBad), secrets: map[string]string{}}
 	for _, key := range []client.ObjectKey{{Namespace: ns, Name: "someone-elses-tls"}, {Namespace: ns, Name: "neighbour-tls"}, {Namespace: ownerNS, Name: "owner-tls"}} {
 		sec := &corev1.Secret{}
-		if err := k8s.Get(ctx, key, sec); err != nil {
-			t.Fatal(err)
+		if err := b.k8s.Get(b.ctx, key, sec); err != nil {
+			b.t.Fatal(err)
 		}
-		secretsBefore[key.String()] = sec.ResourceVersion
+		before.secrets[key.String()] = sec.ResourceVersion
 	}
-	writesBefore := awsWrites()
+	before.writes = awsWrites()
+	return before
+}
 
-	corpus := loadCorpus(t, map[string]string{"ZONE_BAD": zoneBad, "ZONE_OTHER": zoneOther})
-	applied := applyAll(t, w.Kubeconfig, corpus)
-
+// checkRefusedOrReported: each manifest expected refused was refused at apply with its message
+// and left no object; each other one was accepted and reports its condition. It returns those.
+func (b *badInputWorld) checkRefusedOrReported(corpus []corpusCase, applied map[string]applyResult) []corpusCase {
+	t := b.t
 	var refused, stalledN, conditions int
 	var reported []corpusCase
 	for _, c := range corpus {
@@ -193,16 +239,7 @@ func TestBadInputCorpus(t *testing.T) {
 		switch c.want.kind {
 		case "refused":
 			refused++
-			if err == nil {
-				t.Errorf("%s: accepted by the API server, want refused with %q", c.file, c.want.message)
-				continue
-			}
-			if !strings.Contains(out, c.want.message) {
-				t.Errorf("%s: refused, but the message lacks %q:\n%s", c.file, c.want.message, out)
-			}
-			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: c.name}, &v1alpha1.SecureSite{}); !apierrors.IsNotFound(err) {
-				t.Errorf("%s: refused, yet the object is there (get: %v)", c.file, err)
-			}
+			b.checkRefused(c, out, err)
 		default:
 			if c.want.kind == "stalled" {
 				stalledN++
@@ -219,27 +256,47 @@ func TestBadInputCorpus(t *testing.T) {
 	for _, c := range reported {
 		key := client.ObjectKey{Namespace: ns, Name: c.name}
 		waitFor(t, 60*time.Second, c.file, func() string {
-			return conditionMismatch(ctx, k8s, key, c.want.typ, c.want.status, c.want.reason, c.want.message)
+			return conditionMismatch(b.ctx, b.k8s, key, c.want.typ, c.want.status, c.want.reason, c.want.message)
 		})
 	}
 	t.Logf("corpus: %d manifests: %d refused at apply, %d reported Stalled, %d reported as conditions", len(corpus), refused, stalledN, conditions)
+	return reported
+}
 
-	// Nothing the corpus asked for reached AWS as a write.
-	diff := testworld.CountDiff(awsWrites(), writesBefore)
-	t.Logf("AWS writes caused by the corpus: %d operation(s) %v", len(diff), diff)
-	if len(diff) > 0 {
-		t.Errorf("AWS writes while the corpus was applied and reported: %v", diff)
+func (b *badInputWorld) checkRefused(c corpusCase, out string, err error) {
+	t := b.t
+	if err == nil {
+		t.Errorf("%s: accepted by the API server, want refused with %q", c.file, c.want.message)
+		return
 	}
+	if !strings.Contains(out, c.want.message) {
+		t.Errorf("%s: refused, but the message lacks %q:\n%s", c.file, c.want.message, out)
+	}
+	if err := b.k8s.Get(b.ctx, client.ObjectKey{Namespace: ns, Name: c.name}, &v1alpha1.SecureSite{}); !apierrors.IsNotFound(err) {
+		t.Errorf("%s: refused, yet the object is there (get: %v)", c.file, err)
+	}
+}
 
-	// No hot loop: reported sites stay quiet once settled.
+// checkNoAWSWrites: nothing the corpus asked for reached AWS as a write.
+func (b *badInputWorld) checkNoAWSWrites(writesBefore map[string]float64) {
+	diff := testworld.CountDiff(awsWrites(), writesBefore)
+	b.t.Logf("AWS writes caused by the corpus: %d operation(s) %v", len(diff), diff)
+	if len(diff) > 0 {
+		b.t.Errorf("AWS writes while the corpus was applied and reported: %v", diff)
+	}
+}
+
+// checkQuietOnceSettled: no hot loop: reported sites stay quiet once settled.
+func (b *badInputWorld) checkQuietOnceSettled(reported int) {
+	t := b.t
 	time.Sleep(2 * time.Second)
 	before := reconcileMetrics()
 	time.Sleep(quietWindow)
 	after := reconcileMetrics()
 	quiet := after.total - before.total
 	t.Logf("quiet window %s: %.0f reconcile(s) for %d reported and 2 good sites, %.0f error(s), %.0f panic(s)",
-		quietWindow, quiet, len(reported), after.errors-before.errors, after.panics)
-	if quiet > float64(maxQuietReconciles*(len(reported)+2)) {
+		quietWindow, quiet, reported, after.errors-before.errors, after.panics)
+	if quiet > float64(maxQuietReconciles*(reported+2)) {
 		t.Errorf("%.0f reconciles in a %s quiet window: a bad site is looping", quiet, quietWindow)
 	}
 	if after.errors != before.errors {
@@ -248,32 +305,35 @@ func TestBadInputCorpus(t *testing.T) {
 	if after.panics > 0 {
 		t.Errorf("%.0f reconcile panic(s)", after.panics)
 	}
+}
 
-	// Nobody else's record or Secret changed.
-	if got := zoneRecords(t, r53, zoneBad); !equalRecords(recordsBefore, got) {
-		t.Errorf("zone bad.test changed:\nbefore %v\nafter  %v", recordsBefore, got)
+// checkOthersUntouched: nobody else's record or Secret changed.
+func (b *badInputWorld) checkOthersUntouched(before othersBefore) {
+	t := b.t
+	if got := zoneRecords(t, b.r53, b.zoneBad); !equalRecords(before.records, got) {
+		t.Errorf("zone bad.test changed:\nbefore %v\nafter  %v", before.records, got)
 	}
-	for key, rv := range secretsBefore {
+	for key, rv := range before.secrets {
 		namespace, name, _ := strings.Cut(key, "/")
 		sec := &corev1.Secret{}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, sec); err != nil || sec.ResourceVersion != rv {
+		if err := b.k8s.Get(b.ctx, client.ObjectKey{Namespace: namespace, Name: name}, sec); err != nil || sec.ResourceVersion != rv {
 			t.Errorf("Secret %s changed (resourceVersion %s → %s, %v)", key, rv, sec.ResourceVersion, err)
 		}
 	}
+}
 
-	// Still alive: a good site applied after the corpus is served.
-	if !m.running() {
-		t.Fatal("manager stopped")
+// checkStillServesAGoodSite: still alive: a good site applied after the corpus is served.
+func (b *badInputWorld) checkStillServesAGoodSite() {
+	if !b.m.running() {
+		b.t.Fatal("manager stopped")
 	}
-	good(ns, "alive", "alive.bad.test", func(s *v1alpha1.SecureSite) {
+	b.good(ns, "alive", "alive.bad.test", func(s *v1alpha1.SecureSite) {
 		s.Spec.Backend = &v1alpha1.BackendSpec{Hostname: "api.alive.bad.test", Address: "203.0.113.77"}
 		s.Spec.Certificate.Issuer = v1alpha1.IssuerSelfSigned
 	})
-	waitFor(t, 30*time.Second, "site after the corpus Ready", func() string {
-		return conditionMismatch(ctx, k8s, client.ObjectKey{Namespace: ns, Name: "alive"}, v1alpha1.ConditionReady, metav1.ConditionTrue, "", "")
+	waitFor(b.t, 30*time.Second, "site after the corpus Ready", func() string {
+		return conditionMismatch(b.ctx, b.k8s, client.ObjectKey{Namespace: ns, Name: "alive"}, v1alpha1.ConditionReady, metav1.ConditionTrue, "", "")
 	})
-
-	checkNoKeyLeaks(t, ctx, k8s, w.Kubeconfig, m.log.String())
 }
 
 type applyResult struct {

@@ -150,6 +150,27 @@ func TestChartDefaults(t *testing.T) {
 
 func TestChartNonDefaultValues(t *testing.T) {
 	o := render(t, "edge", "platform", "-f", nonDefaultValuesFile(t))
+	checkManagerDeploymentFromValues(t, o)
+	sa := o.one(t, "ServiceAccount")
+	if sa.GetAnnotations()["eks.amazonaws.com/role-arn"] != "arn:aws:iam::123456789012:role/securesite" {
+		t.Errorf("ServiceAccount annotations %v, want the IRSA role", sa.GetAnnotations())
+	}
+	if pdb := o.one(t, "PodDisruptionBudget"); pdb.Object["spec"].(map[string]any)["minAvailable"] != int64(1) {
+		t.Errorf("PodDisruptionBudget %v, want minAvailable 1", pdb.Object["spec"])
+	}
+	checkMonitoringFromValues(t, o)
+	checkTemplatedCRDsKept(t, o)
+	class := o.one(t, "SecureSiteClass")
+	if class.GetName() != "default" || class.GetAnnotations()["securesite.io/is-default-class"] != "true" ||
+		!strings.Contains(toYAML(t, class.Object["spec"]), "duckhoo.site") {
+		t.Errorf("default SecureSiteClass %v", class.Object)
+	}
+}
+
+// checkManagerDeploymentFromValues: the release's Deployment runs the image by digest, twice,
+// with the values as flags and environment and the CA bundle ConfigMap mounted.
+func checkManagerDeploymentFromValues(t *testing.T, o objects) {
+	t.Helper()
 	d := o.one(t, "Deployment")
 	if d.GetName() != "edge-securesite-controller-manager" || d.GetNamespace() != "platform" {
 		t.Errorf("Deployment %s/%s", d.GetNamespace(), d.GetName())
@@ -171,17 +192,16 @@ func TestChartNonDefaultValues(t *testing.T) {
 	if env := envOf(c); env["AWS_REGION"] != "ap-northeast-2" || env["POD_NAMESPACE"] != "fieldRef:metadata.namespace" {
 		t.Errorf("env %v", env)
 	}
-	sa := o.one(t, "ServiceAccount")
-	if sa.GetAnnotations()["eks.amazonaws.com/role-arn"] != "arn:aws:iam::123456789012:role/securesite" {
-		t.Errorf("ServiceAccount annotations %v, want the IRSA role", sa.GetAnnotations())
-	}
 	volumes, _, _ := unstructuredSlice(d.Object, "spec", "template", "spec", "volumes")
 	if !strings.Contains(toYAML(t, volumes), "name: corporate-ca") {
 		t.Errorf("volumes %v lack the CA bundle ConfigMap", volumes)
 	}
-	if pdb := o.one(t, "PodDisruptionBudget"); pdb.Object["spec"].(map[string]any)["minAvailable"] != int64(1) {
-		t.Errorf("PodDisruptionBudget %v, want minAvailable 1", pdb.Object["spec"])
-	}
+}
+
+// checkMonitoringFromValues: a ServiceMonitor over HTTPS for the Prometheus release, the alerts
+// as a PrometheusRule, and Prometheus allowed to read the metrics.
+func checkMonitoringFromValues(t *testing.T, o objects) {
+	t.Helper()
 	sm := o.one(t, "ServiceMonitor")
 	if sm.GetLabels()["release"] != "kube-prometheus-stack" || !strings.Contains(toYAML(t, sm.Object["spec"]), "scheme: https") {
 		t.Errorf("ServiceMonitor %v", sm.Object)
@@ -193,6 +213,16 @@ func TestChartNonDefaultValues(t *testing.T) {
 	if !reflect.DeepEqual(rule.Object["spec"], alerts) {
 		t.Errorf("PrometheusRule spec differs from files/alerts.yaml")
 	}
+	binding := o["ClusterRoleBinding//edge-securesite-metrics-reader"]
+	if binding == nil || !strings.Contains(toYAML(t, binding.Object["subjects"]), "prometheus-k8s") {
+		t.Errorf("metrics.readers: no binding of the metrics-reader ClusterRole to prometheus-k8s")
+	}
+}
+
+// checkTemplatedCRDsKept: the CRDs installed as templates are the crds/ files, kept by Helm on
+// uninstall (helm.sh/resource-policy=keep).
+func checkTemplatedCRDsKept(t *testing.T, o objects) {
+	t.Helper()
 	crds := o.ofKind("CustomResourceDefinition")
 	if len(crds) != 2 {
 		t.Errorf("%d templated CRDs, want SecureSite and SecureSiteClass", len(crds))
@@ -208,15 +238,6 @@ func TestChartNonDefaultValues(t *testing.T) {
 		if !reflect.DeepEqual(crd.Object["spec"], fromFile["spec"]) {
 			t.Errorf("the templated CRD's spec differs from crds/%s", file)
 		}
-	}
-	class := o.one(t, "SecureSiteClass")
-	if class.GetName() != "default" || class.GetAnnotations()["securesite.io/is-default-class"] != "true" ||
-		!strings.Contains(toYAML(t, class.Object["spec"]), "duckhoo.site") {
-		t.Errorf("default SecureSiteClass %v", class.Object)
-	}
-	binding := o["ClusterRoleBinding//edge-securesite-metrics-reader"]
-	if binding == nil || !strings.Contains(toYAML(t, binding.Object["subjects"]), "prometheus-k8s") {
-		t.Errorf("metrics.readers: no binding of the metrics-reader ClusterRole to prometheus-k8s")
 	}
 }
 

@@ -65,6 +65,22 @@ var notValues = map[string]string{
 // renders is a flag the manager does not have.
 func TestChartEveryFlagIsAValue(t *testing.T) {
 	flags := managerFlags(t)
+	checkFlagsAndValuesPaired(t, flags)
+
+	names := make([]string, 0, len(flagValues))
+	for f := range flagValues {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		t.Run(f, func(t *testing.T) { flagValues[f].checkRendered(t, flags) })
+	}
+}
+
+// checkFlagsAndValuesPaired: every manager flag has a chart value or a reason not to, and every
+// chart value is still a flag of the manager.
+func checkFlagsAndValuesPaired(t *testing.T, flags []string) {
+	t.Helper()
 	var missing []string
 	for _, f := range flags {
 		_, mapped := flagValues[f]
@@ -81,36 +97,31 @@ func TestChartEveryFlagIsAValue(t *testing.T) {
 			t.Errorf("flagValues lists --%s, which the manager no longer has: remove its chart value", f)
 		}
 	}
+}
 
-	names := make([]string, 0, len(flagValues))
-	for f := range flagValues {
-		names = append(names, f)
+// checkRendered: the chart installed with v's --set renders v's argument or environment variable,
+// and no argument that is not one of the manager's flags.
+func (v chartValue) checkRendered(t *testing.T, flags []string) {
+	t.Helper()
+	var args []string
+	for _, s := range v.set {
+		args = append(args, "--set", s)
 	}
-	sort.Strings(names)
-	for _, f := range names {
-		v := flagValues[f]
-		t.Run(f, func(t *testing.T) {
-			var args []string
-			for _, s := range v.set {
-				args = append(args, "--set", s)
-			}
-			c := managerContainer(t, render(t, "securesite", "securesite-system", args...))
-			rendered := stringsOf(c["args"])
-			if v.arg != "" && !slices.Contains(rendered, v.arg) {
-				t.Errorf("--set %v renders args %v, want %s", v.set, rendered, v.arg)
-			}
-			if v.env != "" {
-				name, want, _ := strings.Cut(v.env, "=")
-				if got := envOf(c)[name]; got != want {
-					t.Errorf("--set %v renders %s=%q, want %q (%s)", v.set, name, got, want, v.note)
-				}
-			}
-			for _, a := range rendered {
-				name := strings.SplitN(strings.TrimPrefix(a, "--"), "=", 2)[0]
-				if !slices.Contains(flags, name) {
-					t.Errorf("the chart renders %s, which is not a manager flag", a)
-				}
-			}
-		})
+	c := managerContainer(t, render(t, "securesite", "securesite-system", args...))
+	rendered := stringsOf(c["args"])
+	if v.arg != "" && !slices.Contains(rendered, v.arg) {
+		t.Errorf("--set %v renders args %v, want %s", v.set, rendered, v.arg)
+	}
+	if v.env != "" {
+		name, want, _ := strings.Cut(v.env, "=")
+		if got := envOf(c)[name]; got != want {
+			t.Errorf("--set %v renders %s=%q, want %q (%s)", v.set, name, got, want, v.note)
+		}
+	}
+	for _, a := range rendered {
+		name := strings.SplitN(strings.TrimPrefix(a, "--"), "=", 2)[0]
+		if !slices.Contains(flags, name) {
+			t.Errorf("the chart renders %s, which is not a manager flag", a)
+		}
 	}
 }

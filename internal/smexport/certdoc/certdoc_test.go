@@ -14,13 +14,7 @@ func TestFromPEMSplitsLeafAndChain(t *testing.T) {
 	l := ca.IssueNow(t, "infra.duckhoo.site")
 	other := ca.IssueNow(t, "other.duckhoo.site")
 
-	tests := []struct {
-		name      string
-		certChain []byte
-		key       []byte
-		wantErr   string
-		wantChain string
-	}{
+	tests := []fromPEMCase{
 		{name: "leaf and chain", certChain: l.FullChain(ca), key: l.KeyPEM, wantChain: string(ca.PEM)},
 		{name: "self-signed, no chain", certChain: l.CertPEM, key: l.KeyPEM, wantChain: ""},
 		{name: "key of another certificate", certChain: l.FullChain(ca), key: other.KeyPEM, wantErr: "does not match"},
@@ -28,27 +22,39 @@ func TestFromPEMSplitsLeafAndChain(t *testing.T) {
 		{name: "no key", certChain: l.FullChain(ca), key: nil, wantErr: "private key:"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d, err := FromPEM(tt.certChain, tt.key)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d.Certificate != string(l.CertPEM) || d.Chain != tt.wantChain || d.PrivateKey != string(l.KeyPEM) {
-				t.Fatalf("split wrong: %+v", d)
-			}
-			if d.Serial != l.Serial || !d.NotAfter.Equal(l.Cert.NotAfter) {
-				t.Fatalf("serial/notAfter = %s/%s, want %s/%s", d.Serial, d.NotAfter, l.Serial, l.Cert.NotAfter)
-			}
-			if string(d.FullChainPEM()) != string(tt.certChain) {
-				t.Fatalf("FullChainPEM does not give tls.crt back:\n%s", d.FullChainPEM())
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.check(t, l) })
+	}
+}
+
+type fromPEMCase struct {
+	name      string
+	certChain []byte
+	key       []byte
+	wantErr   string
+	wantChain string
+}
+
+// check: FromPEM refuses with wantErr, or splits certChain into l's certificate and key and
+// wantChain, with l's serial and expiry, and gives certChain back whole.
+func (tt fromPEMCase) check(t *testing.T, l testpki.Leaf) {
+	d, err := FromPEM(tt.certChain, tt.key)
+	if tt.wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Fatalf("err = %v, want %q", err, tt.wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Certificate != string(l.CertPEM) || d.Chain != tt.wantChain || d.PrivateKey != string(l.KeyPEM) {
+		t.Fatalf("split wrong: %+v", d)
+	}
+	if d.Serial != l.Serial || !d.NotAfter.Equal(l.Cert.NotAfter) {
+		t.Fatalf("serial/notAfter = %s/%s, want %s/%s", d.Serial, d.NotAfter, l.Serial, l.Cert.NotAfter)
+	}
+	if string(d.FullChainPEM()) != string(tt.certChain) {
+		t.Fatalf("FullChainPEM does not give tls.crt back:\n%s", d.FullChainPEM())
 	}
 }
 

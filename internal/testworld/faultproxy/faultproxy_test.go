@@ -38,35 +38,10 @@ func TestFaultsAreRetriedBySDK(t *testing.T) {
 	}
 	t.Cleanup(kumo.Stop)
 	ctx := context.Background()
-
-	type call struct {
-		service, op string // awsclient.Calls labels
-		svc         faultproxy.Service
-		do          func(awsclient.Config) error
-	}
-	r53 := call{"Route 53", "ListHostedZones", faultproxy.Route53, func(c awsclient.Config) error {
-		_, err := route53.NewFromConfig(c.AWS).ListHostedZones(ctx, &route53.ListHostedZonesInput{})
-		return err
-	}}
-	cf := call{"CloudFront", "ListDistributions", faultproxy.CloudFront, func(c awsclient.Config) error {
-		_, err := cloudfront.NewFromConfig(c.AWS).ListDistributions(ctx, &cloudfront.ListDistributionsInput{})
-		return err
-	}}
-	s3c := call{"S3", "ListBuckets", faultproxy.S3, func(c awsclient.Config) error {
-		_, err := s3.NewFromConfig(c.AWS, func(o *s3.Options) { o.UsePathStyle = true }).ListBuckets(ctx, &s3.ListBucketsInput{})
-		return err
-	}}
-	acmc := call{"ACM", "ListCertificates", faultproxy.JSON, func(c awsclient.Config) error {
-		_, err := acm.NewFromConfig(c.AWS).ListCertificates(ctx, &acm.ListCertificatesInput{})
-		return err
-	}}
-	sm := call{"Secrets Manager", "ListSecrets", faultproxy.JSON, func(c awsclient.Config) error {
-		_, err := secretsmanager.NewFromConfig(c.AWS).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
-		return err
-	}}
+	r53, cf, s3c, acmc, sm := listCalls(ctx)
 	tests := []struct {
 		kind faultproxy.Kind
-		call call
+		call sdkCall
 	}{
 		{faultproxy.Throttling, r53},
 		{faultproxy.PriorRequestNotComplete, r53},
@@ -86,38 +61,76 @@ func TestFaultsAreRetriedBySDK(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.kind)+" "+tc.call.service, func(t *testing.T) {
-			p, err := faultproxy.Start(kumo.URL, faultproxy.Options{Rate: 0.5, Seed: 7, Kinds: []faultproxy.Kind{tc.kind}, Hang: 50 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			cfg, err := awsclient.Load(ctx, awsclient.Options{
-				Region: "us-east-1", EndpointURL: p.URL, StaticCredentials: &testworld.EmulatorCredentials,
-				MaxAttempts: 10, MaxBackoff: 50 * time.Millisecond,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			label := string(tc.kind)
-			if tc.kind == faultproxy.ResponseLost {
-				label = "error" // the SDK cannot tell it from a lost connection
-			}
-			before := attempts(t, tc.call.service, tc.call.op, label)
-			for i := 0; p.Injected()[tc.call.svc][tc.kind] == 0; i++ {
-				if i == 20 {
-					t.Fatal("no fault injected in 20 calls at rate 0.5")
-				}
-				if err := tc.call.do(cfg); err != nil {
-					t.Fatalf("call not retried to success: %v", err)
-				}
-			}
-			injected := p.Injected()[tc.call.svc][tc.kind]
-			// At most: net/http itself replays a GET whose reused connection closed without an
-			// answer, so the SDK may never see a lost connection the proxy counted.
-			if got := attempts(t, tc.call.service, tc.call.op, label) - before; got < 1 || got > float64(injected) {
-				t.Errorf("awsclient counted %g attempts with result %q, proxy injected %d", got, label, injected)
-			}
+			checkFaultRetriedToSuccess(t, ctx, kumo.URL, tc.kind, tc.call)
 		})
+	}
+}
+
+// sdkCall is one read-only SDK call of a service, and the awsclient.Calls labels it counts under.
+type sdkCall struct {
+	service, op string // awsclient.Calls labels
+	svc         faultproxy.Service
+	do          func(awsclient.Config) error
+}
+
+// listCalls: a List call of Route53, CloudFront, S3, ACM and Secrets Manager.
+func listCalls(ctx context.Context) (r53, cf, s3c, acmc, sm sdkCall) {
+	r53 = sdkCall{"Route 53", "ListHostedZones", faultproxy.Route53, func(c awsclient.Config) error {
+		_, err := route53.NewFromConfig(c.AWS).ListHostedZones(ctx, &route53.ListHostedZonesInput{})
+		return err
+	}}
+	cf = sdkCall{"CloudFront", "ListDistributions", faultproxy.CloudFront, func(c awsclient.Config) error {
+		_, err := cloudfront.NewFromConfig(c.AWS).ListDistributions(ctx, &cloudfront.ListDistributionsInput{})
+		return err
+	}}
+	s3c = sdkCall{"S3", "ListBuckets", faultproxy.S3, func(c awsclient.Config) error {
+		_, err := s3.NewFromConfig(c.AWS, func(o *s3.Options) { o.UsePathStyle = true }).ListBuckets(ctx, &s3.ListBucketsInput{})
+		return err
+	}}
+	acmc = sdkCall{"ACM", "ListCertificates", faultproxy.JSON, func(c awsclient.Config) error {
+		_, err := acm.NewFromConfig(c.AWS).ListCertificates(ctx, &acm.ListCertificatesInput{})
+		return err
+	}}
+	sm = sdkCall{"Secrets Manager", "ListSecrets", faultproxy.JSON, func(c awsclient.Config) error {
+		_, err := secretsmanager.NewFromConfig(c.AWS).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+		return err
+	}}
+	return r53, cf, s3c, acmc, sm
+}
+
+// checkFaultRetriedToSuccess repeats call through a proxy that injects only kind until one was
+// injected: each call succeeds, and awsclient counted the injected attempts under the fault's label.
+func checkFaultRetriedToSuccess(t *testing.T, ctx context.Context, emulatorURL string, kind faultproxy.Kind, call sdkCall) {
+	p, err := faultproxy.Start(emulatorURL, faultproxy.Options{Rate: 0.5, Seed: 7, Kinds: []faultproxy.Kind{kind}, Hang: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cfg, err := awsclient.Load(ctx, awsclient.Options{
+		Region: "us-east-1", EndpointURL: p.URL, StaticCredentials: &testworld.EmulatorCredentials,
+		MaxAttempts: 10, MaxBackoff: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := string(kind)
+	if kind == faultproxy.ResponseLost {
+		label = "error" // the SDK cannot tell it from a lost connection
+	}
+	before := attempts(t, call.service, call.op, label)
+	for i := 0; p.Injected()[call.svc][kind] == 0; i++ {
+		if i == 20 {
+			t.Fatal("no fault injected in 20 calls at rate 0.5")
+		}
+		if err := call.do(cfg); err != nil {
+			t.Fatalf("call not retried to success: %v", err)
+		}
+	}
+	injected := p.Injected()[call.svc][kind]
+	// At most: net/http itself replays a GET whose reused connection closed without an
+	// answer, so the SDK may never see a lost connection the proxy counted.
+	if got := attempts(t, call.service, call.op, label) - before; got < 1 || got > float64(injected) {
+		t.Errorf("awsclient counted %g attempts with result %q, proxy injected %d", got, label, injected)
 	}
 }
 
