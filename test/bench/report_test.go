@@ -99,8 +99,8 @@ Reproduce with ` + "`make bench`" + ` (N = 100, about 5 minutes) or the command 
 shared zone reads (` + "`testworld.WithDNSZoneCache(250ms)`" + `): every query that comes while a read of the
 zone runs, or within 250 ms of its start, is answered from it. Reading a zone of 3,000 records
 from kumo for each query made the reads pile up under hundreds of concurrent lookups, and pebble's
-DNS client gives up after 2 s without retrying: in the 12:57 run below, 23 of 1,000 orders failed
-that way (` + "`TestConcurrentQueriesShareZoneReads`" + ` in ` + "`internal/testworld/dnsserver`" + `: 200 concurrent
+DNS client gives up after 2 s without retrying: 23 of 1,000 orders failed that way in the
+2026-11-30 12:57 UTC run (` + "`TestConcurrentQueriesShareZoneReads`" + ` in ` + "`internal/testworld/dnsserver`" + `: 200 concurrent
 lookups of one 3,000-record zone made 195 zone reads and all 200 timed out; now 1 read, none time
 out). A site whose order still fails is reported as backing off (the controller then waits an
 hour, by design) rather than stalling the run. Each run rewrites only its own section. kumo and pebble answer in microseconds where AWS and Let's Encrypt take
