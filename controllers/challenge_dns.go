@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -18,8 +19,8 @@ import (
 type challengeDNS struct {
 	dns interface {
 		FindZone(ctx context.Context, domain, zoneID string) (records.Zone, error)
-		AddTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
-		RemoveTXTValue(ctx context.Context, zone records.Zone, owner, name, value string) (records.EnsureResult, error)
+		AddTXTValues(ctx context.Context, zone records.Zone, owner string, values []records.TXTValue) (records.EnsureResult, error)
+		RemoveTXTValues(ctx context.Context, zone records.Zone, owner string, values []records.TXTValue) (records.EnsureResult, error)
 		WaitInSync(ctx context.Context, changeID string) error
 	}
 	ownerID string
@@ -55,20 +56,49 @@ func (c *challengeDNS) zoneFor(ctx context.Context, fqdn string) (records.Zone, 
 	return c.dns.FindZone(ctx, fqdn, "")
 }
 
-func (c *challengeDNS) PresentTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := c.zoneFor(ctx, fqdn)
-	if err != nil {
-		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
-	}
-	res, err := c.dns.AddTXTValue(ctx, zone, c.challengeOwner(ctx), fqdn, value)
+// PresentTXT writes an order's challenge values, one change per zone (one in all, unless an
+// additional name lives in another zone).
+func (c *challengeDNS) PresentTXT(ctx context.Context, values []acme.TXTValue) error {
+	byZone, err := c.byZone(ctx, values)
 	if err != nil {
 		return err
 	}
-	if len(res.Conflicts) > 0 {
-		return fmt.Errorf("%s TXT is owned by %q; not written", fqdn, res.Conflicts[0].Owner)
+	for _, z := range byZone {
+		res, err := c.dns.AddTXTValues(ctx, z.zone, c.challengeOwner(ctx), z.values)
+		if err != nil {
+			return err
+		}
+		if len(res.Conflicts) > 0 {
+			return fmt.Errorf("%s TXT is owned by %q; not written", res.Conflicts[0].Record.Name, res.Conflicts[0].Owner)
+		}
+		for _, v := range z.values {
+			c.changes.Store(challengeKey(v.Name, v.Value), res.ChangeID)
+		}
 	}
-	c.changes.Store(challengeKey(fqdn, value), res.ChangeID)
 	return nil
+}
+
+// zoneValues are the challenge values that go to one zone.
+type zoneValues struct {
+	zone   records.Zone
+	values []records.TXTValue
+}
+
+func (c *challengeDNS) byZone(ctx context.Context, values []acme.TXTValue) ([]*zoneValues, error) {
+	var out []*zoneValues
+	for _, v := range values {
+		zone, err := c.zoneFor(ctx, v.FQDN)
+		if err != nil {
+			return nil, fmt.Errorf("finding the zone of %s: %w", v.FQDN, err)
+		}
+		i := slices.IndexFunc(out, func(z *zoneValues) bool { return z.zone.ID == zone.ID })
+		if i < 0 {
+			out = append(out, &zoneValues{zone: zone})
+			i = len(out) - 1
+		}
+		out[i].values = append(out[i].values, records.TXTValue{Name: v.FQDN, Value: v.Value})
+	}
+	return out, nil
 }
 
 func challengeKey(fqdn, value string) string {
@@ -86,12 +116,20 @@ func (c *challengeDNS) WaitPropagated(ctx context.Context, fqdn, value string) e
 	return c.dns.WaitInSync(ctx, id.(string))
 }
 
-func (c *challengeDNS) CleanupTXT(ctx context.Context, fqdn, value string) error {
-	zone, err := c.zoneFor(ctx, fqdn)
+// CleanupTXT removes an order's challenge values, one change per zone.
+func (c *challengeDNS) CleanupTXT(ctx context.Context, values []acme.TXTValue) error {
+	byZone, err := c.byZone(ctx, values)
 	if err != nil {
-		return fmt.Errorf("finding the zone of %s: %w", fqdn, err)
+		return err
 	}
-	c.changes.Delete(challengeKey(fqdn, value))
-	_, err = c.dns.RemoveTXTValue(ctx, zone, c.challengeOwner(ctx), fqdn, value)
-	return err
+	var errs []error
+	for _, z := range byZone {
+		for _, v := range z.values {
+			c.changes.Delete(challengeKey(v.Name, v.Value))
+		}
+		if _, err := c.dns.RemoveTXTValues(ctx, z.zone, c.challengeOwner(ctx), z.values); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -19,8 +19,8 @@ import (
 
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/acme/api"
+	"github.com/go-acme/lego/v5/certificate"
 	"github.com/go-acme/lego/v5/challenge/dns01"
-	"github.com/go-acme/lego/v5/lego"
 	"github.com/go-acme/lego/v5/registration"
 )
 
@@ -37,12 +37,18 @@ func (u *user) GetEmail() string                           { return u.email }
 func (u *user) GetRegistration() *legoacme.ExtendedAccount { return u.reg }
 func (u *user) GetPrivateKey() crypto.Signer               { return u.key }
 
-// clientEntry is one lego client per server+email, built once; concurrent first orders wait on
+// clientEntry is one ACME client per server+email, built once; concurrent first orders wait on
 // ready instead of each registering an account.
 type clientEntry struct {
 	ready  chan struct{}
-	client *lego.Client
+	client *acmeClient
 	err    error
+}
+
+// acmeClient is an ACME account's connection to its CA: lego's order, finalization and download,
+// with orderSolver answering the challenges.
+type acmeClient struct {
+	certifier *certificate.Certifier
 }
 
 type accountKey struct{ server, email string }
@@ -81,7 +87,7 @@ func (p *Pool) httpClientFor(caBundle []byte) (*http.Client, error) {
 }
 
 // clientFor returns the cached lego client of server+email, registering the account on first use.
-func (p *Pool) clientFor(ctx context.Context, server, email string, caBundle []byte) (*lego.Client, error) {
+func (p *Pool) clientFor(ctx context.Context, server, email string, caBundle []byte) (*acmeClient, error) {
 	k := clientKey{accountKey{server, email}, bundleID(caBundle)}
 	p.mu.Lock()
 	e, ok := p.clients[k]
@@ -115,7 +121,7 @@ func (p *Pool) forgetClient(server, email string, caBundle []byte) {
 	p.mu.Unlock()
 }
 
-func (p *Pool) newAccountClient(ctx context.Context, server, email string, caBundle []byte) (*lego.Client, error) {
+func (p *Pool) newAccountClient(ctx context.Context, server, email string, caBundle []byte) (*acmeClient, error) {
 	httpClient, err := p.httpClientFor(caBundle)
 	if err != nil {
 		return nil, err
@@ -133,18 +139,16 @@ func (p *Pool) newAccountClient(ctx context.Context, server, email string, caBun
 	if found && uri != "" {
 		u.reg = &legoacme.ExtendedAccount{Location: uri}
 	}
-	cfg := lego.NewConfig(u)
-	cfg.CADirURL = server
-	cfg.HTTPClient = httpClient
-	cfg.UserAgent = userAgent
-	c, err := lego.NewClient(cfg)
+	// The account URL is the key id of every signed request; registering sets it on core.
+	core, err := api.New(httpClient, userAgent, server, uri, key)
 	if err != nil {
 		return nil, fmt.Errorf("ACME directory %s: %w", server, err)
 	}
+	reg := registration.NewRegistrar(core, u)
 	if u.reg != nil {
-		_, err := c.Registration.QueryRegistration(ctx)
+		_, err := reg.QueryRegistration(ctx)
 		if err == nil {
-			return p.withDNSProvider(c)
+			return p.newClient(core), nil
 		}
 		if !isProblem(err, legoacme.AccountDoesNotExistErrorType) {
 			return nil, fmt.Errorf("ACME account %s: %w", uri, err)
@@ -152,7 +156,7 @@ func (p *Pool) newAccountClient(ctx context.Context, server, email string, caBun
 		// The CA forgot the account (a test CA restarted, or the account was deactivated by
 		// hand): register again with the stored key rather than failing every order.
 	}
-	acc, err := c.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
+	acc, err := reg.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true})
 	if err != nil {
 		return nil, fmt.Errorf("registering ACME account for %q at %s: %w", email, server, err)
 	}
@@ -161,10 +165,13 @@ func (p *Pool) newAccountClient(ctx context.Context, server, email string, caBun
 	if err := p.accounts.Save(ctx, server, email, key, acc.Location); err != nil {
 		return nil, err
 	}
-	return p.withDNSProvider(c)
+	return p.newClient(core), nil
 }
 
-func (p *Pool) withDNSProvider(c *lego.Client) (*lego.Client, error) {
+// certificateTimeout bounds the wait for a finalized order's certificate (lego's default).
+const certificateTimeout = 30 * time.Second
+
+func (p *Pool) newClient(core *api.Core) *acmeClient {
 	provider := &dnsProvider{dns: p.opts.DNS, timeout: p.opts.PropagationTimeout, interval: p.opts.PollInterval}
 	opts := []dns01.ChallengeOption{
 		dns01.CondOptions(p.opts.SkipAuthoritativeNSCheck, dns01.DisableAuthoritativeNssPropagationRequirement()),
@@ -178,11 +185,8 @@ func (p *Pool) withDNSProvider(c *lego.Client) (*lego.Client, error) {
 		opts = append(opts, dns01.WrapPreCheck(pc.check),
 			dns01.CondOptions(!p.opts.SkipAuthoritativeNSCheck, dns01.DisableRecursiveNSsPropagationRequirement()))
 	}
-	err := c.Challenge.SetDNS01Provider(provider, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	solver := newOrderSolver(core, p.opts.DNS, provider, opts...)
+	return &acmeClient{certifier: certificate.NewCertifier(core, solver, certificate.CertifierOptions{Timeout: certificateTimeout})}
 }
 
 func isProblem(err error, problemType string) bool {

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
+
+	"github.com/securesite-io/securesite/internal/acme"
 )
 
 // route53TXT writes challenge records straight into kumo's Route53 with the SDK. The controller's
@@ -25,38 +27,50 @@ type route53TXT struct {
 	presented map[string]string
 }
 
-func (r *route53TXT) PresentTXT(ctx context.Context, fqdn, value string) error {
+func (r *route53TXT) PresentTXT(ctx context.Context, values []acme.TXTValue) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.presented == nil {
 		r.presented = map[string]string{}
 	}
-	r.presented[fqdn] = value
-	if r.mangle != nil {
-		value = r.mangle(value)
+	for _, v := range values {
+		r.presented[v.FQDN] = v.Value
+		value := v.Value
+		if r.mangle != nil {
+			value = r.mangle(value)
+		}
+		have, err := txtValues(ctx, v.FQDN)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(have, value) {
+			have = append(have, value)
+		}
+		if err := writeTXT(ctx, v.FQDN, have); err != nil {
+			return err
+		}
 	}
-	values, err := txtValues(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(values, value) {
-		values = append(values, value)
-	}
-	return writeTXT(ctx, fqdn, values)
+	return nil
 }
 
-func (r *route53TXT) CleanupTXT(ctx context.Context, fqdn, value string) error {
+func (r *route53TXT) CleanupTXT(ctx context.Context, values []acme.TXTValue) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.mangle != nil {
-		value = r.mangle(value)
+	for _, v := range values {
+		value := v.Value
+		if r.mangle != nil {
+			value = r.mangle(value)
+		}
+		have, err := txtValues(ctx, v.FQDN)
+		if err != nil {
+			return err
+		}
+		have = slices.DeleteFunc(have, func(x string) bool { return x == value })
+		if err := writeTXT(ctx, v.FQDN, have); err != nil {
+			return err
+		}
 	}
-	values, err := txtValues(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	values = slices.DeleteFunc(values, func(v string) bool { return v == value })
-	return writeTXT(ctx, fqdn, values)
+	return nil
 }
 
 // txtValues reads the unquoted values of the TXT record set at fqdn.

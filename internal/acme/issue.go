@@ -45,12 +45,12 @@ func (p *Pool) issue(ctx context.Context, req Request) *Result {
 			obtain.ReplacesCertID = ""
 		}
 	}
-	res, err := client.Certificate.Obtain(ctx, obtain)
+	res, err := client.certifier.Obtain(ctx, obtain)
 	if err != nil && obtain.ReplacesCertID != "" && isProblem(err, legoacme.AlreadyReplacedErrorType) {
 		// An earlier order replaced it but its result was lost (controller restart): the CA
 		// only refuses the "replaces" link, not a plain new order.
 		obtain.ReplacesCertID = ""
-		res, err = client.Certificate.Obtain(ctx, obtain)
+		res, err = client.certifier.Obtain(ctx, obtain)
 	}
 	if err != nil {
 		if isProblem(err, legoacme.AccountDoesNotExistErrorType) {

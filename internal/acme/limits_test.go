@@ -118,8 +118,8 @@ func TestPlanOrdersAndSpacesSends(t *testing.T) {
 
 type nopDNS struct{}
 
-func (nopDNS) PresentTXT(_ context.Context, _, _ string) error { return nil }
-func (nopDNS) CleanupTXT(_ context.Context, _, _ string) error { return nil }
+func (nopDNS) PresentTXT(context.Context, []TXTValue) error { return nil }
+func (nopDNS) CleanupTXT(context.Context, []TXTValue) error { return nil }
 
 func TestNameSet(t *testing.T) {
 	a := nameSet([]string{"WWW.Duckhoo.site.", "duckhoo.site", "www.duckhoo.site"})

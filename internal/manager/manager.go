@@ -13,15 +13,18 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -39,6 +42,7 @@ import (
 	"github.com/securesite-io/securesite/internal/acmimport"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/cdn"
+	"github.com/securesite-io/securesite/internal/events"
 	"github.com/securesite-io/securesite/internal/metricsauth"
 	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/records"
@@ -173,6 +177,10 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	if err := mgr.Add(pool); err != nil {
 		return nil, err
 	}
+	recorder, err := newEventRecorder(mgr)
+	if err != nil {
+		return nil, err
+	}
 	region := o.Region
 	if region == "" {
 		region = awsCfg.AWS.Region
@@ -180,7 +188,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (*Manager, error) {
 	r := &controllers.SecureSiteReconciler{
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(),
-		Recorder:      mgr.GetEventRecorder("securesite-controller"),
+		Recorder:      recorder,
 		Clock:         o.Clock,
 		Defaults:      controllers.Defaults{ACMEServer: o.ACMEServer, ACMEEmail: o.ACMEEmail, Region: region},
 		DNS:           dns,
@@ -257,7 +265,7 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
 	// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
 	// caching them would cost memory for nothing.
-	byObject := map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed}}
+	byObject := map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed, Transform: stripUnreadSecret}}
 	shard, err := ShardSelector(o.WatchLabelSelector)
 	if err != nil {
 		return nil, err
@@ -281,9 +289,7 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Cache: cache.Options{
 			ByObject:                    byObject,
 			ReaderFailOnMissingInformer: true,
-			// managedFields are for server-side apply bookkeeping; the controller never reads
-			// them, and they are a large share of every cached object.
-			DefaultTransform: cache.TransformStripManagedFields(),
+			DefaultTransform:            stripUnread,
 		},
 		Controller: config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	})
@@ -297,6 +303,74 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// stripUnread drops from every object the cache keeps what the controller never reads:
+// managedFields (server-side apply bookkeeping) and kubectl's last-applied-configuration
+// annotation (a second copy of the whole object for every site applied with kubectl apply).
+// Status is written with merge patches computed between two cached copies, so what is dropped
+// here is never sent back. The informer hands the transform a freshly decoded object.
+func stripUnread(in any) (any, error) {
+	obj, err := meta.Accessor(in)
+	if err != nil {
+		return in, nil //nolint:nilerr // not an object with metadata: kept as it is
+	}
+	if obj.GetManagedFields() != nil {
+		obj.SetManagedFields(nil)
+	}
+	if site, ok := in.(*v1alpha1.SecureSite); ok {
+		internSiteStrings(site)
+	}
+	if a := obj.GetAnnotations(); a != nil {
+		if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+			delete(a, corev1.LastAppliedConfigAnnotation)
+			if len(a) == 0 {
+				obj.SetAnnotations(nil)
+			}
+		}
+	}
+	return in, nil
+}
+
+// internSiteStrings makes the strings every cached site repeats (kind, namespace, finalizer,
+// condition types, statuses and reasons) share one copy: decoded from JSON, each object had its
+// own, about 370 bytes per site.
+func internSiteStrings(site *v1alpha1.SecureSite) {
+	in := func(s *string) { *s = unique.Make(*s).Value() }
+	in(&site.APIVersion)
+	in(&site.Kind)
+	in(&site.Namespace)
+	for i := range site.Finalizers {
+		in(&site.Finalizers[i])
+	}
+	for i := range site.Status.Conditions {
+		c := &site.Status.Conditions[i]
+		in(&c.Type)
+		in((*string)(&c.Status))
+		in(&c.Reason)
+	}
+}
+
+// stripUnreadSecret is stripUnread for the metadata of our Secrets, which also drops their
+// annotations (the certificate's serial, expiry and issuer, for people and tools): the controller
+// reads a Secret's owner from the cache and everything else from the API server.
+func stripUnreadSecret(in any) (any, error) {
+	out, err := stripUnread(in)
+	if obj, aerr := meta.Accessor(out); aerr == nil {
+		obj.SetAnnotations(nil)
+	}
+	return out, err
+}
+
+// newEventRecorder is the controller's Event recorder: client-go's events semantics with a
+// bounded memory of recent events (see internal/events).
+func newEventRecorder(mgr ctrl.Manager) (*events.Recorder, error) {
+	c, err := eventsv1client.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return nil, err
+	}
+	rec := events.New(c, mgr.GetScheme(), "securesite-controller", ctrl.Log.WithName("events"))
+	return rec, mgr.Add(rec)
 }
 
 // newIssuancePool is the bounded pool of ACME issuance workers; a finished order wakes its site

@@ -34,7 +34,7 @@ func (ix *DesiredIndex) Publish(key string, zone Zone, owner string, desired []R
 	norm := make([]Record, len(desired))
 	for i, r := range desired {
 		norm[i] = normalizeRecord(r)
-		norm[i].raw = nil
+		norm[i].raw, norm[i].listedName = nil, ""
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()

@@ -85,3 +85,37 @@ func recordFromSDKFor(t *testing.T, name, typ, value string) Record {
 	return recordFromSDK(types.ResourceRecordSet{Name: aws.String(name), Type: types.RRType(typ), TTL: aws.Int64(300),
 		ResourceRecords: []types.ResourceRecord{{Value: aws.String(value)}}})
 }
+
+// A DELETE must repeat a record set as Route53 stored it. A listed record keeps a full copy only
+// when re-rendering its normalized fields would not give that back.
+func TestListedRecordDeletesAsStored(t *testing.T) {
+	rrs := func(vs ...string) []types.ResourceRecord {
+		var out []types.ResourceRecord
+		for _, v := range vs {
+			out = append(out, types.ResourceRecord{Value: aws.String(v)})
+		}
+		return out
+	}
+	cases := []struct {
+		name     string
+		rs       types.ResourceRecordSet
+		keepsRaw bool
+	}{
+		{"plain A, trailing dot", types.ResourceRecordSet{Name: aws.String("api.example.com."), Type: "A", TTL: aws.Int64(300), ResourceRecords: rrs("203.0.113.1")}, false},
+		{"registry TXT", types.ResourceRecordSet{Name: aws.String("a-api.example.com."), Type: "TXT", TTL: aws.Int64(300), ResourceRecords: rrs(`"heritage=securesite,owner=x"`)}, false},
+		{"upper case name", types.ResourceRecordSet{Name: aws.String("API.Example.com."), Type: "A", TTL: aws.Int64(60), ResourceRecords: rrs("203.0.113.1")}, false},
+		{"values out of order", types.ResourceRecordSet{Name: aws.String("api.example.com."), Type: "A", TTL: aws.Int64(300), ResourceRecords: rrs("203.0.113.2", "203.0.113.1")}, true},
+		{"TXT spelled differently", types.ResourceRecordSet{Name: aws.String("t.example.com."), Type: "TXT", TTL: aws.Int64(300), ResourceRecords: rrs(`"a" "b"`)}, true},
+		{"IPv6 not canonical", types.ResourceRecordSet{Name: aws.String("v6.example.com."), Type: "AAAA", TTL: aws.Int64(300), ResourceRecords: rrs("2001:DB8::1")}, true},
+		{"alias", types.ResourceRecordSet{Name: aws.String("example.com."), Type: "A", AliasTarget: &types.AliasTarget{HostedZoneId: aws.String("Z2FDTNDATAQYW2"), DNSName: aws.String("d1.cloudfront.net.")}}, true},
+		{"weighted", types.ResourceRecordSet{Name: aws.String("w.example.com."), Type: "A", TTL: aws.Int64(300), SetIdentifier: aws.String("one"), Weight: aws.Int64(10), ResourceRecords: rrs("203.0.113.1")}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := NewWithT(t)
+			r := recordFromSDK(c.rs)
+			g.Expect(r.raw != nil).To(Equal(c.keepsRaw))
+			g.Expect(recordToSDK(r)).To(Equal(c.rs))
+		})
+	}
+}

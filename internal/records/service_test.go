@@ -86,7 +86,7 @@ func (w *world) records() map[string]Record {
 		}
 		for _, rs := range out.ResourceRecordSets {
 			r := recordFromSDK(rs)
-			r.raw = nil
+			r.raw, r.listedName = nil, ""
 			if r.Name == w.zone.Name && (r.Type == "NS" || r.Type == "SOA") {
 				continue
 			}
@@ -385,7 +385,7 @@ func TestTXTValuesForDNS01(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, v := range []string{"token-name", "token-wildcard"} {
 		wg.Go(func() {
-			_, err := svc.AddTXTValue(w.ctx, w.zone, "web/a", "_acme-challenge.acme.site", v)
+			_, err := svc.AddTXTValues(w.ctx, w.zone, "web/a", []TXTValue{{Name: "_acme-challenge.acme.site", Value: v}})
 			g.Expect(err).NotTo(HaveOccurred())
 		})
 	}
@@ -394,10 +394,10 @@ func TestTXTValuesForDNS01(t *testing.T) {
 	g.Expect(got["_acme-challenge.acme.site|TXT"].Values).To(Equal([]string{"token-name", "token-wildcard"}))
 	g.Expect(got).To(HaveKeyWithValue(site.key(), site), "the owner's other records are left alone")
 
-	_, err = svc.RemoveTXTValue(w.ctx, w.zone, "web/a", "_acme-challenge.acme.site", "token-name")
+	_, err = svc.RemoveTXTValues(w.ctx, w.zone, "web/a", []TXTValue{{Name: "_acme-challenge.acme.site", Value: "token-name"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(w.records()["_acme-challenge.acme.site|TXT"].Values).To(Equal([]string{"token-wildcard"}))
-	_, err = svc.RemoveTXTValue(w.ctx, w.zone, "web/a", "_acme-challenge.acme.site", "token-wildcard")
+	_, err = svc.RemoveTXTValues(w.ctx, w.zone, "web/a", []TXTValue{{Name: "_acme-challenge.acme.site", Value: "token-wildcard"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	got = w.records()
 	g.Expect(got).NotTo(HaveKey("_acme-challenge.acme.site|TXT"))
@@ -405,12 +405,34 @@ func TestTXTValuesForDNS01(t *testing.T) {
 	g.Expect(got).To(HaveKey(site.key()))
 
 	// Someone else's challenge record is not ours to extend.
-	res, err := svc.AddTXTValue(w.ctx, w.zone, "web/b", "_acme-challenge.api.acme.site", "x")
+	res, err := svc.AddTXTValues(w.ctx, w.zone, "web/b", []TXTValue{{Name: "_acme-challenge.api.acme.site", Value: "x"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Conflicts).To(BeEmpty())
-	res, err = svc.AddTXTValue(w.ctx, w.zone, "web/a", "_acme-challenge.api.acme.site", "y")
+	res, err = svc.AddTXTValues(w.ctx, w.zone, "web/a", []TXTValue{{Name: "_acme-challenge.api.acme.site", Value: "y"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Conflicts).To(ConsistOf(HaveField("Owner", "web/b")))
+
+	// The challenges of one order (two names, one with its wildcard) are written in one change,
+	// and removed in one.
+	order := []TXTValue{
+		{Name: "_acme-challenge.one.acme.site", Value: "n1"},
+		{Name: "_acme-challenge.two.acme.site", Value: "n2"},
+		{Name: "_acme-challenge.two.acme.site", Value: "n2-wildcard"},
+	}
+	g.Expect(calls("ChangeResourceRecordSets", func() {
+		_, err = svc.AddTXTValues(w.ctx, w.zone, "web/c", order)
+	})).To(Equal(1))
+	g.Expect(err).NotTo(HaveOccurred())
+	got = w.records()
+	g.Expect(got["_acme-challenge.one.acme.site|TXT"].Values).To(Equal([]string{"n1"}))
+	g.Expect(got["_acme-challenge.two.acme.site|TXT"].Values).To(Equal([]string{"n2", "n2-wildcard"}))
+	g.Expect(calls("ChangeResourceRecordSets", func() {
+		_, err = svc.RemoveTXTValues(w.ctx, w.zone, "web/c", order)
+	})).To(Equal(1))
+	g.Expect(err).NotTo(HaveOccurred())
+	got = w.records()
+	g.Expect(got).NotTo(HaveKey("_acme-challenge.one.acme.site|TXT"))
+	g.Expect(got).NotTo(HaveKey("_acme-challenge.two.acme.site|TXT"))
 }
 
 // Route53 pages ListHostedZones (100 per page) and ListResourceRecordSets (300 per page); moto does

@@ -10,31 +10,38 @@ import (
 // hidden behind a cached old value.
 const ChallengeTTL int64 = 60
 
-// AddTXTValue makes value one of the values of the TXT record set at name, owned by owner, and
-// leaves the owner's other records alone. DNS-01 needs it: a name and its wildcard are two
-// authorizations whose challenges share one TXT name and are live at the same time. A TXT
-// record set at name owned by someone else comes back as a conflict.
-func (s *Service) AddTXTValue(ctx context.Context, zone Zone, owner, name, value string) (EnsureResult, error) {
-	return s.editTXT(ctx, zone, owner, name, func(values []string) []string {
-		if slices.Contains(values, value) {
-			return values
+// TXTValue is one value of the TXT record set at Name.
+type TXTValue struct {
+	Name  string
+	Value string
+}
+
+// AddTXTValues makes each value one of the values of the TXT record set at its name, owned by
+// owner, and leaves the owner's other records alone; all in one change. DNS-01 needs it: the
+// challenges of one order are written together, and a name and its wildcard are two
+// authorizations whose challenges share one TXT name and are live at the same time. A TXT record
+// set owned by someone else comes back as a conflict.
+func (s *Service) AddTXTValues(ctx context.Context, zone Zone, owner string, values []TXTValue) (EnsureResult, error) {
+	return s.editTXT(ctx, zone, owner, values, func(have []string, value string) []string {
+		if slices.Contains(have, value) {
+			return have
 		}
-		return append(values, value)
+		return append(have, value)
 	})
 }
 
-// RemoveTXTValue removes value from the owner's TXT record set at name, deleting the set (and its
-// registry entry) when no value is left.
-func (s *Service) RemoveTXTValue(ctx context.Context, zone Zone, owner, name, value string) (EnsureResult, error) {
-	return s.editTXT(ctx, zone, owner, name, func(values []string) []string {
-		return slices.DeleteFunc(values, func(v string) bool { return v == value })
+// RemoveTXTValues removes each value from the owner's TXT record set at its name, deleting a set
+// (and its registry entry) when no value is left; all in one change.
+func (s *Service) RemoveTXTValues(ctx context.Context, zone Zone, owner string, values []TXTValue) (EnsureResult, error) {
+	return s.editTXT(ctx, zone, owner, values, func(have []string, value string) []string {
+		return slices.DeleteFunc(have, func(v string) bool { return v == value })
 	})
 }
 
-// editTXT is a read-modify-write of one owned record set. Edits by one owner in one zone are
+// editTXT is a read-modify-write of owned TXT record sets. Edits by one owner in one zone are
 // serialized, so two values added at once both survive: the second edit reads the snapshot the
 // first one's write was applied to.
-func (s *Service) editTXT(ctx context.Context, zone Zone, owner, name string, edit func([]string) []string) (EnsureResult, error) {
+func (s *Service) editTXT(ctx context.Context, zone Zone, owner string, values []TXTValue, edit func(have []string, value string) []string) (EnsureResult, error) {
 	lock := s.ownerLock(zone.ID + "|" + owner)
 	lock.Lock()
 	defer lock.Unlock()
@@ -42,17 +49,31 @@ func (s *Service) editTXT(ctx context.Context, zone Zone, owner, name string, ed
 	if err != nil {
 		return EnsureResult{}, err
 	}
-	target := Record{Name: normalizeName(name), Type: "TXT", TTL: ChallengeTTL}
+	targets := map[string]*Record{} // by key
+	var order []string
+	for _, v := range values {
+		t := Record{Name: normalizeName(v.Name), Type: "TXT", TTL: ChallengeTTL}
+		if _, ok := targets[t.key()]; !ok {
+			targets[t.key()] = &t
+			order = append(order, t.key())
+		}
+	}
 	var desired []Record
 	for _, r := range ownedRecords(snap, owner) {
-		if r.key() == target.key() {
-			target.Values = slices.Clone(r.Values)
+		if t, ok := targets[r.key()]; ok {
+			t.Values = slices.Clone(r.Values)
 			continue
 		}
 		desired = append(desired, r)
 	}
-	if target.Values = edit(target.Values); len(target.Values) > 0 {
-		desired = append(desired, target)
+	for _, v := range values {
+		t := targets[Record{Name: normalizeName(v.Name), Type: "TXT"}.key()]
+		t.Values = edit(t.Values, v.Value)
+	}
+	for _, k := range order {
+		if t := targets[k]; len(t.Values) > 0 {
+			desired = append(desired, *t)
+		}
 	}
 	return s.Ensure(ctx, zone, owner, desired)
 }

@@ -105,6 +105,8 @@ func (s *Service) loadSnapshot(ctx context.Context, zs *zoneState) (*Snapshot, e
 		keep = append(keep, j)
 		snap = snap.withChanges(j.changes)
 	}
+	// The dropped entries' change sets would otherwise stay reachable from the array's tail.
+	clear(zs.journal[len(keep):])
 	zs.journal = keep
 	zs.snap, zs.loadedAt = snap, start
 	return snap, nil
@@ -118,6 +120,7 @@ func (s *Service) applyWrites(zs *zoneState, changes []types.Change) {
 	defer zs.mu.Unlock()
 	zs.journal = append(zs.journal, journalEntry{at: now, changes: changes})
 	for len(zs.journal) > 0 && now.Sub(zs.journal[0].at) > journalKeep {
+		zs.journal[0] = journalEntry{}
 		zs.journal = zs.journal[1:]
 	}
 	if zs.snap != nil {

@@ -1,0 +1,195 @@
+// Package events records the controller's Kubernetes Events (events.k8s.io/v1). It does what
+// client-go's events broadcaster does for one controller — the same event again on the same
+// object (same type, reason, action and related object) within six minutes becomes a series on
+// the first Event, patched when the series starts, when it ends and every half hour, instead of
+// a new Event each time — but it remembers at most a few thousand recent events. client-go's
+// broadcaster keeps every Event it wrote for six to twelve minutes: 10,000 sites converging at
+// once held about 25 MB of Events in the controller's memory that way.
+package events
+
+import (
+	"container/list"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	eventsv1client "k8s.io/client-go/kubernetes/typed/events/v1"
+	"k8s.io/client-go/tools/record/util"
+	"k8s.io/client-go/tools/reference"
+)
+
+// client-go's figures, kept so that Events look and repeat as they did.
+const (
+	seriesWindow    = 6 * time.Minute  // a repeat within this becomes a series; a series idle this long is finished
+	seriesRefresh   = 30 * time.Minute // a running series is written again this often
+	maxQueuedEvents = 1000             // writes waiting; more are dropped, as client-go drops them
+	writers         = 4
+)
+
+// DefaultRemembered bounds the events kept for series: with more distinct recent events than
+// this, the least recently seen is forgotten (a repeat of it starts a new Event).
+const DefaultRemembered = 4096
+
+// Recorder writes Events for one controller. It implements controller-runtime's
+// recorder.EventRecorder; Start (a manager Runnable) writes them.
+type Recorder struct {
+	client     eventsv1client.EventsGetter
+	scheme     *runtime.Scheme
+	controller string
+	instance   string
+	log        logr.Logger
+	now        func() time.Time
+	max        int
+
+	queue chan *eventsv1.Event
+
+	mu          sync.Mutex
+	recent      map[eventKey]*list.Element // of *remembered
+	order       *list.List                 // least recently seen first
+	lastRefresh time.Time
+}
+
+// eventKey is what makes two events the same for a series (client-go's isomorphic key).
+type eventKey struct {
+	eventType, action, reason string
+	regarding, related        corev1.ObjectReference
+}
+
+type remembered struct {
+	key   eventKey
+	event *eventsv1.Event // as written, with the series so far
+	last  time.Time
+}
+
+// New returns a recorder writing Events as reportingController (reportingInstance is
+// controller-hostname, as client-go names it).
+func New(client eventsv1client.EventsGetter, scheme *runtime.Scheme, controller string, log logr.Logger) *Recorder {
+	host, _ := os.Hostname()
+	return &Recorder{
+		client: client, scheme: scheme, controller: controller, instance: controller + "-" + host, log: log,
+		now: time.Now, max: DefaultRemembered,
+		queue:  make(chan *eventsv1.Event, maxQueuedEvents),
+		recent: map[eventKey]*list.Element{}, order: list.New(),
+	}
+}
+
+// Eventf records an event about regarding (related may be nil).
+func (r *Recorder) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any) {
+	r.AnnotatedEventf(regarding, related, nil, eventtype, reason, action, note, args...)
+}
+
+// AnnotatedEventf is Eventf with annotations on the Event.
+func (r *Recorder) AnnotatedEventf(regarding, related runtime.Object, annotations map[string]string, eventtype, reason, action, note string, args ...any) {
+	message := fmt.Sprintf(note, args...)
+	ref, err := reference.GetReference(r.scheme, regarding)
+	if err != nil {
+		r.log.Error(err, "Could not construct reference, will not report event", "reason", reason, "message", message)
+		return
+	}
+	var relatedRef *corev1.ObjectReference
+	if related != nil {
+		if relatedRef, err = reference.GetReference(r.scheme, related); err != nil {
+			r.log.V(4).Info("Could not construct reference to the related object", "err", err.Error())
+		}
+	}
+	if !util.ValidateEventType(eventtype) {
+		r.log.Error(nil, "Unsupported event type", "eventType", eventtype)
+		return
+	}
+	now := r.now()
+	ns := ref.Namespace
+	if ns == "" {
+		ns = metav1.NamespaceDefault
+	}
+	r.observe(&eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: util.GenerateEventName(ref.Name, now.UnixNano()), Namespace: ns, Annotations: annotations},
+		EventTime:  metav1.NewMicroTime(now), ReportingController: r.controller, ReportingInstance: r.instance,
+		Action: action, Reason: reason, Regarding: *ref, Related: relatedRef, Note: message, Type: eventtype,
+	})
+}
+
+// observe writes a new Event, or counts a repeat into the series of the one remembered.
+func (r *Recorder) observe(ev *eventsv1.Event) {
+	k := eventKey{eventType: ev.Type, action: ev.Action, reason: ev.Reason, regarding: ev.Regarding}
+	if ev.Related != nil {
+		k.related = *ev.Related
+	}
+	now := ev.EventTime.Time
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.recent[k]; ok {
+		m := el.Value.(*remembered)
+		if now.Sub(m.last) < seriesWindow {
+			m.last = now
+			r.order.MoveToBack(el)
+			if m.event.Series != nil {
+				m.event.Series.Count++
+				m.event.Series.LastObservedTime = metav1.NewMicroTime(now)
+				return
+			}
+			m.event.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(now)}
+			r.enqueue(m.event.DeepCopy())
+			return
+		}
+		r.forget(el)
+	}
+	for r.order.Len() >= r.max {
+		r.forget(r.order.Front())
+	}
+	r.recent[k] = r.order.PushBack(&remembered{key: k, event: ev, last: now})
+	r.enqueue(ev.DeepCopy())
+}
+
+// forget drops a remembered event, writing its series' final count first.
+func (r *Recorder) forget(el *list.Element) {
+	m := r.order.Remove(el).(*remembered)
+	delete(r.recent, m.key)
+	if m.event.Series != nil {
+		r.enqueue(m.event.DeepCopy())
+	}
+}
+
+// expire finishes the series and forgets the events not seen for seriesWindow, and writes the
+// running series again every seriesRefresh (client-go's finishSeries and refresh).
+func (r *Recorder) expire() {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for el := r.order.Front(); el != nil; {
+		next := el.Next()
+		if m := el.Value.(*remembered); now.Sub(m.last) >= seriesWindow {
+			r.forget(el)
+		}
+		el = next
+	}
+	if now.Sub(r.lastRefresh) < seriesRefresh {
+		return
+	}
+	r.lastRefresh = now
+	for el := r.order.Front(); el != nil; el = el.Next() {
+		if m := el.Value.(*remembered); m.event.Series != nil {
+			r.enqueue(m.event.DeepCopy())
+		}
+	}
+}
+
+func (r *Recorder) enqueue(ev *eventsv1.Event) {
+	select {
+	case r.queue <- ev:
+	default:
+		r.log.V(2).Info("event queue full, event dropped", "reason", ev.Reason, "regarding", ev.Regarding.Name)
+	}
+}
+
+// Len is the number of events remembered for series.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.order.Len()
+}
