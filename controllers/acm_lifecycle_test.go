@@ -9,11 +9,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	cf "github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/acmimport"
+	"github.com/securesite-io/securesite/internal/certs"
 )
 
 // An ACM certificate deleted out of band is noticed on a normal pass (no renewal needed): the
@@ -75,6 +78,64 @@ func TestStaticSiteACMReplacedCertificateDeleted(t *testing.T) {
 		t.Errorf("new certificate %s: %v", arn, err)
 	}
 	e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
+}
+
+// A site deleted while the certificate a key change replaced still waits for its retirement
+// (the distribution not yet Deployed without it) has that certificate deleted too, not left
+// behind. Neither emulator keeps a distribution InProgress long enough to delete the site in that
+// window, so the waiting state is put into status by hand (a status patch starts no pass): a
+// second certificate imported with the tags the controller gives its own, recorded as retiring.
+func TestStaticSiteDeletedWhileRetiringACMCertificate(t *testing.T) {
+	e := startEnv(t)
+	ctx := context.Background()
+	a := newRawAWS(e)
+	e.w.CreateHostedZone(ctx, "acmretire.test")
+	ns := e.namespace("acmretire")
+	e.create(staticSite(ns, "web", "acmretire.test", nil))
+	s := e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 90*time.Second)
+	current := s.Status.Certificate.ACMCertificateARN
+	tags, err := a.acm.ListTagsForCertificate(ctx, &acm.ListTagsForCertificateInput{CertificateArn: aws.String(current)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own []acmtypes.Tag
+	for _, tag := range tags.Tags {
+		if aws.ToString(tag.Key) != acmimport.SerialTag {
+			own = append(own, tag)
+		}
+	}
+	certPEM, keyPEM, err := certs.SelfSigned([]string{"acmretire.test"}, certs.KeySpec{Algorithm: "RSA", Size: 2048}, 24*time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.acm.ImportCertificate(ctx, &acm.ImportCertificateInput{Certificate: certPEM, PrivateKey: keyPEM, Tags: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retiring := aws.ToString(out.CertificateArn)
+	cur := e.get(ns, "web")
+	edited := cur.DeepCopy()
+	edited.Status.Certificate.ACMRetiredCertificateARN = retiring
+	if err := e.k8s.Status().Patch(ctx, edited, client.MergeFrom(cur)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.k8s.Delete(ctx, edited); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(e, ns, "web")
+	for _, arn := range []string{current, retiring} {
+		if _, err := a.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)}); !acmimport.IsNotFound(err) {
+			t.Errorf("ACM certificate %s left behind after the site was deleted: %v", arn, err)
+		}
+	}
+	// Deleted by the deletion, not retired by a pass that ran before it.
+	e.eventually(10*time.Second, "a deletion event naming the retiring certificate", func() string {
+		ev := strings.Join(e.events(ns, "web"), "\n")
+		if strings.Contains(ev, "replaced ACM certificate "+retiring) || !strings.Contains(ev, "ACM certificate "+retiring+" deleted") {
+			return ev
+		}
+		return ""
+	})
 }
 
 // readyStaticSiteWithACMImport creates a static site "web" for <name>.test in a new zone and

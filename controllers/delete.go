@@ -211,16 +211,27 @@ func (r *SecureSiteReconciler) releaseRecords(ctx context.Context, s *scope) err
 	return nil
 }
 
+// deleteACMCertificate deletes the site's ACM certificate and, when the site is deleted while a
+// certificate a key change replaced still waits for its retirement (the distribution was not yet
+// Deployed without it), that one too: the distribution that used it is gone now.
 func (r *SecureSiteReconciler) deleteACMCertificate(ctx context.Context, s *scope) error {
 	c := s.site.Status.Certificate
-	if c == nil || c.ACMCertificateARN == "" {
+	if c == nil {
 		return nil
 	}
-	if err := r.ACM.Delete(ctx, c.ACMCertificateARN); err != nil {
-		return fmt.Errorf("deleting ACM certificate %s: %w", c.ACMCertificateARN, err)
+	if c.ACMRetiredCertificateARN == c.ACMCertificateARN {
+		c.ACMRetiredCertificateARN = ""
 	}
-	r.Recorder.Eventf(s.site, nil, corev1.EventTypeNormal, "CertificateDeleted", "Delete", "ACM certificate %s deleted", c.ACMCertificateARN)
-	c.ACMCertificateARN = ""
+	for _, arn := range []*string{&c.ACMRetiredCertificateARN, &c.ACMCertificateARN} {
+		if *arn == "" {
+			continue
+		}
+		if err := r.ACM.Delete(ctx, *arn); err != nil {
+			return fmt.Errorf("deleting ACM certificate %s: %w", *arn, err)
+		}
+		r.Recorder.Eventf(s.site, nil, corev1.EventTypeNormal, "CertificateDeleted", "Delete", "ACM certificate %s deleted", *arn)
+		*arn = ""
+	}
 	return nil
 }
 

@@ -39,6 +39,8 @@ type acmService interface {
 	Import(ctx context.Context, arn string, certPEM, keyPEM, chainPEM []byte, tags map[string]string) (string, error)
 	Delete(ctx context.Context, arn string) error
 	Exists(ctx context.Context, arn string) (bool, error)
+	// Owner is the value of the certificate's tag key; found is false when it does not exist.
+	Owner(ctx context.Context, arn, key string) (owner string, found bool, err error)
 }
 
 type bucketService interface {

@@ -12,41 +12,83 @@ import (
 )
 
 // Status is a cache, not authority: whoever may write securesites/status (a tenant's CI, a
-// careless kubectl edit) could name another team's bucket or distribution there, and the phases
-// copy from, write policies to, update and delete what status names. Before any of that, the AWS
-// owner tag of each object status names is read back; an object tagged for another owner stops
-// the site (Stalled, NotPermitted) with nothing written.
+// careless kubectl edit) could name another team's bucket, distribution or ACM certificate there,
+// and the phases copy from, write policies to, update, re-import over and delete what status
+// names. Before any of that, the AWS owner tag of each object status names is read back; an object
+// tagged for another owner stops the site (Stalled, NotPermitted) with nothing written.
 
 // statusObject is an AWS object a site's status names.
 type statusObject struct {
 	field, kind, name string
 	owner             func(ctx context.Context) (owner string, found bool, err error)
+	// forget drops the object from status, so a deletion leaves it alone.
+	forget func()
 }
 
 func (r *SecureSiteReconciler) statusObjects(site *v1alpha1.SecureSite) []statusObject {
-	var out []statusObject
-	if b := site.Status.Bucket; b != nil {
-		region := b.Region
-		if region == "" && site.Spec.StaticSite != nil {
-			_, region = r.desiredBucket(site)
-		}
-		names := []struct{ field, name string }{{"status.bucket.name", b.Name}}
-		if m := b.Migration; m != nil {
-			names = append(names, struct{ field, name string }{"status.bucket.migration.from", m.From}, struct{ field, name string }{"status.bucket.migration.to", m.To})
-		}
-		for _, n := range names {
-			if n.name == "" {
-				continue
-			}
-			out = append(out, statusObject{field: n.field, kind: "bucket", name: n.name, owner: func(ctx context.Context) (string, bool, error) {
-				return r.Buckets.Owner(ctx, n.name, region)
-			}})
-		}
-	}
+	out := r.bucketStatusObjects(site)
 	if d := site.Status.Distribution; d != nil && d.ID != "" {
-		out = append(out, statusObject{field: "status.distribution.id", kind: "distribution", name: d.ID, owner: func(ctx context.Context) (string, bool, error) {
-			return r.Distributions.Owner(ctx, d.ID, naming.TagOwner)
-		}})
+		out = append(out, statusObject{field: "status.distribution.id", kind: "distribution", name: d.ID,
+			owner: func(ctx context.Context) (string, bool, error) {
+				return r.Distributions.Owner(ctx, d.ID, naming.TagOwner)
+			},
+			forget: func() { site.Status.Distribution = nil }})
+	}
+	return append(out, r.certificateStatusObjects(site)...)
+}
+
+func (r *SecureSiteReconciler) bucketStatusObjects(site *v1alpha1.SecureSite) []statusObject {
+	b := site.Status.Bucket
+	if b == nil {
+		return nil
+	}
+	region := b.Region
+	if region == "" && site.Spec.StaticSite != nil {
+		_, region = r.desiredBucket(site)
+	}
+	names := []struct{ field, name string }{{"status.bucket.name", b.Name}}
+	if m := b.Migration; m != nil {
+		names = append(names, struct{ field, name string }{"status.bucket.migration.from", m.From}, struct{ field, name string }{"status.bucket.migration.to", m.To})
+	}
+	var out []statusObject
+	for _, n := range names {
+		if n.name == "" {
+			continue
+		}
+		out = append(out, statusObject{field: n.field, kind: "bucket", name: n.name,
+			owner: func(ctx context.Context) (string, bool, error) {
+				return r.Buckets.Owner(ctx, n.name, region)
+			},
+			forget: func() { site.Status.Bucket = nil }})
+	}
+	return out
+}
+
+// certificateStatusObjects are the ACM certificates status names: the one the ACM phase re-imports
+// to, and the one a key change replaced, which is deleted once the distribution left it.
+func (r *SecureSiteReconciler) certificateStatusObjects(site *v1alpha1.SecureSite) []statusObject {
+	c := site.Status.Certificate
+	if c == nil {
+		return nil
+	}
+	arns := []struct {
+		field string
+		arn   *string
+	}{
+		{"status.certificate.acmCertificateARN", &c.ACMCertificateARN},
+		{"status.certificate.acmRetiredCertificateARN", &c.ACMRetiredCertificateARN},
+	}
+	var out []statusObject
+	for _, a := range arns {
+		arn := *a.arn
+		if arn == "" {
+			continue
+		}
+		out = append(out, statusObject{field: a.field, kind: "ACM certificate", name: arn,
+			owner: func(ctx context.Context) (string, bool, error) {
+				return r.ACM.Owner(ctx, arn, naming.TagOwner)
+			},
+			forget: func() { *a.arn = "" }})
 	}
 	return out
 }
@@ -98,12 +140,7 @@ func (r *SecureSiteReconciler) forgetForeignStatusObjects(ctx context.Context, s
 		}
 		r.Recorder.Eventf(site, nil, corev1.EventTypeWarning, v1alpha1.ReasonNotPermitted, "Delete",
 			"%s names %s %s, tagged for %q: left alone", o.field, o.kind, o.name, got)
-		switch o.kind {
-		case "bucket":
-			site.Status.Bucket = nil
-		case "distribution":
-			site.Status.Distribution = nil
-		}
+		o.forget()
 	}
 	return nil
 }

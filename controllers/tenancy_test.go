@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,7 +22,9 @@ import (
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/certs"
 	"github.com/securesite-io/securesite/internal/manager"
+	"github.com/securesite-io/securesite/internal/naming"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -36,6 +40,22 @@ func awsWrites() map[string]float64 {
 		out[c.Service+" "+op] += c.Count
 	}
 	return out
+}
+
+// importCertificate imports a self-signed certificate for name into ACM, tagged as owner's the way
+// another team's controller would, and returns its ARN and PEM.
+func (a rawAWS) importCertificate(t *testing.T, name, owner string) (string, string) {
+	t.Helper()
+	certPEM, keyPEM, err := certs.SelfSigned([]string{name}, certs.KeySpec{Algorithm: "ECDSA", Size: 256}, 24*time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.acm.ImportCertificate(context.Background(), &acm.ImportCertificateInput{Certificate: certPEM, PrivateKey: keyPEM,
+		Tags: []acmtypes.Tag{{Key: aws.String(naming.TagOwner), Value: aws.String(owner)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.CertificateArn), string(certPEM)
 }
 
 // labelNamespace sets labels on a namespace (what a class's namespaceSelector matches).
@@ -259,11 +279,82 @@ func TestSharingACluster(t *testing.T) {
 		}
 	})
 
+	t.Run("a status edit aiming at another team's ACM certificate", func(t *testing.T) {
+		// Status could send the ACM phase to re-import over another team's certificate (a serial
+		// that differs from the one it holds) or retireACM and deletion to delete it.
+		foreignOwner := ownerID + "/" + nsA + "/a-cert"
+		foreign, foreignPEM := raw.importCertificate(t, "cert.a.tenancy.test", foreignOwner)
+		own := *e.get(nsB, "b-static").Status.Certificate
+		// Each edit leaves the site stalled on a foreign object, so no pass in between writes.
+		edits := []struct {
+			field string
+			edit  func(c *v1alpha1.CertificateStatus)
+		}{
+			{"status.certificate.acmCertificateARN", func(c *v1alpha1.CertificateStatus) {
+				c.ACMCertificateARN, c.ACMImportedSerial = foreign, ""
+			}},
+			{"status.certificate.acmRetiredCertificateARN", func(c *v1alpha1.CertificateStatus) {
+				c.ACMCertificateARN, c.ACMImportedSerial = own.ACMCertificateARN, own.ACMImportedSerial
+				c.ACMRetiredCertificateARN = foreign
+			}},
+		}
+		for _, ed := range edits {
+			beforeEdit := awsWrites()
+			cur := e.get(nsB, "b-static")
+			edited := cur.DeepCopy()
+			edited.Status.Bucket.Name = "team-b-static" // the bucket edit above, put back
+			ed.edit(edited.Status.Certificate)
+			if err := e.k8s.Status().Patch(ctx, edited, client.MergeFrom(cur)); err != nil {
+				t.Fatal(err)
+			}
+			e.poke(nsB, "b-static")
+			want := ed.field + " names ACM certificate " + foreign
+			e.eventually(30*time.Second, "Stalled naming "+ed.field, func() string {
+				c := condition(e.get(nsB, "b-static"), v1alpha1.ConditionStalled)
+				if c.Reason != v1alpha1.ReasonNotPermitted || !strings.Contains(c.Message, want) || !strings.Contains(c.Message, foreignOwner) {
+					return fmt.Sprintf("%s %q", c.Reason, c.Message)
+				}
+				return ""
+			})
+			if d := testworld.CountDiff(awsWrites(), beforeEdit); len(d) > 0 {
+				t.Errorf("AWS writes after the %s edit: %v", ed.field, d)
+			}
+			got, err := raw.acm.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(foreign)})
+			if err != nil || strings.TrimSpace(aws.ToString(got.Certificate)) != strings.TrimSpace(foreignPEM) {
+				t.Errorf("after the %s edit the foreign certificate is not as team a imported it (%v)", ed.field, err)
+			}
+		}
+	})
+
 	t.Run("nothing was written in AWS for any refused site", func(t *testing.T) {
 		time.Sleep(2 * time.Second) // a late pass would show here
 		d := testworld.CountDiff(awsWrites(), before)
 		if len(d) > 0 {
 			t.Errorf("AWS writes while the attacks were refused: %v", d)
+		}
+	})
+
+	t.Run("deleting a site whose status names another team's ACM certificate", func(t *testing.T) {
+		// Left by the edits above: its own certificate current, team a's recorded as retiring.
+		s := e.get(nsB, "b-static")
+		own, foreign := s.Status.Certificate.ACMCertificateARN, s.Status.Certificate.ACMRetiredCertificateARN
+		before, err := raw.acm.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(foreign)})
+		if err != nil || own == "" || own == foreign {
+			t.Fatalf("status %+v, foreign certificate: %v", s.Status.Certificate, err)
+		}
+		if err := e.k8s.Delete(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(e, nsB, "b-static")
+		after, err := raw.acm.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(foreign)})
+		if err != nil || aws.ToString(after.Certificate) != aws.ToString(before.Certificate) {
+			t.Errorf("team a's ACM certificate after team b's site was deleted: %v", err)
+		}
+		if _, err := raw.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(own)}); awsclient.ErrorCode(err) != "ResourceNotFoundException" {
+			t.Errorf("the site's own ACM certificate %s after its deletion: %v", own, err)
+		}
+		if ev := strings.Join(e.events(nsB, "b-static"), "\n"); !strings.Contains(ev, "status.certificate.acmRetiredCertificateARN names ACM certificate "+foreign) {
+			t.Errorf("no event says the foreign certificate was left alone:\n%s", ev)
 		}
 	})
 

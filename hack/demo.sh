@@ -22,7 +22,7 @@ say() { printf '    %s\n' "$*"; }
 die() { printf '\033[1;31mdemo: %s\033[0m\n' "$*" >&2; exit 1; }
 started=$SECONDS
 
-step "Starting the test world (API server + etcd, kumo for AWS, pebble for ACME, a DNS server)"
+step "Starting the test world (API server + etcd, kumo for AWS behind the test world's proxy, pebble for ACME, a DNS server)"
 hack/world.sh up
 # shellcheck source=/dev/null
 source "$W/env"
@@ -39,6 +39,13 @@ say "zone $zone"
 
 step "Installing the SecureSite CRD and the controller's namespace"
 kubectl apply -f config/crd/bases/ | sed 's/^/    /'
+# Right after creation a CRD has no status.conditions yet, and kubectl wait fails on that at once
+# ("accessor error: <nil>") instead of waiting: ask again until it waits.
+for _ in $(seq 20); do
+  kubectl wait --for=condition=Established crd/securesites.securesite.io crd/securesiteclasses.securesite.io \
+    --timeout=60s >/dev/null 2>&1 && break
+  sleep 0.5
+done
 kubectl wait --for=condition=Established crd/securesites.securesite.io crd/securesiteclasses.securesite.io --timeout=60s >/dev/null
 kubectl create namespace securesite-system --dry-run=client -o yaml | kubectl apply -f - | sed 's/^/    /'
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the offline test world on loopback ports, for people and for the demo:
-# etcd + kube-apiserver, kumo (AWS), the test-world DNS server (answers from kumo's Route53) and
-# pebble (ACME CA validating DNS-01 through that DNS server).
+# etcd + kube-apiserver, kumo (AWS) behind the test world's normalising proxy (hack/awsproxy), the
+# test-world DNS server (answers from kumo's Route53) and pebble (ACME CA validating DNS-01 through
+# that DNS server).
 #
 # usage: hack/world.sh up|down|status
 #   up      start what is not running (idempotent); writes .world/kubeconfig and .world/env
@@ -12,7 +13,7 @@
 #
 # After `up`:  source .world/env   (KUBECONFIG, AWS_ENDPOINT_URL, ACME_DIRECTORY_URL, …)
 # Ports (env overrides): WORLD_APISERVER_PORT=16443 WORLD_ETCD_PORT=12379 WORLD_ETCD_PEER_PORT=12380
-#   WORLD_KUMO_PORT=14566 WORLD_DNS_PORT=15353 WORLD_PEBBLE_PORT=14000 WORLD_PEBBLE_MGMT_PORT=15000
+#   WORLD_KUMO_PORT=14566 WORLD_AWS_PORT=14567 WORLD_DNS_PORT=15353 WORLD_PEBBLE_PORT=14000 WORLD_PEBBLE_MGMT_PORT=15000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,11 +25,12 @@ APISERVER_PORT=${WORLD_APISERVER_PORT:-16443}
 ETCD_PORT=${WORLD_ETCD_PORT:-12379}
 ETCD_PEER_PORT=${WORLD_ETCD_PEER_PORT:-12380}
 KUMO_PORT=${WORLD_KUMO_PORT:-14566}
+AWS_PORT=${WORLD_AWS_PORT:-14567}
 DNS_PORT=${WORLD_DNS_PORT:-15353}
 PEBBLE_PORT=${WORLD_PEBBLE_PORT:-14000}
 PEBBLE_MGMT_PORT=${WORLD_PEBBLE_MGMT_PORT:-15000}
 
-COMPONENTS=(etcd kube-apiserver kumo dns pebble)
+COMPONENTS=(etcd kube-apiserver kumo awsproxy dns pebble)
 
 log() { printf '[world] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -145,9 +147,24 @@ up_kumo() {
   running kumo && return 0
   need_bin kumo
   need_port "$KUMO_PORT" kumo WORLD_KUMO_PORT
+  # A proxy left from an earlier kumo holds what it answered for that one (ACM tags).
+  stop_one awsproxy
   KUMO_HOST=127.0.0.1 KUMO_PORT=$KUMO_PORT start kumo "$BIN/kumo" serve
   wait_for kumo 15 curl -fsS "http://127.0.0.1:$KUMO_PORT/health"
   log "kumo on http://127.0.0.1:$KUMO_PORT"
+}
+
+# The test world's normalising proxy (internal/testworld/normalizer) in front of kumo: every AWS
+# client (the controller, the demo's helper) goes through it, as in the tests, so the controller
+# meets the AWS API and not kumo's gaps (no ACM tag operations, for one).
+up_awsproxy() {
+  running awsproxy && return 0
+  need_port "$AWS_PORT" "aws proxy" WORLD_AWS_PORT
+  mkdir -p "$W/bin"
+  go build -o "$W/bin/awsproxy" ./hack/awsproxy
+  start awsproxy "$W/bin/awsproxy" -emulator kumo -target "http://127.0.0.1:$KUMO_PORT" -addr "127.0.0.1:$AWS_PORT"
+  wait_for awsproxy 10 curl -fsS "http://127.0.0.1:$AWS_PORT/health"
+  log "aws proxy on http://127.0.0.1:$AWS_PORT (AWS_ENDPOINT_URL), in front of kumo"
 }
 
 up_dns() {
@@ -202,7 +219,7 @@ write_env() {
 # Written by hack/world.sh up; \`source .world/env\`.
 export KUBECONFIG=$W/kubeconfig
 export KUMO_URL=http://127.0.0.1:$KUMO_PORT
-export AWS_ENDPOINT_URL=http://127.0.0.1:$KUMO_PORT
+export AWS_ENDPOINT_URL=http://127.0.0.1:$AWS_PORT
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export ACME_DIRECTORY_URL=https://127.0.0.1:$PEBBLE_PORT/dir
 export ACME_CA_BUNDLE=$W/pebble/pebble.minica.pem
@@ -230,6 +247,7 @@ preflight() {
   running etcd || { need_port "$ETCD_PORT" etcd WORLD_ETCD_PORT; need_port "$ETCD_PEER_PORT" "etcd peer" WORLD_ETCD_PEER_PORT; }
   running kube-apiserver || need_port "$APISERVER_PORT" kube-apiserver WORLD_APISERVER_PORT
   running kumo || need_port "$KUMO_PORT" kumo WORLD_KUMO_PORT
+  running awsproxy || need_port "$AWS_PORT" "aws proxy" WORLD_AWS_PORT
   running dns || need_port "$DNS_PORT" "dns server" WORLD_DNS_PORT
   running pebble || { need_port "$PEBBLE_PORT" pebble WORLD_PEBBLE_PORT; need_port "$PEBBLE_MGMT_PORT" "pebble management" WORLD_PEBBLE_MGMT_PORT; }
   local b
@@ -242,6 +260,7 @@ cmd_up() {
   up_etcd
   up_apiserver
   up_kumo
+  up_awsproxy
   up_dns
   up_pebble
   write_env

@@ -26,8 +26,9 @@ const (
 	// validationTimeout gives up on a CA that never decides (lego: 100 × its 5 s first wait).
 	validationTimeout = 8 * time.Minute
 	// cleanupTimeout bounds the removal of an order's challenge records, which runs even when
-	// the order's own time is up (the reconciler removes what is left after a crash).
-	cleanupTimeout = time.Minute
+	// the order's context has ended (order timeout, shutdown), without holding a shutdown up for
+	// long: the reconciler removes what is left.
+	cleanupTimeout = 10 * time.Second
 )
 
 // orderSolver answers every DNS-01 challenge of an order together: the TXT values of all names
@@ -63,7 +64,7 @@ func (s *orderSolver) Solve(ctx context.Context, authzs []legoacme.Authorization
 	if err != nil {
 		return err
 	}
-	defer s.cleanup(ctx, values)
+	defer s.cleanup(ctx, values, domainsOf(todo))
 	if err := s.dns.PresentTXT(ctx, values); err != nil {
 		return fmt.Errorf("dns01: writing the challenge records of %s: %w", domainsOf(todo), err)
 	}
@@ -132,7 +133,7 @@ func (s *orderSolver) txtValues(ctx context.Context, authzs []legoacme.Authoriza
 }
 
 // cleanup removes the order's challenge records, also after the order's context ended.
-func (s *orderSolver) cleanup(ctx context.Context, values []TXTValue) {
+func (s *orderSolver) cleanup(ctx context.Context, values []TXTValue, domains string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := s.dns.CleanupTXT(ctx, values); err != nil {
@@ -140,7 +141,7 @@ func (s *orderSolver) cleanup(ctx context.Context, values []TXTValue) {
 		legolog.Warn("dns01: removing the challenge records failed.", legolog.ErrorAttr(err))
 		return
 	}
-	legolog.Info("dns01: challenge records removed.", slog.Int("records", len(values)))
+	legolog.Info("dns01: challenge records removed.", slog.String("domains", domains))
 }
 
 func domainsOf(authzs []legoacme.Authorization) string {

@@ -218,6 +218,25 @@ func (c *Client) Exists(ctx context.Context, arn string) (bool, error) {
 	return true, nil
 }
 
+// Owner is the value of the certificate's tag key ("" when it has none); found is false when the
+// certificate does not exist. ListTagsForCertificate answers ResourceNotFoundException for a
+// certificate that is gone, so one call tells both.
+func (c *Client) Owner(ctx context.Context, arn, key string) (owner string, found bool, err error) {
+	out, err := c.api.ListTagsForCertificate(ctx, &acm.ListTagsForCertificateInput{CertificateArn: aws.String(arn)})
+	if IsNotFound(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("reading tags of ACM certificate %s: %w", arn, err)
+	}
+	for _, t := range out.Tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value), true, nil
+		}
+	}
+	return "", true, nil
+}
+
 // IsNotFound reports whether err means the certificate does not exist.
 func IsNotFound(err error) bool {
 	return awsclient.ErrorCode(err) == "ResourceNotFoundException"

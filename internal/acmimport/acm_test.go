@@ -74,11 +74,22 @@ func TestImportReimportDelete(t *testing.T) {
 	if n := awsclient.CallCount("ACM", "ImportCertificate") - imports; n != 2 {
 		t.Errorf("ImportCertificate calls = %v, want 2", n)
 	}
-	// kumo has no ListTagsForCertificate, so the tags sent on the first import are not read back
-	// here (DESIGN.md); the request shape is covered by Import sending Tags only when arn == "".
+	// The owner tag sent with the first import is read back, and a re-import (which sends no
+	// tags) keeps it: the controller checks it before re-importing over or deleting a
+	// certificate named in status.
+	if owner, found, err := c.Owner(ctx, arn, "securesite.io/owner"); err != nil || !found || owner != "web/duckhoo" {
+		t.Errorf("Owner = %q, %v, %v; want web/duckhoo, found", owner, found, err)
+	}
+	if owner, found, err := c.Owner(ctx, arn, "securesite.io/other"); err != nil || !found || owner != "" {
+		t.Errorf("Owner of a tag it does not carry = %q, %v, %v; want \"\", found", owner, found, err)
+	}
 
 	if err := c.Delete(ctx, arn); err != nil {
 		t.Fatal(err)
+	}
+	// A certificate that is gone has no owner to compare: not found, not an error.
+	if owner, found, err := c.Owner(ctx, arn, "securesite.io/owner"); err != nil || found {
+		t.Errorf("Owner of a deleted certificate = %q, %v, %v; want not found", owner, found, err)
 	}
 	if _, err := raw.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(arn)}); awsclient.ErrorCode(err) != "ResourceNotFoundException" {
 		t.Errorf("certificate still there after Delete: %v", err)

@@ -352,12 +352,21 @@ func internSiteStrings(site *v1alpha1.SecureSite) {
 }
 
 // stripUnreadSecret is stripUnread for the metadata of our Secrets, which also drops their
-// annotations (the certificate's serial, expiry and issuer, for people and tools): the controller
-// reads a Secret's owner from the cache and everything else from the API server.
+// labels (the API server applies the cache's label selector; a Secret that loses the label
+// leaves the cache) and annotations (the certificate's serial, expiry and issuer, for people and
+// tools), and shares the strings every one repeats: the controller reads a Secret's owner from
+// the cache and everything else from the API server.
 func stripUnreadSecret(in any) (any, error) {
 	out, err := stripUnread(in)
 	if obj, aerr := meta.Accessor(out); aerr == nil {
 		obj.SetAnnotations(nil)
+		obj.SetLabels(nil)
+		obj.SetNamespace(unique.Make(obj.GetNamespace()).Value())
+		refs := obj.GetOwnerReferences()
+		for i := range refs {
+			refs[i].APIVersion = unique.Make(refs[i].APIVersion).Value()
+			refs[i].Kind = unique.Make(refs[i].Kind).Value()
+		}
 	}
 	return out, err
 }

@@ -52,9 +52,9 @@ func TestCacheDropsWhatTheControllerNeverReads(t *testing.T) {
 	g.Expect(out).To(Equal(notAnObject))
 }
 
-// Our Secrets are cached as their metadata without annotations: the controller reads their owner
-// there and everything else from the API server.
-func TestCachedSecretsKeepOwnerAndLabelsOnly(t *testing.T) {
+// Our Secrets are cached as their metadata without labels and annotations: the controller reads
+// their owner there and everything else from the API server.
+func TestCachedSecretsKeepTheirOwnerOnly(t *testing.T) {
 	g := NewWithT(t)
 	owner := metav1.OwnerReference{APIVersion: "securesite.io/v1alpha1", Kind: "SecureSite", Name: "duckhoo", UID: "u1"}
 	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
@@ -70,5 +70,6 @@ func TestCachedSecretsKeepOwnerAndLabelsOnly(t *testing.T) {
 	g.Expect(got.Annotations).To(BeNil())
 	g.Expect(got.ManagedFields).To(BeNil())
 	g.Expect(got.OwnerReferences).To(Equal([]metav1.OwnerReference{owner}))
-	g.Expect(got.Labels).To(HaveKey(v1alpha1.LabelManagedBy))
+	g.Expect(got.Labels).To(BeNil())
+	g.Expect(got.Name).To(Equal("duckhoo-tls"))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/securesite-io/securesite/internal/awsclient"
+	"github.com/securesite-io/securesite/internal/testworld/normalizer"
 )
 
 // The AWS emulators the test world runs on. Every AWS-facing test runs on each: `make test` runs the
@@ -24,11 +25,11 @@ import (
 const (
 	// Kumo is github.com/sivchari/kumo, built into bin/ by hack/build-world.sh. It has a CloudFront
 	// edge that serves distributions from their S3 origin.
-	Kumo = "kumo"
+	Kumo = normalizer.Kumo
 	// Moto is moto_server (Python, `pip install 'moto[server]'`), found on PATH. It is stricter than
 	// kumo where AWS is (trailing dots, NS/SOA at the apex, pagination, InProgress, certificate
 	// parsing, tag APIs, LocationConstraint, versioning).
-	Moto = "moto"
+	Moto = normalizer.Moto
 )
 
 // EmulatorEnv names the AWS emulator of a test run (kumo when unset).
@@ -46,7 +47,7 @@ func EmulatorName() string {
 type Emulator struct {
 	// Name is Kumo or Moto.
 	Name string
-	// URL is where every client sends AWS requests: the normalising proxy (see normalize.go), which
+	// URL is where every client sends AWS requests: the normalising proxy (see package normalizer), which
 	// hides the emulator's known departures from the AWS API that the code must not work around.
 	URL string
 	// DirectURL is the emulator itself, without the proxy.
@@ -55,7 +56,7 @@ type Emulator struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	log    *os.File
-	proxy  *normalizer
+	proxy  *normalizer.Proxy
 }
 
 // EmulatorCredentials are the static credentials used against the emulators (neither checks them).
@@ -95,7 +96,7 @@ func StartNamedEmulator(name, logDir string) (*Emulator, error) {
 	if err := e.waitHealthy(health); err != nil {
 		return nil, err
 	}
-	if e.proxy, err = startNormalizer(name, e.DirectURL); err != nil {
+	if e.proxy, err = normalizer.Start(name, e.DirectURL); err != nil {
 		e.Stop()
 		return nil, err
 	}

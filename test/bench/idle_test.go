@@ -64,7 +64,9 @@ func TestIdleSteadyState(t *testing.T) {
 		r.title += fmt.Sprintf(", every %dth site with S3 + CloudFront (ACME certificate), %d unrelated Secrets", staticEvery, noise)
 	}
 
-	w := testworld.Start(t)
+	// The static sites' DNS-01 lookups read a zone of 20,000 record sets: without the zone cache
+	// the test world's DNS server timed out under pebble and orders failed (as in TestBenchmark).
+	w := testworld.Start(t, testworld.WithDNSZoneCache(250*time.Millisecond))
 	awsURL := w.AWS.URL
 	if emulator == "moto" {
 		awsURL = startMoto(t, w.LogDir)
@@ -106,9 +108,12 @@ func TestIdleSteadyState(t *testing.T) {
 		}
 		mustCreate(t, k8s, s)
 	})
-	waitIdleReady(t, k8s, n, 80*time.Minute)
+	backingOff := waitIdleReady(t, k8s, n, 80*time.Minute)
 	r.add("sites (backend record + selfSigned certificate)", strconv.Itoa(n), "")
-	r.add("time to all Ready", time.Since(start).Round(time.Second).String(), "")
+	r.add("time to all Ready (or backing off after a failed order)", time.Since(start).Round(time.Second).String(), "")
+	if staticEvery > 0 {
+		r.add("… static sites backing off after a failed order (1 h backoff by design)", strconv.Itoa(backingOff), "")
+	}
 	_, convergePeak := m.memory(t)
 	r.add("manager peak RSS while converging", mib(convergePeak), "")
 	sets := countRecordSets(t, r53, zoneID)
@@ -133,6 +138,12 @@ func TestIdleSteadyState(t *testing.T) {
 	r.add("idle window (no pokes), --resync-period=2m, default --drift-check-interval=1m", idleFor.String(), "")
 	r.add("… reconciles in the window (every site's own resync)", fmt.Sprintf("%g", reconciles), "")
 	r.add("… drift checks in the window", fmt.Sprintf("%g", checks), "")
+	checkSecs := after.sum("securesite_dns_drift_check_duration_seconds_sum", nil) - before.sum("securesite_dns_drift_check_duration_seconds_sum", nil)
+	if checks > 0 {
+		// A hand edit made just after a check read the zone waits for the next check: repaired
+		// within the interval plus this plus the repair's write.
+		r.add("… one drift check (listing the zone, comparing every site), mean", (time.Duration(checkSecs / checks * float64(time.Second))).Round(time.Millisecond).String(), "")
+	}
 	r.add("… Route53 calls in the window, by operation", ops(calls), "")
 	r.add("… ListResourceRecordSets per hour (zone reads; one zone)", fmt.Sprintf("%.0f", lists*perHour),
 		verdict(fmt.Sprintf("≤ 60 × %d pages = %d", pages, 60*pages), lists*perHour <= float64(60*pages)*1.05))
@@ -151,38 +162,20 @@ func TestIdleSteadyState(t *testing.T) {
 		edits = []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionUpsert, r53types.ChangeActionUpsert}
 	}
 	for k, action := range edits {
-		i := (k*37 + 11) % n
-		name, addr := fmt.Sprintf("api.s%05d.%s", i, idleZone), idleAddress(i)
-		value := addr
-		if action == r53types.ChangeActionUpsert {
-			value = "198.51.100.99"
-		}
-		_, err := r53.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{HostedZoneId: aws.String(zoneID),
-			ChangeBatch: &r53types.ChangeBatch{Changes: []r53types.Change{{Action: action, ResourceRecordSet: &r53types.ResourceRecordSet{
-				Name: aws.String(name), Type: r53types.RRTypeA, TTL: aws.Int64(300), ResourceRecords: []r53types.ResourceRecord{{Value: aws.String(value)}}}}}}})
-		if err != nil {
-			t.Fatalf("hand %s of %s: %v", action, name, err)
-		}
-		t0 := time.Now()
-		for {
-			if v := recordValue(t, r53, zoneID, name); v == addr {
-				break
-			}
-			if time.Since(t0) > 5*time.Minute {
-				t.Fatalf("%s not repaired 5 minutes after a hand %s", name, action)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		repairs = append(repairs, time.Since(t0))
-		t.Logf("hand %s of %s undone after %s", action, name, time.Since(t0).Round(100*time.Millisecond))
+		repairs = append(repairs, handEdit(t, r53, zoneID, (k*37+11)%n, action))
 		time.Sleep(time.Duration(k*17%60) * time.Second) // land the next edit elsewhere in the cycle
 	}
+	// The worst phase: an edit made just after a drift check read the zone is seen by the next one.
+	afterDriftCheck(t, m)
+	worst := handEdit(t, r53, zoneID, 23%n, r53types.ChangeActionUpsert)
 	var s []string
 	for _, d := range repairs {
 		s = append(s, d.Round(100*time.Millisecond).String())
 	}
-	r.add(fmt.Sprintf("drift repair: hand %v of an owned A record → restored after", edits), strings.Join(s, ", "),
-		verdict("≤ 60 s + repair", slices.Max(repairs) <= 62*time.Second))
+	r.add(fmt.Sprintf("drift repair: hand %v of an owned A record at spread moments of the check's cycle → restored after", edits), strings.Join(s, ", "),
+		verdict("≤ 60 s", slices.Max(repairs) <= 60*time.Second))
+	r.add("drift repair: hand UPSERT made just after a drift check (the worst moment) → restored after", worst.Round(100*time.Millisecond).String(),
+		verdict("≤ 60 s", worst <= 60*time.Second))
 
 	_, peak := m.memory(t)
 	medRSS := m.medianRSS(t, 5)
@@ -209,6 +202,46 @@ func TestIdleSteadyState(t *testing.T) {
 	t.Logf("wrote %s", path)
 }
 
+// handEdit changes (UPSERT) or deletes the owned A record of idle site i by hand, as a person in
+// the console would, and returns how long until the controller has put it back.
+func handEdit(t *testing.T, r53 *route53.Client, zoneID string, i int, action r53types.ChangeAction) time.Duration {
+	t.Helper()
+	name, addr := fmt.Sprintf("api.s%05d.%s", i, idleZone), idleAddress(i)
+	value := addr
+	if action == r53types.ChangeActionUpsert {
+		value = "198.51.100.99"
+	}
+	_, err := r53.ChangeResourceRecordSets(context.Background(), &route53.ChangeResourceRecordSetsInput{HostedZoneId: aws.String(zoneID),
+		ChangeBatch: &r53types.ChangeBatch{Changes: []r53types.Change{{Action: action, ResourceRecordSet: &r53types.ResourceRecordSet{
+			Name: aws.String(name), Type: r53types.RRTypeA, TTL: aws.Int64(300), ResourceRecords: []r53types.ResourceRecord{{Value: aws.String(value)}}}}}}})
+	if err != nil {
+		t.Fatalf("hand %s of %s: %v", action, name, err)
+	}
+	t0 := time.Now()
+	for recordValue(t, r53, zoneID, name) != addr {
+		if time.Since(t0) > 5*time.Minute {
+			t.Fatalf("%s not repaired 5 minutes after a hand %s", name, action)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	took := time.Since(t0)
+	t.Logf("hand %s of %s undone after %s", action, name, took.Round(100*time.Millisecond))
+	return took
+}
+
+// afterDriftCheck returns as soon as the manager's drift check has finished a pass (it counts a
+// pass once every zone is read and compared).
+func afterDriftCheck(t *testing.T, m *manager) {
+	t.Helper()
+	checks := func() float64 { return m.scrape(t).sum("securesite_dns_drift_checks_total", nil) }
+	before := checks()
+	for deadline := time.Now().Add(3 * time.Minute); checks() == before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no drift check in 3 minutes")
+		}
+	}
+}
+
 func idleAddress(i int) string { return fmt.Sprintf("203.0.%d.%d", 113+i/250%10, i%250+1) }
 
 func idleSite(i int) *v1alpha1.SecureSite {
@@ -223,7 +256,10 @@ func idleSite(i int) *v1alpha1.SecureSite {
 	}
 }
 
-func waitIdleReady(t *testing.T, k8s client.Client, n int, limit time.Duration) {
+// waitIdleReady waits until every site is Ready or, for a site with an ACME certificate, backing
+// off after a failed order (the controller then waits an hour by design), and returns how many
+// are backing off.
+func waitIdleReady(t *testing.T, k8s client.Client, n int, limit time.Duration) int {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -231,14 +267,17 @@ func waitIdleReady(t *testing.T, k8s client.Client, n int, limit time.Duration) 
 		if err := k8s.List(context.Background(), &list, client.InNamespace(siteNS)); err != nil {
 			t.Fatal(err)
 		}
-		ready := 0
+		ready, backingOff := 0, 0
 		for _, s := range list.Items {
 			if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
 				ready++
+			} else if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionCertificateReady); c != nil &&
+				c.Reason == v1alpha1.ReasonBackingOff {
+				backingOff++
 			}
 		}
-		if ready == n {
-			return
+		if ready+backingOff == n {
+			return backingOff
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d sites Ready after %s", ready, n, limit)

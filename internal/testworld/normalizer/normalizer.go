@@ -1,4 +1,8 @@
-package testworld
+// Package normalizer is the test world's normalising proxy: it sits in front of an AWS emulator
+// (kumo or moto) and undoes the emulator's known departures from the AWS API reference, so that
+// production code is written for AWS alone. The test world puts it in front of every emulator it
+// starts; hack/awsproxy serves it for hack/world.sh (make demo, make world-up).
+package normalizer
 
 import (
 	"bytes"
@@ -21,7 +25,7 @@ import (
 	"sync"
 )
 
-// normalizer is a reverse proxy in front of an emulator that undoes the emulator's known
+// Proxy is a reverse proxy in front of an emulator that undoes the emulator's known
 // departures from the AWS API reference, so that production code is written for AWS alone. Each
 // departure it hides is named here, per emulator; everything else passes through untouched.
 //
@@ -35,11 +39,16 @@ import (
 //     InvalidChangeBatch): the proxy renames the code.
 //   - ACM has no tag APIs (ListTagsForCertificate, AddTagsToCertificate,
 //     RemoveTagsFromCertificate): the proxy answers them from the tags sent with ImportCertificate
-//     and AddTagsToCertificate.
+//     and AddTagsToCertificate, and with ResourceNotFoundException for a certificate kumo does not
+//     hold, as AWS does.
 //   - ACM does not parse imported certificates, so DescribeCertificate's KeyAlgorithm is not the
 //     certificate's: the proxy puts in the one of the certificate last imported to that ARN.
 //
 // moto 5.2.1:
+//
+//   - ACM replaces a re-imported certificate with one without tags (AWS keeps the tags, and
+//     refuses Tags on a re-import): the proxy reads the tags first and sends them with the
+//     re-import, which moto accepts.
 //
 //   - CloudFront does not keep OriginAccessControlId on origins (AWS does): the proxy puts back the
 //     Origins last sent for the distribution.
@@ -69,7 +78,8 @@ import (
 // pagination, no NS/SOA, Deployed at once, deletion of an enabled distribution; moto's deletion of an enabled distribution, re-import with
 // tags accepted. moto's ImportCertificate crash on certificates without a subject Common Name is
 // patched in moto_launcher.py.
-type normalizer struct {
+type Proxy struct {
+	// URL is where the proxy serves when started with Start ("" for New).
 	URL string
 
 	emulator string
@@ -91,6 +101,12 @@ type normalizer struct {
 	acmKeys map[string]string
 }
 
+// The emulators the proxy knows.
+const (
+	Kumo = "kumo"
+	Moto = "moto"
+)
+
 // keptElements are the DistributionConfig elements each emulator does not store.
 var keptElements = map[string][]string{
 	Kumo: {"CustomErrorResponses", "Restrictions"},
@@ -99,24 +115,43 @@ var keptElements = map[string][]string{
 
 type requestBodyKey struct{}
 
-func startNormalizer(emulator, target string) (*normalizer, error) {
+// New returns the proxy for emulator (Kumo or Moto) serving at target, to be served by the
+// caller (it is an http.Handler).
+func New(emulator, target string) (*Proxy, error) {
+	if emulator != Kumo && emulator != Moto {
+		return nil, fmt.Errorf("normalising proxy: unknown emulator %q (knows %s and %s)", emulator, Kumo, Moto)
+	}
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
 	}
-	n := &normalizer{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
+	n := &Proxy{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
 		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}}
 	n.proxy = httputil.NewSingleHostReverseProxy(u)
 	n.proxy.ModifyResponse = n.modifyResponse
-	n.srv = httptest.NewServer(http.HandlerFunc(n.serve))
+	return n, nil
+}
+
+// Start serves the proxy for emulator at target on a free loopback port (URL).
+func Start(emulator, target string) (*Proxy, error) {
+	n, err := New(emulator, target)
+	if err != nil {
+		return nil, err
+	}
+	n.srv = httptest.NewServer(n)
 	n.URL = n.srv.URL
 	return n, nil
 }
 
-// Close stops the proxy.
-func (n *normalizer) Close() { n.srv.Close() }
+// Close stops a proxy that Start serves.
+func (n *Proxy) Close() {
+	if n.srv != nil {
+		n.srv.Close()
+	}
+}
 
-func (n *normalizer) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers one request, from the emulator or, for what the emulator lacks, itself.
+func (n *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body []byte
 	if r.Body != nil && n.rewrites(r) {
 		var err error
@@ -148,6 +183,9 @@ func (n *normalizer) serve(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(body))
 		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
+	if n.emulator == Moto && r.Header.Get("X-Amz-Target") == "CertificateManager.ImportCertificate" {
+		body = n.keepTagsOnReimport(r, body)
+	}
 	if n.emulator == Kumo && strings.HasPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.") && n.acmTagCall(w, r, body) {
 		return
 	}
@@ -163,7 +201,7 @@ func (n *normalizer) serve(w http.ResponseWriter, r *http.Request) {
 
 // staleIfMatch reports whether r changes a distribution with an If-Match that is not its current
 // ETag (as the proxy tells it).
-func (n *normalizer) staleIfMatch(r *http.Request) bool {
+func (n *Proxy) staleIfMatch(r *http.Request) bool {
 	m := distributionPath.FindStringSubmatch(r.URL.Path)
 	if m == nil || m[1] == "" || r.Header.Get("If-Match") == "" || (r.Method != http.MethodPut && r.Method != http.MethodDelete) {
 		return false
@@ -176,7 +214,7 @@ func (n *normalizer) staleIfMatch(r *http.Request) bool {
 
 // etagFor returns the ETag to report for the distribution after a request with method; an update
 // makes a new one.
-func (n *normalizer) etagFor(id, method, emulatorETag string) string {
+func (n *Proxy) etagFor(id, method, emulatorETag string) string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	etag, known := n.etags[id]
@@ -193,7 +231,7 @@ func (n *normalizer) etagFor(id, method, emulatorETag string) string {
 
 // rewrites reports whether the proxy may need the request body: CloudFront distribution writes
 // and Route53 writes.
-func (n *normalizer) rewrites(r *http.Request) bool {
+func (n *Proxy) rewrites(r *http.Request) bool {
 	return (strings.HasPrefix(r.URL.Path, "/2020-05-31/distribution") || strings.HasPrefix(r.URL.Path, "/2013-04-01/") ||
 		strings.HasPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.")) &&
 		(r.Method == http.MethodPost || r.Method == http.MethodPut)
@@ -229,11 +267,20 @@ func keyAlgorithmOf(certPEM []byte) string {
 	return ""
 }
 
+// acmTagOperations are the ACM tag operations kumo lacks.
+var acmTagOperations = map[string]bool{"ListTagsForCertificate": true, "AddTagsToCertificate": true, "RemoveTagsFromCertificate": true}
+
 // acmTagCall answers kumo's missing ACM tag operations itself and reports whether it did.
-func (n *normalizer) acmTagCall(w http.ResponseWriter, r *http.Request, body []byte) bool {
+func (n *Proxy) acmTagCall(w http.ResponseWriter, r *http.Request, body []byte) bool {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.")
+	if !acmTagOperations[op] {
+		return false
+	}
 	var in acmRequest
 	_ = json.Unmarshal(body, &in)
+	if n.relayMissingCertificate(w, r, in.CertificateArn) {
+		return true
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	reply := func(v any) bool {
@@ -265,8 +312,79 @@ func (n *normalizer) acmTagCall(w http.ResponseWriter, r *http.Request, body []b
 	return false
 }
 
+// relayMissingCertificate answers a tag call for a certificate kumo does not hold (never imported,
+// or deleted) with kumo's DescribeCertificate answer, ResourceNotFoundException, as AWS answers
+// the tag call itself. It reports whether it answered.
+func (n *Proxy) relayMissingCertificate(w http.ResponseWriter, r *http.Request, arn string) bool {
+	resp, err := n.acmCall(r, "DescribeCertificate", map[string]string{"CertificateArn": arn})
+	if err != nil {
+		return false // the emulator is away; answered from what the proxy holds
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return false
+	}
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+	return true
+}
+
+// acmCall sends an ACM operation to the emulator itself with the caller's credentials (neither
+// emulator checks the signature; moto picks the service from the credential scope).
+func (n *Proxy) acmCall(r *http.Request, op string, in any) (*http.Response, error) {
+	q, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, n.target+"/", bytes.NewReader(q))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	req.Header.Set("X-Amz-Date", r.Header.Get("X-Amz-Date"))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "CertificateManager."+op)
+	return http.DefaultClient.Do(req)
+}
+
+// keepTagsOnReimport sends a re-import (ImportCertificate to an ARN) with the certificate's tags:
+// moto replaces a re-imported certificate with one without tags (AWS keeps them, and refuses
+// Tags on a re-import), while it accepts and stores Tags sent with the re-import. It returns the
+// body, already in r.
+func (n *Proxy) keepTagsOnReimport(r *http.Request, body []byte) []byte {
+	var in map[string]any
+	if json.Unmarshal(body, &in) != nil {
+		return body
+	}
+	arn, _ := in["CertificateArn"].(string)
+	if arn == "" {
+		return body
+	}
+	resp, err := n.acmCall(r, "ListTagsForCertificate", map[string]string{"CertificateArn": arn})
+	if err != nil {
+		return body
+	}
+	var out struct{ Tags []acmTag }
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || len(out.Tags) == 0 {
+		return body // moto answers a missing certificate itself
+	}
+	in["Tags"] = out.Tags
+	nb, err := json.Marshal(in)
+	if err != nil {
+		return body
+	}
+	r.Body = io.NopCloser(bytes.NewReader(nb))
+	r.ContentLength = int64(len(nb))
+	r.Header.Set("Content-Length", strconv.Itoa(len(nb)))
+	return nb
+}
+
 // acmResponse records the tags of a first import and forgets those of a deleted certificate.
-func (n *normalizer) acmResponse(resp *http.Response) error {
+func (n *Proxy) acmResponse(resp *http.Response) error {
 	req := resp.Request
 	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager.")
 	if resp.StatusCode != http.StatusOK || (op != "ImportCertificate" && op != "DeleteCertificate" && op != "DescribeCertificate") {
@@ -294,7 +412,7 @@ func (n *normalizer) acmResponse(resp *http.Response) error {
 
 // rememberImport keeps the key algorithm of an imported certificate, and the tags of a first
 // import (kumo has no ACM tag APIs). n.mu is held.
-func (n *normalizer) rememberImport(in acmRequest, answer []byte) {
+func (n *Proxy) rememberImport(in acmRequest, answer []byte) {
 	var out struct{ CertificateArn string }
 	if json.Unmarshal(answer, &out) != nil || out.CertificateArn == "" {
 		return
@@ -311,7 +429,7 @@ func (n *normalizer) rememberImport(in acmRequest, answer []byte) {
 
 // describeWithKey gives kumo's DescribeCertificate answer the imported key's algorithm, which
 // kumo does not parse. n.mu is held.
-func (n *normalizer) describeWithKey(arn string, answer []byte) []byte {
+func (n *Proxy) describeWithKey(arn string, answer []byte) []byte {
 	var out map[string]map[string]any
 	if json.Unmarshal(answer, &out) != nil || out["Certificate"] == nil {
 		return answer
@@ -391,7 +509,7 @@ type recordSetListing struct {
 
 // existingCreates returns "name='…', type='…'" of the first CREATE in the batch whose record set
 // already exists in the emulator, or "".
-func (n *normalizer) existingCreates(r *http.Request, zone string, body []byte) string {
+func (n *Proxy) existingCreates(r *http.Request, zone string, body []byte) string {
 	var batch changeBatchRequest
 	if err := xml.Unmarshal(body, &batch); err != nil {
 		return "" // the emulator answers a malformed request itself
@@ -416,7 +534,7 @@ func (n *normalizer) existingCreates(r *http.Request, zone string, body []byte) 
 
 // recordSetExists asks the emulator whether the record set is in the zone (false when it cannot
 // tell: the emulator then answers the batch itself).
-func (n *normalizer) recordSetExists(r *http.Request, zone, name, typ, setID string) bool {
+func (n *Proxy) recordSetExists(r *http.Request, zone, name, typ, setID string) bool {
 	q := url.Values{"name": {name}, "type": {typ}, "maxitems": {"1"}}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet,
 		n.target+"/2013-04-01/hostedzone/"+zone+"/rrset?"+q.Encode(), nil)
@@ -457,7 +575,7 @@ var (
 	credentialScope = regexp.MustCompile(`Credential=[^/]+/[0-9]+/([^/]+)/s3/`)
 )
 
-func (n *normalizer) modifyResponse(resp *http.Response) error {
+func (n *Proxy) modifyResponse(resp *http.Response) error {
 	req := resp.Request
 	if n.emulator == Moto && req.Method == http.MethodHead && bucketPath.MatchString(req.URL.Path) && resp.StatusCode == http.StatusOK {
 		if m := credentialScope.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
@@ -480,7 +598,7 @@ func (n *normalizer) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-func (n *normalizer) cloudFront(resp *http.Response) error {
+func (n *Proxy) cloudFront(resp *http.Response) error {
 	req := resp.Request
 	m := distributionPath.FindStringSubmatch(req.URL.Path)
 	if m == nil {
@@ -503,7 +621,7 @@ func (n *normalizer) cloudFront(resp *http.Response) error {
 
 // keepElements records the elements the emulator drops from the distribution config the request
 // sent, and puts the recorded ones back into the answer. id is "" for a create.
-func (n *normalizer) keepElements(req *http.Request, id string, elements []string, b []byte) []byte {
+func (n *Proxy) keepElements(req *http.Request, id string, elements []string, b []byte) []byte {
 	if id == "" {
 		// A create: the new distribution's id is the first Id of the answer.
 		if idm := firstID.FindSubmatch(b); idm != nil {
