@@ -19,8 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
@@ -50,7 +48,7 @@ func TestBenchmark(t *testing.T) {
 	// One zone read answers the DNS server for 250ms: with N×3 records per zone, reading it per
 	// query makes pebble's DNS-01 lookups time out at N=1000.
 	w := testworld.Start(t, testworld.WithDNSZoneCache(250*time.Millisecond))
-	k8s := benchClient(t, w)
+	k8s := w.Client(t, 500, 1000) // client-go's default 5 QPS would measure its rate limiter
 	for _, ns := range []string{"securesite-system", siteNS} {
 		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
@@ -186,25 +184,6 @@ func TestBenchmark(t *testing.T) {
 		t.Fatalf("writing %s: %v", path, err)
 	}
 	t.Logf("wrote %s", path)
-}
-
-func benchClient(t *testing.T, w *testworld.World) client.Client {
-	t.Helper()
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	cfg := *w.RESTConfig
-	// The default 5 QPS would make the benchmark measure client-go's rate limiter.
-	cfg.QPS, cfg.Burst = 500, 1000
-	c, err := client.New(&cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // benchSite is site i: a backend record and an ACME certificate for both names; every 10th site

@@ -81,7 +81,7 @@ func TestIdleSteadyState(t *testing.T) {
 		t.Fatal(err)
 	}
 	zoneID := aws.ToString(zone.HostedZone.Id)
-	k8s := benchClient(t, w)
+	k8s := w.Client(t, 500, 1000) // client-go's default 5 QPS would measure its rate limiter
 	for _, ns := range []string{"securesite-system", siteNS} {
 		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}

@@ -95,11 +95,15 @@ N SecureSites in one hosted zone (each with a backend record and an ACME certifi
 also with an S3 bucket, an ACM import and a CloudFront distribution).
 
 Reproduce with ` + "`make bench`" + ` (N = 100, about 5 minutes) or the command under each section
-(N = 1,000: about 17 minutes on 2 cores). The benchmark starts the test world's DNS server with a
-250 ms zone cache (` + "`testworld.WithDNSZoneCache`" + `): reading a zone of 3,000 records from kumo on every
-query made pebble's DNS-01 lookups time out at N = 1,000 on a busy machine. A site whose order still
-fails is reported as backing off (the controller then waits an hour, by design) rather than stalling
-the run. Each run rewrites only its own section. kumo and pebble answer in microseconds where AWS and Let's Encrypt take
+(N = 1,000: about 17 minutes on 2 cores). The benchmark starts the test world's DNS server with
+shared zone reads (` + "`testworld.WithDNSZoneCache(250ms)`" + `): every query that comes while a read of the
+zone runs, or within 250 ms of its start, is answered from it. Reading a zone of 3,000 records
+from kumo for each query made the reads pile up under hundreds of concurrent lookups, and pebble's
+DNS client gives up after 2 s without retrying: in the 12:57 run below, 23 of 1,000 orders failed
+that way (` + "`TestConcurrentQueriesShareZoneReads`" + ` in ` + "`internal/testworld/dnsserver`" + `: 200 concurrent
+lookups of one 3,000-record zone made 195 zone reads and all 200 timed out; now 1 read, none time
+out). A site whose order still fails is reported as backing off (the controller then waits an
+hour, by design) rather than stalling the run. Each run rewrites only its own section. kumo and pebble answer in microseconds where AWS and Let's Encrypt take
 seconds, so the wall times measure the controller's own parallelism, not AWS; the call counts and
 memory figures carry over.
 
@@ -116,7 +120,8 @@ a **single site's apply → Ready** on an idle controller, median of 5 one after
 steady state costs in Route53 calls, then time how long hand edits of owned records take to be
 undone; on moto, ListResourceRecordSets pages at 300 record sets as on AWS. The CA rate-limit
 scheduling run is the controller test ` + "`TestRateLimitsScheduled`" + ` (small budgets by flag, a proxy
-answering rateLimited with a Retry-After); its figures are quoted at the end of this file.
+answering rateLimited with a Retry-After); its figures are quoted near the end of this file, with
+the sharding run (` + "`TestTwoShardsSplitTheSites`" + `).
 `
 
 var sectionStart = regexp.MustCompile(`(?m)^<!-- bench (.+?) -->\n`)

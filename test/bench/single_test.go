@@ -74,7 +74,7 @@ func TestSingleSite(t *testing.T) {
 		cmd:   fmt.Sprintf("SECURESITE_SINGLE_N=%d go test -count=1 -run TestSingleSite -v ./test/bench/", n)}
 	// The same world as TestBenchmark's, DNS zone cache included.
 	w := testworld.Start(t, testworld.WithDNSZoneCache(250*time.Millisecond))
-	k8s := benchClient(t, w)
+	k8s := w.Client(t, 500, 1000) // client-go's default 5 QPS would measure its rate limiter
 	mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "securesite-system"}})
 	w.CreateHostedZone(t.Context(), zoneName)
 	m := w.StartManager(t, testworld.ManagerOptions{Args: []string{

@@ -8,24 +8,26 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
-const ns = "sharded"
+const (
+	ns         = "sharded"
+	shardLabel = "securesite.io/shard"
+)
 
-// TestTwoShardsSplitTheSites: shard A takes sites labelled shard=a, shard B every other site
-// (shard!=a, unlabelled ones included). Both run with leader election on; each elects its own
+// TestTwoShardsSplitTheSites: shard A takes sites labelled securesite.io/shard=a, shard B every
+// other site (securesite.io/shard notin (a): labelled b, and unlabelled ones). Both run with leader election on; each elects its own
 // leader (a shared lease would leave one shard idle). All sites converge, and no site is
 // reconciled by both managers: each manager's per-site metrics name only its own sites.
 // SECURESITE_SHARD_N sets the number of sites (default 40; the issue's figure is 200).
@@ -35,7 +37,7 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 		n = v
 	}
 	w := testworld.Start(t)
-	k8s := newClient(t, w)
+	k8s := w.Client(t, 200, 400)
 	ctx := context.Background()
 	for _, name := range []string{"securesite-system", ns} {
 		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
@@ -43,10 +45,11 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 		}
 	}
 	w.CreateHostedZone(ctx, "shard.test")
+	// The README's recipe: a shard for label value a, and a catch-all for every other site.
 	shardA := w.StartManager(t, testworld.ManagerOptions{LogName: "manager-a.log",
-		Args: []string{"--watch-label-selector=shard=a", "--leader-elect"}})
+		Args: []string{"--watch-label-selector=" + shardLabel + "=a", "--leader-elect"}})
 	shardB := w.StartManager(t, testworld.ManagerOptions{LogName: "manager-b.log",
-		Args: []string{"--watch-label-selector=shard!=a", "--leader-elect"}})
+		Args: []string{"--watch-label-selector=" + shardLabel + " notin (a)", "--leader-elect"}})
 
 	inA := map[string]bool{}
 	start := time.Now()
@@ -61,9 +64,9 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 		}
 		switch i % 3 {
 		case 0:
-			s.Labels = map[string]string{"shard": "a"}
+			s.Labels = map[string]string{shardLabel: "a"}
 		case 1:
-			s.Labels = map[string]string{"shard": "b"}
+			s.Labels = map[string]string{shardLabel: "b"}
 		}
 		if err := k8s.Create(ctx, s); err != nil {
 			t.Errorf("creating %s: %v", s.Name, err)
@@ -98,9 +101,23 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 	t.Logf("%d sites Ready on two shards in %s", n, time.Since(start).Round(100*time.Millisecond))
 
 	sitesA, sitesB := reconciled(t, shardA), reconciled(t, shardB)
+	both := 0
+	for name := range sitesA {
+		if sitesB[name] {
+			both++
+		}
+	}
+	t.Logf("sites reconciled: shard A %d, shard B %d, by both %d", len(sitesA), len(sitesB), both)
+	for _, m := range []struct {
+		name string
+		p    *testworld.ManagerProcess
+	}{{"A", shardA}, {"B", shardB}} {
+		byOp := route53Calls(t, m.p)
+		t.Logf("shard %s Route53 calls to converge: %d %v", m.name, sum(byOp), byOp)
+	}
 	for name := range sitesA {
 		if !inA[name] {
-			t.Errorf("shard A reconciled %s, which is not labelled shard=a", name)
+			t.Errorf("shard A reconciled %s, which is not labelled %s=a", name, shardLabel)
 		}
 		if sitesB[name] {
 			t.Errorf("%s reconciled by both shards", name)
@@ -108,7 +125,7 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 	}
 	for name := range sitesB {
 		if inA[name] {
-			t.Errorf("shard B reconciled %s, which is labelled shard=a", name)
+			t.Errorf("shard B reconciled %s, which is labelled %s=a", name, shardLabel)
 		}
 	}
 	if len(sitesA)+len(sitesB) != n {
@@ -117,6 +134,39 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 }
 
 var conditionSeries = regexp.MustCompile(`^securesite_condition\{.*name="([^"]+)",namespace="` + ns + `"`)
+
+var route53Series = regexp.MustCompile(`^securesite_aws_api_calls_total\{(.*)\} ([0-9.e+]+)$`)
+var operationLabel = regexp.MustCompile(`operation="([^"]+)"`)
+
+// route53Calls counts a manager's Route53 calls by operation (all results), from its metrics.
+func route53Calls(t *testing.T, m *testworld.ManagerProcess) map[string]int {
+	t.Helper()
+	lines, err := m.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, l := range lines {
+		mm := route53Series.FindStringSubmatch(l)
+		if mm == nil || !strings.Contains(mm[1], `service="Route 53"`) {
+			continue
+		}
+		op := operationLabel.FindStringSubmatch(mm[1])
+		n, err := strconv.ParseFloat(mm[2], 64)
+		if op != nil && err == nil {
+			out[op[1]] += int(n)
+		}
+	}
+	return out
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
 
 // reconciled lists the sites a manager has reconciled (it writes their condition metrics).
 func reconciled(t *testing.T, m *testworld.ManagerProcess) map[string]bool {
@@ -132,22 +182,4 @@ func reconciled(t *testing.T, m *testworld.ManagerProcess) map[string]bool {
 		}
 	}
 	return out
-}
-
-func newClient(t *testing.T, w *testworld.World) client.Client {
-	t.Helper()
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	cfg := *w.RESTConfig
-	cfg.QPS, cfg.Burst = 200, 400
-	c, err := client.New(&cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
