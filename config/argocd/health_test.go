@@ -176,7 +176,7 @@ func suspendedCases() []healthCase {
 		{"suspended", site(2, 2, true, notReady(v1alpha1.ReasonSuspended, "suspended: observing only"), notStalled), suspended, "Suspended"},
 		{"suspended wins over stalled", site(2, 1, true,
 			cond(v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonInvalidSpec, "bad")), suspended, "changes nothing in AWS"},
-		{"suspended before the controller saw it", site(1, 0, true), suspended, ""},
+		{"suspended before the controller saw it", site(1, 0, true), suspended, "changes nothing in AWS"},
 	}
 }
 

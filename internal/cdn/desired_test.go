@@ -192,7 +192,7 @@ func handEditsAndSpecChanges() []needsUpdateCase {
 		{"error responses reported and different", func(c *types.DistributionConfig) {
 			c.CustomErrorResponses.Items[0].ResponsePagePath = aws.String("/error.html")
 		}, []string{"CustomErrorResponses"}},
-		{"geo restriction added by hand", func(c *types.DistributionConfig) {
+		{"geo restriction set inside the existing restrictions", func(c *types.DistributionConfig) {
 			c.Restrictions.GeoRestriction = &types.GeoRestriction{RestrictionType: types.GeoRestrictionTypeBlacklist, Quantity: aws.Int32(1), Items: []string{"XX"}}
 		}, []string{"Restrictions"}},
 		{"disabled, alias removed and an extra behaviour", func(c *types.DistributionConfig) {

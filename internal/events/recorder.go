@@ -102,6 +102,8 @@ func (r *Recorder) AnnotatedEventf(regarding, related runtime.Object, annotation
 		r.log.Error(nil, "Unsupported event type", "eventType", eventtype)
 		return
 	}
+	// As controller-runtime's recorder did: every event is also a debug line in the manager's log.
+	r.log.V(1).Info(message, "type", eventtype, "object", ref, "reason", reason)
 	now := r.now()
 	ns := ref.Namespace
 	if ns == "" {

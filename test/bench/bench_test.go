@@ -103,6 +103,9 @@ func TestBenchmark(t *testing.T) {
 	if floor > 0 {
 		ratio := converged.Seconds() / floor.Seconds()
 		r.add("all settled ÷ pebble floor", fmt.Sprintf("%.2f", ratio), verdict("≤ 2", ratio <= 2))
+		r.note("The floor client is lego with its own resolver: it validates an order's names one after the other " +
+			"and first asks the CA about 5 s after each challenge. The controller answers an order's names side by side " +
+			"and asks after 0.25 s, so it can finish under this floor.")
 	}
 
 	issued := after.sum("securesite_acme_orders_total", map[string]string{"result": "issued"}) -

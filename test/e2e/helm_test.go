@@ -31,7 +31,33 @@ func TestHelmInstallEndToEnd(t *testing.T) {
 	k := kube{t: t, kubeconfig: w.Kubeconfig}
 	w.CreateHostedZone(ctx, "duckhoo.site")
 
-	// The chart's default SecureSiteClass is the grant: without it the controller writes nothing.
+	installChartWithDefaultClass(t, k, release, namespace)
+	sa, args := chartManagerIdentityAndArgs(t, k, release, namespace)
+	w.StartManager(t, testworld.ManagerOptions{Kubeconfig: managerKubeconfigAs(t, w, sa), Args: args, LogName: "manager-helm.log"})
+
+	k.must("create", "namespace", sitesNS)
+	k.must("apply", "-n", sitesNS,
+		"-f", filepath.Join(root, "config", "samples", "securesite_v1alpha1_securesite.yaml"),
+		"-f", filepath.Join(root, "config", "samples", "securesite_v1alpha1_backend_only.yaml"))
+	start := time.Now()
+	waitReady(t, k, sitesNS, "duckhoo", "duckhoo-dev")
+	t.Logf("both samples Ready %s after apply, manager running as %s", time.Since(start).Round(100*time.Millisecond), sa)
+
+	// The lease and the ACME account live in the release namespace, through the chart's Roles.
+	if out := k.must("get", "leases", "-n", namespace, "-o", "name"); strings.TrimSpace(out) == "" {
+		t.Errorf("no leader-election lease in %s", namespace)
+	}
+	account := acme.AccountSecretName(w.Pebble.DirectoryURL, "ops@duckhoo.site") // the chart's class's email
+	if _, err := k.run("get", "secret", "-n", namespace, account); err != nil {
+		t.Errorf("the ACME account Secret is not in the release namespace: %v", err)
+	}
+	k.must("delete", "securesite", "--all", "-n", sitesNS, "--wait", "--timeout=3m")
+}
+
+// installChartWithDefaultClass renders the chart with a default SecureSiteClass and applies it
+// server-side as Helm does. The class is the grant: without it the controller writes nothing.
+func installChartWithDefaultClass(t *testing.T, k kube, release, namespace string) {
+	t.Helper()
 	values := filepath.Join(t.TempDir(), "values.yaml")
 	if err := os.WriteFile(values, []byte(`acme: {email: helm@duckhoo.site}
 defaultClass:
@@ -49,7 +75,12 @@ defaultClass:
 	}
 	k.must("create", "namespace", namespace)
 	k.mustIn(manifests, "apply", "--server-side", "--field-manager=helm", "-f", "-")
+}
 
+// chartManagerIdentityAndArgs reads the installed Deployment: the user its ServiceAccount
+// authenticates as, and its container's arguments as the manager process takes them here.
+func chartManagerIdentityAndArgs(t *testing.T, k kube, release, namespace string) (string, []string) {
+	t.Helper()
 	var deploy struct {
 		Spec struct {
 			Template struct {
@@ -77,35 +108,5 @@ defaultClass:
 		t.Fatalf("the chart's args %v lack --leader-elect", args)
 	}
 	// In a Pod, POD_NAMESPACE (the downward API) says this.
-	args = append(args, "--namespace="+namespace)
-
-	managerKubeconfig := filepath.Join(t.TempDir(), "manager.kubeconfig")
-	impersonatingKubeconfig(t, w.Kubeconfig, sa, managerKubeconfig)
-	if out, _ := (kube{t: t, kubeconfig: managerKubeconfig}).run("auth", "can-i", "create", "namespaces"); strings.TrimSpace(out) != "no" {
-		t.Fatalf("the manager's kubeconfig may create namespaces (%q): it is not acting as %s", out, sa)
-	}
-	w.StartManager(t, testworld.ManagerOptions{Kubeconfig: managerKubeconfig, Args: args, LogName: "manager-helm.log"})
-
-	k.must("create", "namespace", sitesNS)
-	k.must("apply", "-n", sitesNS,
-		"-f", filepath.Join(root, "config", "samples", "securesite_v1alpha1_securesite.yaml"),
-		"-f", filepath.Join(root, "config", "samples", "securesite_v1alpha1_backend_only.yaml"))
-	start := time.Now()
-	for _, name := range []string{"duckhoo", "duckhoo-dev"} {
-		if _, err := k.run("wait", "-n", sitesNS, "--for=condition=Ready", "securesite/"+name, "--timeout=5m"); err != nil {
-			out, _ := k.run("describe", "-n", sitesNS, "securesite/"+name)
-			t.Fatalf("%v\n%s", err, out)
-		}
-	}
-	t.Logf("both samples Ready %s after apply, manager running as %s", time.Since(start).Round(100*time.Millisecond), sa)
-
-	// The lease and the ACME account live in the release namespace, through the chart's Roles.
-	if out := k.must("get", "leases", "-n", namespace, "-o", "name"); strings.TrimSpace(out) == "" {
-		t.Errorf("no leader-election lease in %s", namespace)
-	}
-	account := acme.AccountSecretName(w.Pebble.DirectoryURL, "ops@duckhoo.site") // the chart's class's email
-	if _, err := k.run("get", "secret", "-n", namespace, account); err != nil {
-		t.Errorf("the ACME account Secret is not in the release namespace: %v", err)
-	}
-	k.must("delete", "securesite", "--all", "-n", sitesNS, "--wait", "--timeout=3m")
+	return sa, append(args, "--namespace="+namespace)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,29 @@ func emulatorAWS(w *testworld.World) aws.Config {
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
 		BaseEndpoint: aws.String(w.AWS.URL),
+	}
+}
+
+// managerKubeconfigAs writes a kubeconfig that acts as user (impersonation of the test world's
+// admin) and proves it does: as system:masters, any RBAC check would pass.
+func managerKubeconfigAs(t *testing.T, w *testworld.World, user string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "manager.kubeconfig")
+	impersonatingKubeconfig(t, w.Kubeconfig, user, path)
+	if out, _ := (kube{t: t, kubeconfig: path}).run("auth", "can-i", "create", "namespaces"); strings.TrimSpace(out) != "no" {
+		t.Fatalf("the manager's kubeconfig may create namespaces (%q): it is not acting as %s", out, user)
+	}
+	return path
+}
+
+// waitReady waits, as a user does with kubectl wait, for each named SecureSite to be Ready, and
+// shows kubectl describe when one is not.
+func waitReady(t *testing.T, k kube, namespace string, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := k.run("wait", "-n", namespace, "--for=condition=Ready", "securesite/"+name, "--timeout=5m"); err != nil {
+			out, _ := k.run("describe", "-n", namespace, "securesite/"+name)
+			t.Fatalf("%v\n%s", err, out)
+		}
 	}
 }

@@ -60,91 +60,147 @@ func TestCrashSafety(t *testing.T) {
 			nSites = 12
 		}
 	}
-	const zone, ns = "crash.test", "crash"
-	const renamedObjects, retainedObjects = 300, 20
 	start := time.Now()
-	r := startRig(t, zone)
-	r.createNamespace(ns)
-	m := &crashingManager{t: t, w: r.w}
+	c := newCrashRun(t, kills, nSites)
+	rng := killTimingRNG(t)
+	c.createStaticSitesAndTheirObjectsThenTheRest()
+	uptimes := c.killRepeatedlyWhileRenamingAndDeleting(rng)
+	t.Logf("%d kills (SIGKILL); uptimes before each kill: %v", kills, roundAll(uptimes))
+
+	got := c.restartAndWaitConverged()
+	inv := c.r.inventory()
+	orphans, dists, oacs := c.checkEveryAWSObjectAccountedFor(got, inv)
+	orphans += c.checkNoRecordOfADeletedSite(inv)
+	counts := c.checkNoObjectLost()
+	t.Logf("\n%d sites (%d live, 2 deleted), %d kills, %d restarts (the last one left running)\n"+
+		"kumo holds: %d distributions, %d OACs, %d ACM certificates, %d buckets, %d records\n"+
+		"objects: %s %d, %s %d, %s %d\norphans or duplicates found: %d\ntest duration %s",
+		nSites, len(c.live), kills, kills, dists, oacs, len(inv.certs), len(inv.buckets), len(inv.records),
+		c.oldBucket, counts[c.oldBucket], c.newBucket, counts[c.newBucket], c.retainedBucket, counts[c.retainedBucket],
+		orphans, time.Since(start).Round(time.Second))
+}
+
+const (
+	crashZone, crashNS              = "crash.test", "crash"
+	renamedObjects, retainedObjects = 300, 20
+)
+
+// crashRun is the plan of the crash test: its sites, the one whose bucket is renamed, the two
+// that are deleted, and the buckets whose objects must survive.
+type crashRun struct {
+	t     *testing.T
+	r     *rig
+	m     *crashingManager
+	kills int
+	sites map[string]*v1alpha1.SecureSite
+	// renamed gets its bucket renamed; retained (static, Retain) and deletedBackend are deleted.
+	renamed, retained, deletedBackend    *v1alpha1.SecureSite
+	oldBucket, newBucket, retainedBucket string
+	live                                 []string // the sites not deleted, sorted
+}
+
+func newCrashRun(t *testing.T, kills, nSites int) *crashRun {
+	r := startRig(t, crashZone)
+	r.createNamespace(crashNS)
+	c := &crashRun{t: t, r: r, m: &crashingManager{t: t, w: r.w}, kills: kills, sites: map[string]*v1alpha1.SecureSite{}}
+	// Sites 0, 1 and every third are static; 0 gets its bucket renamed, 1 is deleted under
+	// Retain, and the last backend-only site is deleted too.
+	static := func(i int) bool { return i%3 == 0 || i == 1 }
+	for i := range nSites {
+		s := site(crashNS, crashZone, i, static(i))
+		c.sites[s.Name] = s
+	}
+	c.renamed, c.retained = c.sites["site-000"], c.sites["site-001"]
+	c.deletedBackend = c.sites[fmt.Sprintf("site-%03d", nSites-1)]
+	if static(nSites - 1) {
+		c.deletedBackend = c.sites[fmt.Sprintf("site-%03d", nSites-2)]
+	}
+	c.oldBucket = naming.DefaultBucketName(c.renamed.Spec.Domain)
+	c.newBucket = "crash-renamed-" + strings.ReplaceAll(c.renamed.Spec.Domain, ".", "-")
+	c.retainedBucket = naming.DefaultBucketName(c.retained.Spec.Domain)
+	for name := range c.sites {
+		if name != c.retained.Name && name != c.deletedBackend.Name {
+			c.live = append(c.live, name)
+		}
+	}
+	sort.Strings(c.live)
+	return c
+}
+
+// killTimingRNG: SECURESITE_CRASH_SEED replays a failed run's kill timings.
+func killTimingRNG(t *testing.T) *rand.Rand {
 	seed := time.Now().UnixNano()
 	if v, err := strconv.ParseInt(os.Getenv("SECURESITE_CRASH_SEED"), 10, 64); err == nil {
 		seed = v // replays a failed run's kill timings
 	}
-	rng := rand.New(rand.NewPCG(uint64(seed), 1))
 	t.Logf("kill timing seed %d", seed)
+	return rand.New(rand.NewPCG(uint64(seed), 1))
+}
 
-	// Sites 0, 1 and every third are static; 0 gets its bucket renamed, 1 is deleted under
-	// Retain, and the last backend-only site is deleted too.
-	static := func(i int) bool { return i%3 == 0 || i == 1 }
-	sites := map[string]*v1alpha1.SecureSite{}
-	for i := range nSites {
-		s := site(ns, zone, i, static(i))
-		sites[s.Name] = s
+// createStaticSitesAndTheirObjectsThenTheRest: the objects are put by hand into the first
+// buckets, as a deploy pipeline would; the manager runs undisturbed until the buckets exist.
+func (c *crashRun) createStaticSitesAndTheirObjectsThenTheRest() {
+	r := c.r
+	r.mustCreate(c.renamed.DeepCopy())
+	r.mustCreate(c.retained.DeepCopy())
+	c.m.start()
+	r.waitBucket(c.oldBucket)
+	r.waitBucket(c.retainedBucket)
+	r.putObjects(c.oldBucket, "site", renamedObjects)
+	r.putObjects(c.retainedBucket, "keep", retainedObjects)
+	for i := 2; i < len(c.sites); i++ {
+		r.mustCreate(c.sites[fmt.Sprintf("site-%03d", i)].DeepCopy())
 	}
-	renamed, retained := sites["site-000"], sites["site-001"]
-	deletedBackend := sites[fmt.Sprintf("site-%03d", nSites-1)]
-	if static(nSites - 1) {
-		deletedBackend = sites[fmt.Sprintf("site-%03d", nSites-2)]
-	}
-	oldBucket := naming.DefaultBucketName(renamed.Spec.Domain)
-	newBucket := "crash-renamed-" + strings.ReplaceAll(renamed.Spec.Domain, ".", "-")
-	retainedBucket := naming.DefaultBucketName(retained.Spec.Domain)
+}
 
-	// The objects are put by hand into the first buckets, as a deploy pipeline would; the
-	// manager runs undisturbed until the buckets exist.
-	r.mustCreate(renamed.DeepCopy())
-	r.mustCreate(retained.DeepCopy())
-	m.start()
-	r.waitBucket(oldBucket)
-	r.waitBucket(retainedBucket)
-	r.putObjects(oldBucket, "site", renamedObjects)
-	r.putObjects(retainedBucket, "keep", retainedObjects)
-	for i := 2; i < nSites; i++ {
-		r.mustCreate(sites[fmt.Sprintf("site-%03d", i)].DeepCopy())
-	}
-
+// killRepeatedlyWhileRenamingAndDeleting restarts and kills the manager c.kills times; a quarter
+// of the way in the bucket is renamed, half way the two sites are deleted. It returns the uptimes.
+func (c *crashRun) killRepeatedlyWhileRenamingAndDeleting(rng *rand.Rand) []time.Duration {
+	t, r, m := c.t, c.r, c.m
 	var uptimes []time.Duration
-	for k := range kills {
+	for k := range c.kills {
 		if k > 0 {
 			m.start()
 		}
 		switch k {
-		case kills / 4:
-			r.update(ns, renamed.Name, func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = newBucket })
-			t.Logf("kill %d: bucket of %s renamed %s → %s", k, renamed.Name, oldBucket, newBucket)
-		case kills / 2:
-			r.deleteSite(ns, retained.Name)
-			r.deleteSite(ns, deletedBackend.Name)
-			t.Logf("kill %d: deleted %s (static, Retain) and %s", k, retained.Name, deletedBackend.Name)
+		case c.kills / 4:
+			r.update(crashNS, c.renamed.Name, func(s *v1alpha1.SecureSite) { s.Spec.StaticSite.Bucket = c.newBucket })
+			t.Logf("kill %d: bucket of %s renamed %s → %s", k, c.renamed.Name, c.oldBucket, c.newBucket)
+		case c.kills / 2:
+			r.deleteSite(crashNS, c.retained.Name)
+			r.deleteSite(crashNS, c.deletedBackend.Name)
+			t.Logf("kill %d: deleted %s (static, Retain) and %s", k, c.retained.Name, c.deletedBackend.Name)
 		}
 		up := 300*time.Millisecond + time.Duration(rng.Int64N(int64(2700*time.Millisecond)))
 		time.Sleep(up)
 		m.kill()
 		uptimes = append(uptimes, up)
 	}
-	t.Logf("%d kills (SIGKILL); uptimes before each kill: %v", kills, roundAll(uptimes))
+	return uptimes
+}
 
-	m.start()
-	var live []string
-	for name := range sites {
-		if name != retained.Name && name != deletedBackend.Name {
-			live = append(live, name)
-		}
-	}
-	sort.Strings(live)
+// restartAndWaitConverged starts the manager once more and waits for every live site Ready and
+// the deleted ones gone, twice, then kills it so nothing changes under the inventory.
+func (c *crashRun) restartAndWaitConverged() map[string]v1alpha1.SecureSite {
+	c.m.start()
 	settled := time.Now()
-	r.waitConverged(ns, live, 5*time.Minute)
-	t.Logf("all %d live sites Ready and 2 deleted sites gone %s after the last restart", len(live), time.Since(settled).Round(time.Second))
+	c.r.waitConverged(crashNS, c.live, 5*time.Minute)
+	c.t.Logf("all %d live sites Ready and 2 deleted sites gone %s after the last restart", len(c.live), time.Since(settled).Round(time.Second))
 	// The Ready conditions may be a killed process's last words: give the surviving manager a
 	// full pass over every site (it reconciles all of them on start) before taking stock.
 	time.Sleep(10 * time.Second)
-	got := r.waitConverged(ns, live, time.Minute)
-	m.kill() // nothing may change under the inventory
-	inv := r.inventory()
+	got := c.r.waitConverged(crashNS, c.live, time.Minute)
+	c.m.kill() // nothing may change under the inventory
+	return got
+}
 
-	// Every AWS object must be named by a live site's status (or be a bucket kept under Retain).
+// checkEveryAWSObjectAccountedFor: every AWS object must be named by a live site's status (or be
+// a bucket kept under Retain), and the renamed site serves the new bucket. It returns the orphans
+// found and the distributions and OACs kumo holds.
+func (c *crashRun) checkEveryAWSObjectAccountedFor(got map[string]v1alpha1.SecureSite, inv inventory) (orphans, nDists, nOACs int) {
+	t := c.t
 	var wantDists, wantOACs, wantCerts, wantBuckets []string
-	for _, name := range live {
+	for _, name := range c.live {
 		s := got[name]
 		if s.Spec.StaticSite == nil {
 			continue
@@ -157,7 +213,7 @@ func TestCrashSafety(t *testing.T) {
 		wantCerts = append(wantCerts, s.Status.Certificate.ACMCertificateARN)
 		wantBuckets = append(wantBuckets, s.Status.Bucket.Name)
 	}
-	wantBuckets = append(wantBuckets, oldBucket, retainedBucket)
+	wantBuckets = append(wantBuckets, c.oldBucket, c.retainedBucket)
 	var dists, oacs []string
 	for _, ids := range inv.distributions {
 		dists = append(dists, ids...)
@@ -165,22 +221,26 @@ func TestCrashSafety(t *testing.T) {
 	for _, ids := range inv.oacs {
 		oacs = append(oacs, ids...)
 	}
-	orphans := 0
 	orphans += compare(t, "distributions", dists, wantDists)
 	orphans += compare(t, "origin access controls", oacs, wantOACs)
 	orphans += compare(t, "ACM certificates", inv.certs, wantCerts)
 	orphans += compare(t, "buckets", inv.buckets, wantBuckets)
-	if got[renamed.Name].Status.Bucket.Name != newBucket {
-		t.Errorf("%s serves bucket %s, want %s", renamed.Name, got[renamed.Name].Status.Bucket.Name, newBucket)
+	if got[c.renamed.Name].Status.Bucket.Name != c.newBucket {
+		t.Errorf("%s serves bucket %s, want %s", c.renamed.Name, got[c.renamed.Name].Status.Bucket.Name, c.newBucket)
 	}
+	return orphans, len(dists), len(oacs)
+}
 
-	// Records: registry entries must name live owners; nothing may remain for the deleted sites,
-	// and no DNS-01 challenge record may outlive its order.
+// checkNoRecordOfADeletedSite: registry entries must name live owners; nothing may remain for the
+// deleted sites, and no DNS-01 challenge record may outlive its order. It returns the orphans.
+func (c *crashRun) checkNoRecordOfADeletedSite(inv inventory) int {
+	t := c.t
+	orphans := 0
 	liveOwners := map[string]bool{}
-	for _, name := range live {
-		liveOwners[naming.Owner(crashOwnerID, ns, name)] = true
+	for _, name := range c.live {
+		liveOwners[naming.Owner(crashOwnerID, crashNS, name)] = true
 	}
-	deletedDomains := []string{retained.Spec.Domain, deletedBackend.Spec.Domain}
+	deletedDomains := []string{c.retained.Spec.Domain, c.deletedBackend.Spec.Domain}
 	for _, rec := range inv.records {
 		typ, rest, _ := strings.Cut(rec, " ")
 		name, value, _ := strings.Cut(rest, " ")
@@ -197,29 +257,35 @@ func TestCrashSafety(t *testing.T) {
 				orphans++
 			}
 		default:
-			for _, d := range deletedDomains {
-				if name == d || strings.HasSuffix(name, "."+d) {
-					t.Errorf("record of deleted site left behind: %s", rec)
-					orphans++
-				}
-			}
+			orphans += recordsOfDeletedDomains(t, rec, name, deletedDomains)
 		}
 	}
+	return orphans
+}
 
-	// No data lost: the old bucket (Retain) and the new one both hold every object; the deleted
-	// site's bucket (Retain) keeps its objects.
-	counts := map[string]int{oldBucket: r.countObjects(oldBucket), newBucket: r.countObjects(newBucket), retainedBucket: r.countObjects(retainedBucket)}
-	for bucket, want := range map[string]int{oldBucket: renamedObjects, newBucket: renamedObjects, retainedBucket: retainedObjects} {
-		if counts[bucket] != want {
-			t.Errorf("bucket %s holds %d objects, want %d", bucket, counts[bucket], want)
+func recordsOfDeletedDomains(t *testing.T, rec, name string, deletedDomains []string) int {
+	t.Helper()
+	orphans := 0
+	for _, d := range deletedDomains {
+		if name == d || strings.HasSuffix(name, "."+d) {
+			t.Errorf("record of deleted site left behind: %s", rec)
+			orphans++
 		}
 	}
-	t.Logf("\n%d sites (%d live, 2 deleted), %d kills, %d restarts (the last one left running)\n"+
-		"kumo holds: %d distributions, %d OACs, %d ACM certificates, %d buckets, %d records\n"+
-		"objects: %s %d, %s %d, %s %d\norphans or duplicates found: %d\ntest duration %s",
-		nSites, len(live), kills, kills, len(dists), len(oacs), len(inv.certs), len(inv.buckets), len(inv.records),
-		oldBucket, counts[oldBucket], newBucket, counts[newBucket], retainedBucket, counts[retainedBucket],
-		orphans, time.Since(start).Round(time.Second))
+	return orphans
+}
+
+// checkNoObjectLost: the old bucket (Retain) and the new one both hold every object; the deleted
+// site's bucket (Retain) keeps its objects. It returns the counts.
+func (c *crashRun) checkNoObjectLost() map[string]int {
+	r := c.r
+	counts := map[string]int{c.oldBucket: r.countObjects(c.oldBucket), c.newBucket: r.countObjects(c.newBucket), c.retainedBucket: r.countObjects(c.retainedBucket)}
+	for bucket, want := range map[string]int{c.oldBucket: renamedObjects, c.newBucket: renamedObjects, c.retainedBucket: retainedObjects} {
+		if counts[bucket] != want {
+			c.t.Errorf("bucket %s holds %d objects, want %d", bucket, counts[bucket], want)
+		}
+	}
+	return counts
 }
 
 // compare reports the difference between what kumo holds and what the sites account for, and
