@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -116,7 +117,8 @@ func (c *Client) importNew(ctx context.Context, in *acm.ImportCertificateInput, 
 		tags = map[string]string{}
 	}
 	tags[SerialTag] = parsed.SerialNumber.Text(16)
-	found, err := c.FindImported(ctx, tags)
+	names := certNames(parsed)
+	found, err := c.FindImported(ctx, names, tags)
 	if err != nil || found != "" {
 		return found, err
 	}
@@ -128,7 +130,7 @@ func (c *Client) importNew(ctx context.Context, in *acm.ImportCertificateInput, 
 	// again on the next pass.
 	out, err := c.api.ImportCertificate(ctx, &first, func(o *acm.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) })
 	if err != nil {
-		if found, ferr := c.FindImported(ctx, tags); ferr == nil && found != "" {
+		if found, ferr := c.FindImported(ctx, names, tags); ferr == nil && found != "" {
 			return found, nil
 		}
 		return "", fmt.Errorf("importing certificate to ACM: %w", err)
@@ -136,10 +138,11 @@ func (c *Client) importNew(ctx context.Context, in *acm.ImportCertificateInput, 
 	return aws.ToString(out.CertificateArn), nil
 }
 
-// FindImported returns the ARN of an imported certificate carrying every one of tags, or "".
-// It lists the account's certificates and reads the tags of each imported one, so it is for
-// first imports only.
-func (c *Client) FindImported(ctx context.Context, tags map[string]string) (string, error) {
+// FindImported returns the ARN of an imported certificate for one of names carrying every one of
+// tags, or "". It lists the account's certificates and reads the tags of each imported one whose
+// domain name is one of names (a summary without a domain name is read too), so a first import
+// costs a tag read per certificate of the same name, not per certificate in the account.
+func (c *Client) FindImported(ctx context.Context, names []string, tags map[string]string) (string, error) {
 	p := acm.NewListCertificatesPaginator(c.api, &acm.ListCertificatesInput{Includes: &types.Filters{KeyTypes: allKeyTypes}})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -148,6 +151,9 @@ func (c *Client) FindImported(ctx context.Context, tags map[string]string) (stri
 		}
 		for _, sum := range page.CertificateSummaryList {
 			if sum.Type != "" && sum.Type != types.CertificateTypeImported {
+				continue
+			}
+			if d := aws.ToString(sum.DomainName); d != "" && !slices.Contains(names, strings.ToLower(d)) {
 				continue
 			}
 			match, err := c.tagged(ctx, sum.CertificateArn, tags)
@@ -160,6 +166,16 @@ func (c *Client) FindImported(ctx context.Context, tags map[string]string) (stri
 		}
 	}
 	return "", nil
+}
+
+// certNames are the names a certificate's ACM summary may give as its domain name: the subject's
+// common name and every DNS name, lower case.
+func certNames(cert *x509.Certificate) []string {
+	names := []string{strings.ToLower(cert.Subject.CommonName)}
+	for _, n := range cert.DNSNames {
+		names = append(names, strings.ToLower(n))
+	}
+	return names
 }
 
 // tagged reports whether the certificate carries every one of tags (false when it was deleted

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"slices"
@@ -291,5 +292,36 @@ func TestReimportToADeletedCertificateImportsAnew(t *testing.T) {
 	}
 	if exists, err := c.Exists(ctx, arn2); err != nil || !exists {
 		t.Errorf("new certificate %s: exists %v, %v", arn2, exists, err)
+	}
+}
+
+// A first import looks for an earlier attempt among the certificates of its own names only: the
+// tags of another site's certificate are not read, so the cost does not grow with the account.
+func TestFirstImportReadsTagsOfItsOwnNamesOnly(t *testing.T) {
+	ctx := context.Background()
+	ca, caKey := issue(t, nil, nil, "Test CA")
+	for i := range 3 {
+		other, key := issue(t, ca, caKey, fmt.Sprintf("other-%d.names.example", i))
+		if _, err := New(cfg.AWS).Import(ctx, "", pemCert(other), pemKey(t, key), pemCert(ca), map[string]string{"securesite.io/owner": fmt.Sprintf("web/other-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counting := cfg.AWS.Copy()
+	tagReads := 0
+	counting.APIOptions = append(slices.Clone(counting.APIOptions), func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("count-tag-reads", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			if awsmiddleware.GetOperationName(ctx) == "ListTagsForCertificate" {
+				tagReads++
+			}
+			return next.HandleInitialize(ctx, in)
+		}), middleware.Before)
+	})
+	leaf, key := issue(t, ca, caKey, "own.names.example")
+	arn, err := New(counting).Import(ctx, "", pemCert(leaf), pemKey(t, key), pemCert(ca), map[string]string{"securesite.io/owner": "web/own"})
+	if err != nil || arn == "" {
+		t.Fatalf("Import = %q, %v", arn, err)
+	}
+	if tagReads != 0 {
+		t.Errorf("the first import read the tags of %d certificates; want none (no earlier certificate of own.names.example)", tagReads)
 	}
 }

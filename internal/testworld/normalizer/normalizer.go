@@ -43,6 +43,9 @@ import (
 //     hold, as AWS does.
 //   - ACM does not parse imported certificates, so DescribeCertificate's KeyAlgorithm is not the
 //     certificate's: the proxy puts in the one of the certificate last imported to that ARN.
+//   - ListCertificates gives every imported certificate the DomainName "imported.example.com"
+//     (AWS: the certificate's own name): the proxy puts in the name of the certificate last
+//     imported to that ARN.
 //
 // moto 5.2.1:
 //
@@ -99,6 +102,8 @@ type Proxy struct {
 	// acmTags are the ACM certificates' tags, acmKeys their key algorithms (kumo).
 	acmTags map[string]map[string]string
 	acmKeys map[string]string
+	// acmNames are the imported certificates' domain names (kumo).
+	acmNames map[string]string
 }
 
 // The emulators the proxy knows.
@@ -126,7 +131,7 @@ func New(emulator, target string) (*Proxy, error) {
 		return nil, err
 	}
 	n := &Proxy{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
-		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}}
+		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}, acmNames: map[string]string{}}
 	n.proxy = httputil.NewSingleHostReverseProxy(u)
 	n.proxy.ModifyResponse = n.modifyResponse
 	return n, nil
@@ -267,6 +272,23 @@ func keyAlgorithmOf(certPEM []byte) string {
 	return ""
 }
 
+// domainNameOf is ACM's domain name of a PEM certificate: its common name, else its first DNS
+// name; "" when it does not parse.
+func domainNameOf(certPEM []byte) string {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return ""
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return ""
+	}
+	if c.Subject.CommonName != "" || len(c.DNSNames) == 0 {
+		return c.Subject.CommonName
+	}
+	return c.DNSNames[0]
+}
+
 // acmTagOperations are the ACM tag operations kumo lacks.
 var acmTagOperations = map[string]bool{"ListTagsForCertificate": true, "AddTagsToCertificate": true, "RemoveTagsFromCertificate": true}
 
@@ -387,7 +409,7 @@ func (n *Proxy) keepTagsOnReimport(r *http.Request, body []byte) []byte {
 func (n *Proxy) acmResponse(resp *http.Response) error {
 	req := resp.Request
 	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager.")
-	if resp.StatusCode != http.StatusOK || (op != "ImportCertificate" && op != "DeleteCertificate" && op != "DescribeCertificate") {
+	if resp.StatusCode != http.StatusOK || (op != "ImportCertificate" && op != "DeleteCertificate" && op != "DescribeCertificate" && op != "ListCertificates") {
 		return nil
 	}
 	var in acmRequest
@@ -401,10 +423,13 @@ func (n *Proxy) acmResponse(resp *http.Response) error {
 		case "DeleteCertificate":
 			delete(n.acmTags, in.CertificateArn)
 			delete(n.acmKeys, in.CertificateArn)
+			delete(n.acmNames, in.CertificateArn)
 		case "ImportCertificate":
 			n.rememberImport(in, b)
 		case "DescribeCertificate":
 			return n.describeWithKey(in.CertificateArn, b)
+		case "ListCertificates":
+			return n.listWithNames(b)
 		}
 		return b
 	})
@@ -418,6 +443,7 @@ func (n *Proxy) rememberImport(in acmRequest, answer []byte) {
 		return
 	}
 	n.acmKeys[out.CertificateArn] = keyAlgorithmOf(in.Certificate)
+	n.acmNames[out.CertificateArn] = domainNameOf(in.Certificate)
 	if in.CertificateArn != "" {
 		return
 	}
@@ -425,6 +451,28 @@ func (n *Proxy) rememberImport(in acmRequest, answer []byte) {
 	for _, t := range in.Tags {
 		n.acmTags[out.CertificateArn][t.Key] = t.Value
 	}
+}
+
+// listWithNames gives kumo's ListCertificates summaries the domain names of the certificates
+// imported through the proxy. n.mu is held.
+func (n *Proxy) listWithNames(answer []byte) []byte {
+	var out map[string]any
+	if json.Unmarshal(answer, &out) != nil {
+		return answer
+	}
+	list, _ := out["CertificateSummaryList"].([]any)
+	for _, item := range list {
+		sum, _ := item.(map[string]any)
+		arn, _ := sum["CertificateArn"].(string)
+		if name := n.acmNames[arn]; name != "" {
+			sum["DomainName"] = name
+		}
+	}
+	nb, err := json.Marshal(out)
+	if err != nil {
+		return answer
+	}
+	return nb
 }
 
 // describeWithKey gives kumo's DescribeCertificate answer the imported key's algorithm, which
