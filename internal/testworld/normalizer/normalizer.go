@@ -253,16 +253,21 @@ type acmRequest struct {
 	Tags           []acmTag `json:"Tags"`
 }
 
-// keyAlgorithmOf is ACM's name for the key of a PEM certificate, "" when it does not parse.
-func keyAlgorithmOf(certPEM []byte) string {
+// parseCertPEM is the first certificate of a PEM, nil when there is none or it does not parse.
+func parseCertPEM(certPEM []byte) *x509.Certificate {
 	block, _ := pem.Decode(certPEM)
 	if block == nil {
-		return ""
+		return nil
 	}
 	c, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return ""
+		return nil
 	}
+	return c
+}
+
+// keyAlgorithmOf is ACM's name for a certificate's key, "" for another kind of key.
+func keyAlgorithmOf(c *x509.Certificate) string {
 	switch k := c.PublicKey.(type) {
 	case *rsa.PublicKey:
 		return fmt.Sprintf("RSA_%d", k.N.BitLen())
@@ -272,17 +277,8 @@ func keyAlgorithmOf(certPEM []byte) string {
 	return ""
 }
 
-// domainNameOf is ACM's domain name of a PEM certificate: its common name, else its first DNS
-// name; "" when it does not parse.
-func domainNameOf(certPEM []byte) string {
-	block, _ := pem.Decode(certPEM)
-	if block == nil {
-		return ""
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return ""
-	}
+// domainNameOf is ACM's domain name of a certificate: its common name, else its first DNS name.
+func domainNameOf(c *x509.Certificate) string {
 	if c.Subject.CommonName != "" || len(c.DNSNames) == 0 {
 		return c.Subject.CommonName
 	}
@@ -442,8 +438,13 @@ func (n *Proxy) rememberImport(in acmRequest, answer []byte) {
 	if json.Unmarshal(answer, &out) != nil || out.CertificateArn == "" {
 		return
 	}
-	n.acmKeys[out.CertificateArn] = keyAlgorithmOf(in.Certificate)
-	n.acmNames[out.CertificateArn] = domainNameOf(in.Certificate)
+	if c := parseCertPEM(in.Certificate); c != nil {
+		n.acmKeys[out.CertificateArn] = keyAlgorithmOf(c)
+		n.acmNames[out.CertificateArn] = domainNameOf(c)
+	} else {
+		delete(n.acmKeys, out.CertificateArn)
+		delete(n.acmNames, out.CertificateArn)
+	}
 	if in.CertificateArn != "" {
 		return
 	}
