@@ -15,10 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cf "github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/manager"
@@ -178,25 +176,10 @@ func checkInUseIsAWait(e *env, watch *deleteWatch, ns string) {
 		return ""
 	})
 	time.Sleep(time.Second)
-	if w := warnings(e, ns, "web"); len(w) > 0 {
+	if w := e.warnings(ns, "web"); len(w) > 0 {
 		t.Errorf("Warning events while AWS counts the OAC as in use: %v", w)
 	}
 	if n := strings.Count(strings.Join(e.events(ns, "web"), "\n"), "still in use"); n != 1 {
 		t.Errorf("%d events about the OAC in use, want 1: %v", n, e.events(ns, "web"))
 	}
-}
-
-func warnings(e *env, ns, name string) []string {
-	e.t.Helper()
-	list := &corev1.EventList{}
-	if err := e.k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
-		e.t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range list.Items {
-		if ev.InvolvedObject.Name == name && ev.Type == corev1.EventTypeWarning {
-			out = append(out, ev.Reason+": "+ev.Message)
-		}
-	}
-	return out
 }

@@ -270,8 +270,18 @@ func (e *env) handWrite(zoneID string, action r53types.ChangeAction, name, typ, 
 	}
 }
 
-// events returns the messages of the events about a site.
+// events returns the reasons and messages of the events about a site.
 func (e *env) events(ns, name string) []string {
+	return e.eventsOfType(ns, name, "")
+}
+
+// warnings returns the reasons and messages of the Warning events about a site.
+func (e *env) warnings(ns, name string) []string {
+	return e.eventsOfType(ns, name, corev1.EventTypeWarning)
+}
+
+// eventsOfType returns "reason: message" of the events about a site of one type ("" for all).
+func (e *env) eventsOfType(ns, name, eventType string) []string {
 	e.t.Helper()
 	list := &corev1.EventList{}
 	if err := e.k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
@@ -280,7 +290,7 @@ func (e *env) events(ns, name string) []string {
 	var out []string
 	for _, ev := range list.Items {
 		// The recorder writes events.k8s.io/v1 Events; the core/v1 view maps regarding → involvedObject.
-		if ev.InvolvedObject.Name == name {
+		if ev.InvolvedObject.Name == name && (eventType == "" || ev.Type == eventType) {
 			out = append(out, ev.Reason+": "+ev.Message)
 		}
 	}
