@@ -35,27 +35,26 @@ func (r *route53TXT) PresentTXT(ctx context.Context, values []acme.TXTValue) err
 	}
 	for _, v := range values {
 		r.presented[v.FQDN] = v.Value
-		value := v.Value
-		if r.mangle != nil {
-			value = r.mangle(value)
-		}
-		have, err := txtValues(ctx, v.FQDN)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(have, value) {
-			have = append(have, value)
-		}
-		if err := writeTXT(ctx, v.FQDN, have); err != nil {
-			return err
-		}
 	}
-	return nil
+	return r.editTXT(ctx, values, func(have []string, value string) []string {
+		if slices.Contains(have, value) {
+			return have
+		}
+		return append(have, value)
+	})
 }
 
 func (r *route53TXT) CleanupTXT(ctx context.Context, values []acme.TXTValue) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.editTXT(ctx, values, func(have []string, value string) []string {
+		return slices.DeleteFunc(have, func(x string) bool { return x == value })
+	})
+}
+
+// editTXT is a read-modify-write of each value's TXT record set (the value mangled first, when
+// the test says so). r.mu is held.
+func (r *route53TXT) editTXT(ctx context.Context, values []acme.TXTValue, edit func(have []string, value string) []string) error {
 	for _, v := range values {
 		value := v.Value
 		if r.mangle != nil {
@@ -65,8 +64,7 @@ func (r *route53TXT) CleanupTXT(ctx context.Context, values []acme.TXTValue) err
 		if err != nil {
 			return err
 		}
-		have = slices.DeleteFunc(have, func(x string) bool { return x == value })
-		if err := writeTXT(ctx, v.FQDN, have); err != nil {
+		if err := writeTXT(ctx, v.FQDN, edit(have, value)); err != nil {
 			return err
 		}
 	}
