@@ -20,11 +20,15 @@ import (
 // (an in-process manager would share the heap with the test's client and world).
 type manager struct{ *testworld.ManagerProcess }
 
+// issuanceWorkers is the manager's pool of ACME orders in the benchmark; the pebble floor's client
+// runs as many orders at once, so the two are compared at the same concurrency.
+const issuanceWorkers = 16
+
 // startManager runs the manager against the world with the worker counts the benchmark measures.
 func startManager(t *testing.T, w *testworld.World) *manager {
 	t.Helper()
 	m := w.StartManager(t, testworld.ManagerOptions{Args: []string{
-		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", "--issuance-workers=16",
+		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", fmt.Sprintf("--issuance-workers=%d", issuanceWorkers),
 	}})
 	t.Logf("manager pid %d, metrics %s, log %s", m.Cmd.Process.Pid, m.MetricsURL, m.LogPath)
 	return &manager{m}
