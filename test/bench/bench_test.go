@@ -182,9 +182,10 @@ func measureFloor(t *testing.T, w *testworld.World, r *report, n int) (time.Dura
 	if os.Getenv("SECURESITE_BENCH_FLOOR") == "0" {
 		return 0, 0
 	}
-	floor, failed := pebbleFloor(t, w, n, issuanceWorkers)
+	floor, failed, phases := pebbleFloor(t, w, n, issuanceWorkers)
 	r.add(fmt.Sprintf("pebble floor: %d certificates (2 names each) to a minimal ACME client, %d orders at a time (as the manager's issuance workers)",
 		n, issuanceWorkers), fmt.Sprintf("%s (%d failed)", floor.Round(100*time.Millisecond), failed), "")
+	r.add("… floor, mean time per order of each step", phases, "")
 	return floor, failed
 }
 
