@@ -111,20 +111,6 @@ func normalizeRecord(r Record) Record {
 	return r
 }
 
-// sameRecord reports whether two normalized records would answer DNS queries alike.
-func sameRecord(a, b Record) bool {
-	if a.Name != b.Name || a.Type != b.Type {
-		return false
-	}
-	if (a.Alias == nil) != (b.Alias == nil) {
-		return false
-	}
-	if a.Alias != nil {
-		return *a.Alias == *b.Alias
-	}
-	return a.TTL == b.TTL && slices.Equal(a.Values, b.Values)
-}
-
 // normalizeName lowercases a DNS name, drops the trailing dot and decodes the octal escapes
 // Route53 uses in listings (a wildcard comes back as "\052").
 func normalizeName(n string) string {
