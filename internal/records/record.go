@@ -92,7 +92,7 @@ func normalizeRecord(r Record) Record {
 		switch r.Type {
 		case "A", "AAAA":
 			if ip, err := netip.ParseAddr(v); err == nil {
-				v = ip.Unmap().String()
+				v = canonicalIP(v, ip)
 			}
 		case "CNAME":
 			v = normalizeName(v)
@@ -109,6 +109,16 @@ func normalizeRecord(r Record) Record {
 		r.TTL = 0
 	}
 	return r
+}
+
+// canonicalIP is ip's canonical spelling, v itself when v is spelled so (as listed addresses
+// are): no new string per record set in every listing.
+func canonicalIP(v string, ip netip.Addr) string {
+	var buf [64]byte
+	if b := ip.Unmap().AppendTo(buf[:0]); string(b) != v {
+		return string(b)
+	}
+	return v
 }
 
 // normalizeName lowercases a DNS name, drops the trailing dot and decodes the octal escapes
@@ -173,6 +183,9 @@ func UnquoteTXT(v string) string {
 	v = strings.TrimSpace(v)
 	if !strings.HasPrefix(v, `"`) {
 		return v
+	}
+	if len(v) > 1 && v[len(v)-1] == '"' && !strings.ContainsAny(v[1:len(v)-1], `"\`) {
+		return v[1 : len(v)-1] // one plain string, the common case: no copy
 	}
 	var b strings.Builder
 	inQuote := false
