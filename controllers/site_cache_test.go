@@ -50,21 +50,9 @@ func TestSitesCachedAsMetadataOnly(t *testing.T) {
 		t.Errorf("the site's metadata from the cache: uid %q, err %v; want uid %q", m.UID, err, shop.UID)
 	}
 
-	want := []string{
-		fmt.Sprintf("securesite_certificate_expiry_timestamp_seconds{name=shop,namespace=%s} %d", ns, shop.Status.Certificate.NotAfter.Unix()),
-		fmt.Sprintf("securesite_condition{name=shop,namespace=%s,status=False,type=Ready} 0", ns),
-		fmt.Sprintf("securesite_condition{name=shop,namespace=%s,status=False,type=Stalled} 1", ns),
-		fmt.Sprintf("securesite_condition{name=shop,namespace=%s,status=True,type=Ready} 1", ns),
-		fmt.Sprintf("securesite_condition{name=shop,namespace=%s,status=True,type=Stalled} 0", ns),
-		fmt.Sprintf("securesite_condition{name=shop,namespace=%s,status=Unknown,type=Ready} 0", ns),
-		fmt.Sprintf("securesite_condition{name=shop,namespace=%s,status=Unknown,type=Stalled} 0", ns),
-		fmt.Sprintf("securesite_condition{name=taken,namespace=%s,status=False,type=Ready} 1", ns),
-		fmt.Sprintf("securesite_condition{name=taken,namespace=%s,status=False,type=Stalled} 0", ns),
-		fmt.Sprintf("securesite_condition{name=taken,namespace=%s,status=True,type=Ready} 0", ns),
-		fmt.Sprintf("securesite_condition{name=taken,namespace=%s,status=True,type=Stalled} 1", ns),
-		fmt.Sprintf("securesite_condition{name=taken,namespace=%s,status=Unknown,type=Ready} 0", ns),
-		fmt.Sprintf("securesite_condition{name=taken,namespace=%s,status=Unknown,type=Stalled} 0", ns),
-	}
+	want := append(conditionSeries(ns, "shop", metav1.ConditionTrue, metav1.ConditionFalse), conditionSeries(ns, "taken", metav1.ConditionFalse, metav1.ConditionTrue)...)
+	want = append(want, fmt.Sprintf("securesite_certificate_expiry_timestamp_seconds{name=shop,namespace=%s} %d", ns, shop.Status.Certificate.NotAfter.Unix()))
+	slices.Sort(want)
 	e.eventually(10*time.Second, "per-site series", func() string {
 		if got := siteSeries(t, ns); !slices.Equal(got, want) {
 			return fmt.Sprintf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -93,6 +81,22 @@ func TestSitesCachedAsMetadataOnly(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// conditionSeries are the securesite_condition series of a site whose Ready and Stalled
+// conditions have these statuses: one per status, 1 for the current one.
+func conditionSeries(ns, name string, ready, stalled metav1.ConditionStatus) []string {
+	var out []string
+	for typ, current := range map[string]metav1.ConditionStatus{v1alpha1.ConditionReady: ready, v1alpha1.ConditionStalled: stalled} {
+		for _, st := range []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown} {
+			v := 0
+			if st == current {
+				v = 1
+			}
+			out = append(out, fmt.Sprintf("securesite_condition{name=%s,namespace=%s,status=%s,type=%s} %d", name, ns, st, typ, v))
+		}
+	}
+	return out
 }
 
 // siteSeries are the per-site series of the sites in namespace ns, as "name{label=value,...} value",
