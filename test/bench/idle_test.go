@@ -116,6 +116,7 @@ func TestIdleSteadyState(t *testing.T) {
 	}
 	_, convergePeak := m.memory(t)
 	r.add("manager peak RSS while converging", mib(convergePeak), "")
+	r.add("manager CPU time used while converging", m.cpu(t).Round(time.Second).String(), "")
 	sets := countRecordSets(t, r53, zoneID)
 	pages := int(math.Ceil(float64(sets) / 300))
 	if emulator == "kumo" {
@@ -125,7 +126,7 @@ func TestIdleSteadyState(t *testing.T) {
 
 	// Idle: nobody touches anything.
 	time.Sleep(30 * time.Second) // let the last writes' INSYNC polls and requeues pass
-	before := m.scrape(t)
+	before, cpuBefore := m.scrape(t), m.cpu(t)
 	time.Sleep(idleFor)
 	after := m.scrape(t)
 	calls := testworld.CountDiff(after.awsCallsByOp("Route 53"), before.awsCallsByOp("Route 53"))
@@ -144,6 +145,7 @@ func TestIdleSteadyState(t *testing.T) {
 		// within the interval plus this plus the repair's write.
 		r.add("… one drift check (listing the zone, comparing every site), mean", (time.Duration(checkSecs / checks * float64(time.Second))).Round(time.Millisecond).String(), "")
 	}
+	r.add("… manager CPU time used in the window", (m.cpu(t) - cpuBefore).Round(100*time.Millisecond).String(), "")
 	r.add("… Route53 calls in the window, by operation", ops(calls), "")
 	r.add("… ListResourceRecordSets per hour (zone reads; one zone)", fmt.Sprintf("%.0f", lists*perHour),
 		verdict(fmt.Sprintf("≤ 60 × %d pages = %d", pages, 60*pages), lists*perHour <= float64(60*pages)*1.05))
@@ -192,6 +194,7 @@ func TestIdleSteadyState(t *testing.T) {
 	r.note("Reads are counted by the manager's own AWS call metrics (each page of ListResourceRecordSets is one call). " +
 		"The drift check lists every zone with owned records once a minute; per-site resyncs in between use that listing " +
 		"(the Route53 snapshot is trusted for the drift interval + 30 s), so site count does not change the read rate.")
+	r.add("… of which the Go heap: live / in spans / next GC goal / released to the OS; stacks; runtime metadata", goMemory(t, pprofPort), "")
 	heapProfile(t, pprofPort, w.LogDir)
 	r.loadEnd = loadAverage()
 	t.Logf("idle steady state, N=%d on %s:\n%s", n, emulator, r.table())
@@ -348,6 +351,34 @@ func startMoto(t *testing.T, logDir string) string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// goMemory reads the Go runtime's own account of the manager's memory (the MemStats trailer of
+// /debug/pprof/heap?debug=1): what of the anonymous resident set is live heap, what is the GC's
+// headroom, what is not yet returned to the OS, and what is stacks and runtime metadata.
+func goMemory(t *testing.T, port int) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", port))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	stats := map[string]int64{}
+	for _, l := range strings.Split(string(body), "\n") {
+		var k string
+		var v int64
+		if n, _ := fmt.Sscanf(l, "# %s = %d", &k, &v); n == 2 {
+			stats[k] = v
+		}
+	}
+	// "# Stack = inuse / sys" and "# MSpan = inuse / sys" read as their in-use figure.
+	meta := stats["MSpan"] + stats["MCache"] + stats["BuckHashSys"] + stats["GCSys"] + stats["OtherSys"]
+	return fmt.Sprintf("%s / %s / %s / %s; %s; %s", mib(stats["HeapAlloc"]), mib(stats["HeapInuse"]), mib(stats["NextGC"]),
+		mib(stats["HeapReleased"]), mib(stats["Stack"]), mib(meta))
 }
 
 // heapProfile saves the manager's heap profile in the log directory and logs its top entries

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,11 +21,15 @@ import (
 // (an in-process manager would share the heap with the test's client and world).
 type manager struct{ *testworld.ManagerProcess }
 
+// issuanceWorkers is the manager's pool of ACME orders in the benchmark; the pebble floor's client
+// runs as many orders at once, so the two are compared at the same concurrency.
+const issuanceWorkers = 16
+
 // startManager runs the manager against the world with the worker counts the benchmark measures.
 func startManager(t *testing.T, w *testworld.World) *manager {
 	t.Helper()
 	m := w.StartManager(t, testworld.ManagerOptions{Args: []string{
-		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", "--issuance-workers=16",
+		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", fmt.Sprintf("--issuance-workers=%d", issuanceWorkers),
 	}})
 	t.Logf("manager pid %d, metrics %s, log %s", m.Cmd.Process.Pid, m.MetricsURL, m.LogPath)
 	return &manager{m}
@@ -55,6 +60,21 @@ func (m *manager) memory(t *testing.T) (rss, peak int64) {
 		}
 	}
 	return rss, peak
+}
+
+// cpu is the CPU time the manager has used so far (user + system, from /proc/<pid>/stat).
+func (m *manager) cpu(t *testing.T) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.Cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("reading manager CPU time: %v", err)
+	}
+	// Fields after the command name (which is in parentheses and may hold spaces); utime and
+	// stime are the 14th and 15th fields of the line, in clock ticks (100 per second on Linux).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // medianRSS samples VmRSS n times, one second apart: a single reading catches the Go heap at an

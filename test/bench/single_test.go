@@ -78,7 +78,7 @@ func TestSingleSite(t *testing.T) {
 	mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "securesite-system"}})
 	w.CreateHostedZone(t.Context(), zoneName)
 	m := w.StartManager(t, testworld.ManagerOptions{Args: []string{
-		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", "--issuance-workers=16",
+		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", fmt.Sprintf("--issuance-workers=%d", issuanceWorkers),
 		// lego's steps are read from the log.
 		"--zap-time-encoding=rfc3339nano",
 	}})
