@@ -25,7 +25,7 @@ type challengeDNS struct {
 	}
 	ownerID string
 	// changes holds the Route53 change that wrote each challenge value ("fqdn|value" → change
-	// ID) until the value is removed, so the propagation wait can follow the change itself.
+	// ID) until the order's cleanup, so the propagation wait can follow the change itself.
 	changes sync.Map
 }
 
@@ -116,17 +116,19 @@ func (c *challengeDNS) WaitPropagated(ctx context.Context, fqdn, value string) e
 	return c.dns.WaitInSync(ctx, id.(string))
 }
 
-// CleanupTXT removes an order's challenge values, one change per zone.
+// CleanupTXT removes an order's challenge values, one change per zone. The values' changes are
+// forgotten first, whatever happens to the removal: the order is over, and a value left behind
+// is removed later by the reconciler, not waited for.
 func (c *challengeDNS) CleanupTXT(ctx context.Context, values []acme.TXTValue) error {
+	for _, v := range values {
+		c.changes.Delete(challengeKey(v.FQDN, v.Value))
+	}
 	byZone, err := c.byZone(ctx, values)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, z := range byZone {
-		for _, v := range z.values {
-			c.changes.Delete(challengeKey(v.Name, v.Value))
-		}
 		if _, err := c.dns.RemoveTXTValues(ctx, z.zone, c.challengeOwner(ctx), z.values); err != nil {
 			errs = append(errs, err)
 		}

@@ -1,22 +1,21 @@
 package controllers
 
 import (
-	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 )
 
-// The per-site metrics are computed from the manager's cache when Prometheus scrapes, not kept
-// as gauges: seven series per site held in the client library cost about 3.5 KiB per site, the
-// largest thing that grew with sites at 10,000 of them. The series and their values are the same.
+// The per-site metrics are computed when Prometheus scrapes, from the record the reconciler keeps
+// of each site's last status patch (siteRecords), not kept as gauges: seven series per site held
+// in the client library cost about 3.5 KiB per site, the largest thing that grew with sites at
+// 10,000 of them. A site this controller has not reconciled yet (or that another shard
+// reconciles), or that is being deleted, has no series.
 var (
 	// certExpiryDesc lets an alert fire before a certificate expires, whatever the controller
 	// thinks of its renewal: securesite_certificate_expiry_timestamp_seconds - time() < 14*86400.
@@ -29,8 +28,8 @@ var (
 		"1 when the SecureSite's condition of this type has this status.", []string{"namespace", "name", "type", "status"}, nil)
 )
 
-// siteMetrics is the collector; reader is the cache of the running manager.
-type siteMetrics struct{ reader atomic.Pointer[client.Reader] }
+// siteMetrics is the collector; records are those of the running manager's reconciler.
+type siteMetrics struct{ records atomic.Pointer[siteRecords] }
 
 var sites = &siteMetrics{}
 
@@ -43,41 +42,38 @@ func (m *siteMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- siteConditionDesc
 }
 
+// conditionSeries are the statuses each condition type is exported with, one series each.
+var conditionSeries = []struct {
+	status metav1.ConditionStatus
+	state  conditionState
+}{{metav1.ConditionTrue, conditionTrue}, {metav1.ConditionFalse, conditionFalse}, {metav1.ConditionUnknown, conditionUnknown}}
+
 func (m *siteMetrics) Collect(ch chan<- prometheus.Metric) {
-	r := m.reader.Load()
-	if r == nil {
+	records := m.records.Load()
+	if records == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var list v1alpha1.SecureSiteList
-	// Read-only: the cached objects themselves, not a copy of every site per scrape.
-	if err := (*r).List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return
-	}
-	for i := range list.Items {
-		site := &list.Items[i]
-		if !site.DeletionTimestamp.IsZero() {
-			continue
+	records.each(func(key types.NamespacedName, rec siteRecord) {
+		if rec.notAfter != 0 {
+			ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(rec.notAfter), key.Namespace, key.Name)
 		}
-		if c := site.Status.Certificate; c != nil && c.NotAfter != nil {
-			ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(c.NotAfter.Unix()), site.Namespace, site.Name)
-		}
-		for _, typ := range []string{v1alpha1.ConditionReady, v1alpha1.ConditionStalled} {
-			c := meta.FindStatusCondition(site.Status.Conditions, typ)
-			if c == nil {
-				continue // not reconciled yet (or not by this shard)
+		for _, c := range []struct {
+			typ   string
+			state conditionState
+		}{{v1alpha1.ConditionReady, rec.ready}, {v1alpha1.ConditionStalled, rec.stalled}} {
+			if c.state == conditionAbsent {
+				continue
 			}
-			for _, st := range []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown} {
+			for _, st := range conditionSeries {
 				v := 0.0
-				if c.Status == st {
+				if c.state == st.state {
 					v = 1
 				}
-				ch <- prometheus.MustNewConstMetric(siteConditionDesc, prometheus.GaugeValue, v, site.Namespace, site.Name, typ, string(st))
+				ch <- prometheus.MustNewConstMetric(siteConditionDesc, prometheus.GaugeValue, v, key.Namespace, key.Name, c.typ, string(st.status))
 			}
 		}
-	}
+	})
 }
 
-// collectSiteMetricsFrom points the per-site metrics at a manager's cache.
-func collectSiteMetricsFrom(r client.Reader) { sites.reader.Store(&r) }
+// collectSiteMetricsFrom points the per-site metrics at a reconciler's records.
+func collectSiteMetricsFrom(r *siteRecords) { sites.records.Store(r) }

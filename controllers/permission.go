@@ -72,9 +72,11 @@ func (r *SecureSiteReconciler) watchGrants(b *builder.TypedBuilder[reconcile.Req
 		}))
 }
 
+// sitesIn lists the sites this controller watches, from the cache (their metadata is all it holds).
 func (r *SecureSiteReconciler) sitesIn(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
-	var sites v1alpha1.SecureSiteList
-	if err := r.List(ctx, &sites, opts...); err != nil {
+	sites := &metav1.PartialObjectMetadataList{}
+	sites.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSiteList"))
+	if err := r.List(ctx, sites, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		log.FromContext(ctx).Error(err, "listing SecureSites to re-check their grants")
 		return nil
 	}

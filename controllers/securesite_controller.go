@@ -7,12 +7,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -79,11 +79,9 @@ type SecureSiteReconciler struct {
 	// MaxConcurrentReconciles bounds the reconcile workers.
 	MaxConcurrentReconciles int
 
-	// written holds the resourceVersion of each site's last status patch (NamespacedName →
-	// string). The cache can lag behind our own write when wake-ups come in a row; a pass working
-	// from that stale copy would redo the last pass (import a second ACM certificate) or undo it
-	// (remove alias records it does not know about yet).
-	written sync.Map
+	// sites keeps, per site, the resourceVersion of its last status patch and what the per-site
+	// metrics export: a few dozen bytes where a cached SecureSite was kilobytes.
+	sites siteRecords
 }
 
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites,verbs=get;list;watch;update;patch
@@ -141,7 +139,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 	if !site.DeletionTimestamp.IsZero() {
-		r.forgetDesired(req.NamespacedName)
+		r.forgetSite(req.NamespacedName)
 		return r.reconcileDelete(ctx, site)
 	}
 	// The finalizer goes on in its own small patch before anything is created in AWS, so a
@@ -173,24 +171,40 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return r.result(s)
 }
 
-// fetch reads the site; nil when it is gone.
+// fetch reads the site; nil when it is gone, or not this controller's. The cache holds only the
+// metadata of the sites this controller watches (its shard): it says whether the site is ours, and
+// the API server says what the site is now. A read from the API server is never behind our own
+// last status patch; a cached copy was when wake-ups came in a row, and a pass working from it
+// redid the last pass (imported a second ACM certificate) or undid it (removed alias records it
+// did not know about yet).
 func (r *SecureSiteReconciler) fetch(ctx context.Context, key types.NamespacedName) (*v1alpha1.SecureSite, error) {
 	site := &v1alpha1.SecureSite{}
-	if err := r.Get(ctx, key, site); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.written.Delete(key)
-			r.forgetDesired(key)
-		}
-		return nil, client.IgnoreNotFound(err)
+	err := r.Get(ctx, key, siteMetadata())
+	if err == nil {
+		err = r.APIReader.Get(ctx, key, site)
 	}
-	if rv, ok := r.written.Load(key); ok && rv != site.ResourceVersion && r.APIReader != nil {
-		// Not the version we last wrote: either someone changed it or the cache is behind us.
-		// One read from the API server tells which.
-		if err := r.APIReader.Get(ctx, key, site); err != nil {
-			return nil, client.IgnoreNotFound(err)
-		}
+	if apierrors.IsNotFound(err) {
+		r.forgetSite(key)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	return site, nil
+}
+
+// siteMetadata is an empty SecureSite as the cache holds it: metadata only.
+func siteMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSite"))
+	return m
+}
+
+// forgetSite drops what the controller keeps of a site that is gone, being deleted or no longer
+// this controller's: drift repair, metrics, the last patch's resourceVersion.
+func (r *SecureSiteReconciler) forgetSite(key types.NamespacedName) {
+	r.forgetDesired(key)
+	r.sites.remove(key)
 }
 
 // runPhases runs the phases in order; the first error ends the pass and is kept in the scope.
@@ -253,7 +267,7 @@ func (p *statusPatch) save(ctx context.Context) error {
 	if err := p.r.Status().Patch(ctx, p.site, client.MergeFrom(p.base)); err != nil {
 		return err
 	}
-	p.r.written.Store(p.key, p.site.ResourceVersion)
+	p.r.sites.store(p.key, recordOf(p.site))
 	p.base = p.site.DeepCopy()
 	return nil
 }
@@ -295,9 +309,11 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
-	collectSiteMetricsFrom(mgr.GetCache())
+	collectSiteMetricsFrom(&r.sites)
+	// Only the metadata of SecureSites is cached (the predicates below read metadata alone); each
+	// pass reads its site from the API server.
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.SecureSite{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&v1alpha1.SecureSite{}, builder.OnlyMetadata, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
 	b = r.watchGrants(b)

@@ -98,7 +98,7 @@ func (r *SecureSiteReconciler) certificateStatusObjects(site *v1alpha1.SecureSit
 // since (same resourceVersion as our last patch) is not re-checked: that costs no AWS call in
 // the steady state.
 func (r *SecureSiteReconciler) foreignStatusObject(ctx context.Context, site *v1alpha1.SecureSite, owner string) (string, error) {
-	if rv, ok := r.written.Load(types.NamespacedName{Namespace: site.Namespace, Name: site.Name}); ok && rv == site.ResourceVersion {
+	if rec, ok := r.sites.load(types.NamespacedName{Namespace: site.Namespace, Name: site.Name}); ok && rec.written == site.ResourceVersion {
 		return "", nil
 	}
 	for _, o := range r.statusObjects(site) {

@@ -10,17 +10,20 @@ type claim struct {
 }
 
 func (s *Snapshot) claimOf(name, typ string) claim {
-	reg, ok := s.get(RegistryName(Record{Name: name, Type: typ}), registryRecType)
+	reg, ok := s.lookup(rrKey{name: registryName(name, typ), typ: registryRecType})
 	if !ok {
 		return claim{}
 	}
-	for _, v := range reg.Values {
-		if o, ok := ParseOwner(v); ok {
-			return claim{owner: o, registered: true, released: parseReleased(v)}
-		}
-	}
 	// A TXT record at our registry name that is not ours: someone else's, treat as foreign.
-	return claim{registered: true}
+	c := claim{registered: true}
+	reg.eachValue(func(v string) bool {
+		o, ok := ParseOwner(v)
+		if ok {
+			c = claim{owner: o, registered: true, released: parseReleased(v)}
+		}
+		return ok
+	})
+	return c
 }
 
 // Hold keeps a released name claimed by its last owner for a while, so that the traffic of a

@@ -77,7 +77,7 @@ func Diff(observed *Snapshot, owner string, desired []Record) Plan {
 // addWanted plans a desired record the owner may hold: created with its registry record when
 // the name is unclaimed, claimed anew when released, written when it differs.
 func (p *Plan) addWanted(observed *Snapshot, owner string, d Record) {
-	existing, exists := observed.get(d.Name, d.Type)
+	existing, exists := observed.lookup(keyOf(d))
 	c := observed.claimOf(d.Name, d.Type)
 	switch {
 	case !c.registered:
@@ -88,12 +88,12 @@ func (p *Plan) addWanted(observed *Snapshot, owner string, d Record) {
 		p.add(types.ChangeActionUpsert, registryRecord(d, owner))
 		if !exists {
 			p.add(types.ChangeActionCreate, d)
-		} else if !sameRecord(existing, d) {
+		} else if !existing.same(d) {
 			p.add(types.ChangeActionUpsert, d)
 		}
 	case !exists:
 		p.add(types.ChangeActionCreate, d)
-	case !sameRecord(existing, d):
+	case !existing.same(d):
 		p.add(types.ChangeActionUpsert, d)
 	}
 }
@@ -103,13 +103,13 @@ func (p *Plan) addWanted(observed *Snapshot, owner string, d Record) {
 // once the hold has passed, the same owner at once.
 func DiffWithHold(observed *Snapshot, owner string, desired []Record, hold Hold) Plan {
 	var plan Plan
-	want := map[string]bool{}
+	want := map[rrKey]bool{}
 	for _, d := range desired {
 		d = normalizeRecord(d)
-		if want[d.key()] {
+		if want[keyOf(d)] {
 			continue
 		}
-		want[d.key()] = true
+		want[keyOf(d)] = true
 		if c, conflict := conflictFor(observed, owner, d, hold); conflict {
 			plan.Conflicts = append(plan.Conflicts, c)
 			continue
@@ -118,7 +118,7 @@ func DiffWithHold(observed *Snapshot, owner string, desired []Record, hold Hold)
 	}
 	for _, reg := range observed.registriesOf(owner) {
 		typ, name, _ := parseRegistryName(reg.Name)
-		if want[name+"|"+typ] {
+		if want[rrKey{name: name, typ: typ}] {
 			continue
 		}
 		c := observed.claimOf(name, typ)
@@ -143,7 +143,7 @@ func DiffWithHold(observed *Snapshot, owner string, desired []Record, hold Hold)
 // conflictFor reports whether desired record d collides with a record owner does not own.
 func conflictFor(observed *Snapshot, owner string, d Record, hold Hold) (Conflict, bool) {
 	c := observed.claimOf(d.Name, d.Type)
-	_, exists := observed.get(d.Name, d.Type)
+	exists := observed.has(d.Name, d.Type)
 	switch {
 	case c.registered && c.owner != owner && c.released.IsZero():
 		return Conflict{Record: d, Owner: c.owner}, true
@@ -171,7 +171,7 @@ func conflictFor(observed *Snapshot, owner string, d Record, hold Hold) (Conflic
 			}
 			return cf, true
 		}
-		if _, ok := observed.get(d.Name, t); ok && !oc.registered && (t == "CNAME" || d.Type == "CNAME") {
+		if observed.has(d.Name, t) && !oc.registered && (t == "CNAME" || d.Type == "CNAME") {
 			return Conflict{Record: d, Owner: ""}, true
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,31 +15,60 @@ import (
 // DesiredIndex is what every site wants in Route53, as the DNS phase last computed it: zone,
 // owner and records per site. The drift check compares whole zones with it, so drift is found
 // with one list per zone, whatever the number of sites.
+//
+// It holds an entry per site for the life of the process, so the entry is compact: the zone is
+// shared by its sites, and the records are kept in the snapshot's compact form.
 type DesiredIndex struct {
 	mu    sync.Mutex
 	sites map[string]desiredEntry // site key → entry
+	zones map[Zone]*indexedZone
+}
+
+type indexedZone struct {
+	zone  Zone
+	sites int
 }
 
 type desiredEntry struct {
-	zone    Zone
+	zone    *indexedZone
 	owner   string
-	desired []Record
+	desired []desiredSet
+}
+
+type desiredSet struct {
+	key rrKey
+	set rrset
 }
 
 // NewDesiredIndex returns an empty index.
-func NewDesiredIndex() *DesiredIndex { return &DesiredIndex{sites: map[string]desiredEntry{}} }
+func NewDesiredIndex() *DesiredIndex {
+	return &DesiredIndex{sites: map[string]desiredEntry{}, zones: map[Zone]*indexedZone{}}
+}
 
 // Publish records what the site identified by key wants in zone (replacing what it wanted before,
 // in this zone or another).
 func (ix *DesiredIndex) Publish(key string, zone Zone, owner string, desired []Record) {
-	norm := make([]Record, len(desired))
+	sets := make([]desiredSet, len(desired))
 	for i, r := range desired {
-		norm[i] = normalizeRecord(r)
-		norm[i].raw, norm[i].listedName = nil, ""
+		r = normalizeRecord(r)
+		r.raw, r.listedName = nil, ""
+		sets[i].key, sets[i].set = compact(r)
+	}
+	// The owner names the site ("<owner-id>/<namespace>/<name>"): the key is its tail, so the
+	// two share one string.
+	if strings.HasSuffix(owner, "/"+key) {
+		key = owner[len(owner)-len(key):]
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.sites[key] = desiredEntry{zone: zone, owner: owner, desired: norm}
+	ix.forget(key)
+	z, ok := ix.zones[zone]
+	if !ok {
+		z = &indexedZone{zone: zone}
+		ix.zones[zone] = z
+	}
+	z.sites++
+	ix.sites[key] = desiredEntry{zone: z, owner: owner, desired: sets}
 }
 
 // Remove forgets a site (deleted, suspended, or without a zone): the drift check no longer
@@ -46,7 +76,18 @@ func (ix *DesiredIndex) Publish(key string, zone Zone, owner string, desired []R
 func (ix *DesiredIndex) Remove(key string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.forget(key)
+}
+
+func (ix *DesiredIndex) forget(key string) {
+	e, ok := ix.sites[key]
+	if !ok {
+		return
+	}
 	delete(ix.sites, key)
+	if e.zone.sites--; e.zone.sites == 0 {
+		delete(ix.zones, e.zone.zone)
+	}
 }
 
 // Len is the number of sites in the index.
@@ -66,15 +107,24 @@ type siteDesire struct {
 	desiredEntry
 }
 
+// records are the records the site wants.
+func (e desiredEntry) records() []Record {
+	out := make([]Record, len(e.desired))
+	for i, d := range e.desired {
+		out[i] = record(d.key, d.set)
+	}
+	return out
+}
+
 // byZone groups the index by zone, sorted by zone ID and site key (a stable order of work).
 func (ix *DesiredIndex) byZone() []zoneSites {
 	ix.mu.Lock()
 	m := map[string]*zoneSites{}
 	for key, e := range ix.sites {
-		z, ok := m[e.zone.ID]
+		z, ok := m[e.zone.zone.ID]
 		if !ok {
-			z = &zoneSites{zone: e.zone}
-			m[e.zone.ID] = z
+			z = &zoneSites{zone: e.zone.zone}
+			m[e.zone.zone.ID] = z
 		}
 		z.sites = append(z.sites, siteDesire{key: key, desiredEntry: e})
 	}
@@ -133,7 +183,7 @@ func (d *DriftCheck) CheckOnce(ctx context.Context) []string {
 			continue
 		}
 		for _, s := range z.sites {
-			if Diff(snap, s.owner, s.desired).InSync() {
+			if Diff(snap, s.owner, s.records()).InSync() {
 				continue
 			}
 			drifted = append(drifted, s.key)

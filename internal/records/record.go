@@ -92,7 +92,7 @@ func normalizeRecord(r Record) Record {
 		switch r.Type {
 		case "A", "AAAA":
 			if ip, err := netip.ParseAddr(v); err == nil {
-				v = ip.Unmap().String()
+				v = canonicalIP(v, ip)
 			}
 		case "CNAME":
 			v = normalizeName(v)
@@ -111,18 +111,14 @@ func normalizeRecord(r Record) Record {
 	return r
 }
 
-// sameRecord reports whether two normalized records would answer DNS queries alike.
-func sameRecord(a, b Record) bool {
-	if a.Name != b.Name || a.Type != b.Type {
-		return false
+// canonicalIP is ip's canonical spelling, v itself when v is spelled so (as listed addresses
+// are): no new string per record set in every listing.
+func canonicalIP(v string, ip netip.Addr) string {
+	var buf [64]byte
+	if b := ip.Unmap().AppendTo(buf[:0]); string(b) != v {
+		return string(b)
 	}
-	if (a.Alias == nil) != (b.Alias == nil) {
-		return false
-	}
-	if a.Alias != nil {
-		return *a.Alias == *b.Alias
-	}
-	return a.TTL == b.TTL && slices.Equal(a.Values, b.Values)
+	return v
 }
 
 // normalizeName lowercases a DNS name, drops the trailing dot and decodes the octal escapes
@@ -187,6 +183,9 @@ func UnquoteTXT(v string) string {
 	v = strings.TrimSpace(v)
 	if !strings.HasPrefix(v, `"`) {
 		return v
+	}
+	if len(v) > 1 && v[len(v)-1] == '"' && !strings.ContainsAny(v[1:len(v)-1], `"\`) {
+		return v[1 : len(v)-1] // one plain string, the common case: no copy
 	}
 	var b strings.Builder
 	inQuote := false

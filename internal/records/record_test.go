@@ -58,6 +58,8 @@ func TestUnquoteTXTReadsWhatRoute53Returns(t *testing.T) {
 		{"unquoted value as an emulator or the console may store it", "v=spf1 -all", "v=spf1 -all"},
 		{"octal escape for a non-printable byte", `"a\010b"`, "a\bb"},
 		{"several strings concatenate", `"ab" "cd"`, "abcd"},
+		{"a lone quote", `"`, ""},
+		{"no closing quote", `"ab`, "ab"},
 		{"surrounding spaces", `  "x"  `, "x"},
 	}
 	for _, c := range cases {

@@ -23,8 +23,26 @@ const (
 // RegistryName is the name of the TXT record that records who owns r: one registry record per
 // name and type, because a CNAME name cannot carry a TXT record, so the registry cannot sit at
 // the record's own name (e.g. "_securesite-cname.infra.duckhoo.site").
-func RegistryName(r Record) string {
-	return registryPrefix + strings.ToLower(r.Type) + "." + normalizeName(r.Name)
+func RegistryName(r Record) string { return registryName(r.Name, r.Type) }
+
+func registryName(name, typ string) string {
+	return registryPrefix + lowerType(typ) + "." + normalizeName(name)
+}
+
+// lowerType is a record type as a registry name spells it, without an allocation for the types
+// SecureSite writes (claims are looked up for every desired record at every drift check).
+func lowerType(typ string) string {
+	switch typ {
+	case "A":
+		return "a"
+	case "AAAA":
+		return "aaaa"
+	case "CNAME":
+		return "cname"
+	case "TXT":
+		return "txt"
+	}
+	return strings.ToLower(typ)
 }
 
 // registryValue is the TXT text that marks owner as the owner.
@@ -46,32 +64,48 @@ func releasedRecord(r Record, owner string, at time.Time) Record {
 
 // parseReleased reads the release time of a registry text; zero when it is a live claim.
 func parseReleased(txt string) time.Time {
-	for _, a := range strings.Split(strings.Trim(strings.TrimSpace(txt), `"`), ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(a), releasedAttribute); ok {
-			if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
-				return time.Unix(sec, 0)
-			}
-			// Unreadable: held as if released just now is not knowable; treat as live.
+	var at time.Time
+	eachAttribute(txt, func(a string) bool {
+		v, ok := strings.CutPrefix(a, releasedAttribute)
+		if !ok {
+			return false
+		}
+		// Unreadable: held as if released just now is not knowable; treat as live.
+		if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+			at = time.Unix(sec, 0)
+			return true
+		}
+		return false
+	})
+	return at
+}
+
+// eachAttribute calls fn with each comma-separated attribute of a registry text (without quotes
+// and surrounding spaces) until it returns true.
+func eachAttribute(txt string, fn func(attr string) bool) {
+	rest := strings.Trim(strings.TrimSpace(txt), `"`)
+	for more := true; more; {
+		var a string
+		a, rest, more = strings.Cut(rest, ",")
+		if fn(strings.TrimSpace(a)) {
+			return
 		}
 	}
-	return time.Time{}
 }
 
 // ParseOwner reads the owner from a registry TXT text (without quotes). ok is false when the
 // text is not a SecureSite registry entry.
 func ParseOwner(txt string) (owner string, ok bool) {
-	txt = strings.TrimSpace(strings.Trim(strings.TrimSpace(txt), `"`))
-	attrs := strings.Split(txt, ",")
 	isOurs := false
-	for _, a := range attrs {
-		a = strings.TrimSpace(a)
+	eachAttribute(txt, func(a string) bool {
 		switch {
 		case a == heritage:
 			isOurs = true
 		case strings.HasPrefix(a, ownerAttribute):
 			owner = strings.TrimPrefix(a, ownerAttribute)
 		}
-	}
+		return false
+	})
 	if !isOurs || owner == "" {
 		return "", false
 	}

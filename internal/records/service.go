@@ -63,10 +63,10 @@ type Service struct {
 	loads singleflight.Group
 
 	zoneCache zoneCache
-	insync    sync.Map // change ID → struct{}, for changes seen INSYNC (they never go back)
-	waiters   sync.Map // change ID → *inSyncWaiter, one poll loop per change (insync.go)
+	insync    seenChanges // changes seen INSYNC lately (they never go back)
+	waiters   sync.Map    // change ID → *inSyncWaiter, one poll loop per change (insync.go)
 
-	ownerLocks sync.Map // zone|owner → *sync.Mutex, for read-modify-write edits (txt.go)
+	ownerLocks keyedLocks // zone|owner, for read-modify-write edits (txt.go)
 }
 
 // New builds the service on an SDK configuration (retries and call counting come from it).
@@ -146,7 +146,7 @@ func (s *Service) Ensure(ctx context.Context, zone Zone, owner string, desired [
 		res.Changed = plan.Changed()
 		res.ChangeID, res.InSync = out.changeID, out.insync
 		if out.insync && out.changeID != "" {
-			s.insync.Store(out.changeID, struct{}{})
+			s.insync.add(out.changeID, s.now())
 		}
 		return res, nil
 	}
@@ -158,13 +158,13 @@ func (s *Service) Release(ctx context.Context, zone Zone, owner string) (EnsureR
 }
 
 // ChangeInSync reports whether a change has reached every Route53 name server. The answer is
-// remembered once true, so requeued reconciles polling it cost nothing after that.
+// remembered for a while once true, so requeued reconciles polling it cost nothing after that.
 func (s *Service) ChangeInSync(ctx context.Context, changeID string) (bool, error) {
 	id := strings.TrimPrefix(changeID, "/change/")
 	if id == "" {
 		return true, nil
 	}
-	if _, ok := s.insync.Load(id); ok {
+	if s.insync.has(id, s.now()) {
 		return true, nil
 	}
 	out, err := s.client.GetChange(ctx, &r53.GetChangeInput{Id: aws.String(id)})
@@ -174,7 +174,7 @@ func (s *Service) ChangeInSync(ctx context.Context, changeID string) (bool, erro
 	if out.ChangeInfo == nil || out.ChangeInfo.Status != types.ChangeStatusInsync {
 		return false, nil
 	}
-	s.insync.Store(id, struct{}{})
+	s.insync.add(id, s.now())
 	return true, nil
 }
 

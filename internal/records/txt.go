@@ -42,9 +42,7 @@ func (s *Service) RemoveTXTValues(ctx context.Context, zone Zone, owner string, 
 // serialized, so two values added at once both survive: the second edit reads the snapshot the
 // first one's write was applied to.
 func (s *Service) editTXT(ctx context.Context, zone Zone, owner string, values []TXTValue, edit func(have []string, value string) []string) (EnsureResult, error) {
-	lock := s.ownerLock(zone.ID + "|" + owner)
-	lock.Lock()
-	defer lock.Unlock()
+	defer s.ownerLocks.lock(zone.ID + "|" + owner)()
 	snap, err := s.snapshot(ctx, s.zoneState(zone.ID), 0)
 	if err != nil {
 		return EnsureResult{}, err
@@ -90,7 +88,45 @@ func ownedRecords(snap *Snapshot, owner string) []Record {
 	return out
 }
 
-func (s *Service) ownerLock(key string) *sync.Mutex {
-	l, _ := s.ownerLocks.LoadOrStore(key, &sync.Mutex{})
-	return l.(*sync.Mutex)
+// keyedLocks are mutexes by key that exist only while someone holds or waits for them: a site's
+// lock is gone once its edit is done, so their number is that of the edits in flight, not of
+// every owner that ever edited.
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int // holders and waiters; changed under keyedLocks.mu
+}
+
+// lock takes the lock of key and returns its unlock.
+func (k *keyedLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.m[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if l.users--; l.users == 0 {
+			delete(k.m, key)
+		}
+	}
+}
+
+func (k *keyedLocks) len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.m)
 }

@@ -83,17 +83,19 @@ func (s *Service) loadSnapshot(ctx context.Context, zs *zoneState) (*Snapshot, e
 	zs.mu.Lock()
 	zs.gen++
 	gen := zs.gen
+	size := 0
+	if zs.snap != nil {
+		size = zs.snap.Len()
+	}
 	zs.mu.Unlock()
 	start := s.now()
-	sets, err := s.listRecordSets(ctx, zs.id)
-	if err != nil {
+	// Each page goes into the table as it arrives, so only one page of the SDK's record sets is
+	// held at a time.
+	table := &zoneTable{sets: make(map[rrKey]rrset, size)}
+	if err := s.listRecordSets(ctx, zs.id, table.addListed); err != nil {
 		return nil, err
 	}
-	snap := NewSnapshot()
-	for _, rs := range sets {
-		snap.put(recordFromSDK(rs))
-	}
-	snap.gen = gen
+	snap := &Snapshot{base: table, n: len(table.sets), gen: gen}
 
 	zs.mu.Lock()
 	defer zs.mu.Unlock()
@@ -128,19 +130,18 @@ func (s *Service) applyWrites(zs *zoneState, changes []types.Change) {
 	}
 }
 
-// listRecordSets pages through ListResourceRecordSets. AWS returns at most 300 record sets per
-// page and continues from NextRecordName/Type/Identifier.
-func (s *Service) listRecordSets(ctx context.Context, zoneID string) ([]types.ResourceRecordSet, error) {
+// listRecordSets pages through ListResourceRecordSets, handing each page to add. AWS returns at
+// most 300 record sets per page and continues from NextRecordName/Type/Identifier.
+func (s *Service) listRecordSets(ctx context.Context, zoneID string, add func([]types.ResourceRecordSet)) error {
 	in := &r53.ListResourceRecordSetsInput{HostedZoneId: aws.String(zoneID), MaxItems: aws.Int32(listPageSize)}
-	var all []types.ResourceRecordSet
 	for {
 		out, err := s.client.ListResourceRecordSets(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("listing records of hosted zone %s: %w", zoneID, err)
+			return fmt.Errorf("listing records of hosted zone %s: %w", zoneID, err)
 		}
-		all = append(all, out.ResourceRecordSets...)
+		add(out.ResourceRecordSets)
 		if !out.IsTruncated || out.NextRecordName == nil {
-			return all, nil
+			return nil
 		}
 		in.StartRecordName = out.NextRecordName
 		in.StartRecordType = out.NextRecordType

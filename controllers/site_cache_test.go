@@ -1,0 +1,137 @@
+package controllers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/securesite-io/securesite/api/v1alpha1"
+)
+
+// TestSitesCachedAsMetadataOnly: the manager's cache holds the metadata of SecureSites, not the
+// whole objects (a decoded site was about 2.6 KB, the largest thing held at 10,000 sites), and
+// what users rely on still works without them: a spec change is acted upon, and the per-site
+// metrics show each site's certificate expiry and Ready/Stalled state, and nothing once it is
+// deleted.
+func TestSitesCachedAsMetadataOnly(t *testing.T) {
+	e := startEnv(t)
+	ctx := context.Background()
+	zoneID := e.w.CreateHostedZone(ctx, "meta.test")
+	ns := e.namespace("meta")
+	e.create(backendSite(ns, "shop", "meta.test", "api.meta.test", "203.0.113.10"))
+	// A Secret someone else made under the name the second site's certificate would take: Stalled.
+	if err := e.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken-tls"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.create(backendSite(ns, "taken", "meta.test", "taken.meta.test", "203.0.113.11"))
+	shop := e.waitCondition(ns, "shop", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
+	e.waitCondition(ns, "taken", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonSecretConflict, 30*time.Second)
+
+	key := types.NamespacedName{Namespace: ns, Name: "shop"}
+	var notCached *cache.ErrResourceNotCached
+	if err := e.cache.Get(ctx, key, &v1alpha1.SecureSite{}); !errors.As(err, &notCached) {
+		t.Errorf("reading a whole SecureSite from the cache: err = %v, want ErrResourceNotCached (the cache holds whole sites)", err)
+	}
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSite"))
+	if err := e.cache.Get(ctx, key, m); err != nil || m.UID != shop.UID {
+		t.Errorf("the site's metadata from the cache: uid %q, err %v; want uid %q", m.UID, err, shop.UID)
+	}
+
+	want := append(conditionSeries(ns, "shop", metav1.ConditionTrue, metav1.ConditionFalse), conditionSeries(ns, "taken", metav1.ConditionFalse, metav1.ConditionTrue)...)
+	want = append(want, fmt.Sprintf("securesite_certificate_expiry_timestamp_seconds{name=shop,namespace=%s} %d", ns, shop.Status.Certificate.NotAfter.Unix()))
+	slices.Sort(want)
+	e.eventually(10*time.Second, "per-site series", func() string {
+		if got := siteSeries(t, ns); !slices.Equal(got, want) {
+			return fmt.Sprintf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		return ""
+	})
+
+	// The user edits the spec: the pass reads the new spec from the API server and acts on it.
+	e.update(ns, "shop", func(s *v1alpha1.SecureSite) { s.Spec.Backend.Address = "203.0.113.20" })
+	e.eventually(30*time.Second, "record follows the spec", func() string {
+		if v := values(e.records(zoneID)["A api.meta.test"]); !slices.Equal(v, []string{"203.0.113.20"}) {
+			return fmt.Sprint(v)
+		}
+		return ""
+	})
+
+	// Deleted sites stop alerting: their series go.
+	for _, name := range []string{"shop", "taken"} {
+		if err := e.k8s.Delete(ctx, e.get(ns, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.eventually(30*time.Second, "series of deleted sites gone", func() string {
+		if got := siteSeries(t, ns); len(got) > 0 {
+			return strings.Join(got, "\n")
+		}
+		return ""
+	})
+}
+
+// conditionSeries are the securesite_condition series of a site whose Ready and Stalled
+// conditions have these statuses: one per status, 1 for the current one.
+func conditionSeries(ns, name string, ready, stalled metav1.ConditionStatus) []string {
+	var out []string
+	for typ, current := range map[string]metav1.ConditionStatus{v1alpha1.ConditionReady: ready, v1alpha1.ConditionStalled: stalled} {
+		for _, st := range []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown} {
+			v := 0
+			if st == current {
+				v = 1
+			}
+			out = append(out, fmt.Sprintf("securesite_condition{name=%s,namespace=%s,status=%s,type=%s} %d", name, ns, st, typ, v))
+		}
+	}
+	return out
+}
+
+// siteSeries are the per-site series of the sites in namespace ns, as "name{label=value,...} value",
+// sorted.
+func siteSeries(t *testing.T, ns string) []string {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range families {
+		if f.GetName() != "securesite_certificate_expiry_timestamp_seconds" && f.GetName() != "securesite_condition" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if !hasLabel(m, "namespace", ns) {
+				continue
+			}
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			out = append(out, fmt.Sprintf("%s{%s} %s", f.GetName(), strings.Join(labels, ","), strconv.FormatFloat(m.GetGauge().GetValue(), 'f', -1, 64)))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
