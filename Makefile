@@ -27,11 +27,12 @@ help: ## Show this help.
 demo: test-world build ## Start the test world, run the controller, apply a sample, print its status.
 	hack/demo.sh
 
-# The packages that talk to AWS: `make test` runs them a second time on moto. With PKGS set, the
-# moto run takes the same packages.
+# The packages that talk to AWS (every test package that starts an emulator, test/bench aside:
+# its benchmarks skip in `make test`, and `make bench-idle` runs on both): `make test` runs them a
+# second time on moto. With PKGS set, the moto run takes the same packages.
 AWS_PKGS := ./internal/records/... ./internal/cdn/... ./internal/acmimport/... ./internal/s3bucket/... \
 	./internal/smexport/... ./internal/acme/... ./internal/testworld/... ./controllers/... \
-	./cmd/securesite-agent/... ./test/e2e/...
+	./cmd/securesite-agent/... ./test/e2e/... ./test/badinput/... ./test/faults/... ./test/shard/...
 MOTO_PKGS ?= $(if $(filter ./...,$(PKGS)),$(AWS_PKGS),$(PKGS))
 # REQUIRE_MOTO=1 (CI) fails instead of running kumo only when moto_server is missing.
 REQUIRE_MOTO ?=

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +30,47 @@ func TestRateLimitsScheduled(t *testing.T) {
 	)
 	accountLimit := acme.Limit{Count: 2, Window: 15 * time.Second}
 	domainLimit := acme.Limit{Count: 3, Window: 20 * time.Second}
+	e, proxy := startEnvBehindRateLimitingCA(t, retryAfter, acme.Limits{OrdersPerAccount: accountLimit, CertificatesPerDomain: domainLimit})
+	e.w.CreateHostedZone(context.Background(), "rl.test")
+	ns := e.namespace("rl")
+	for i := range sites {
+		e.create(site(ns, fmt.Sprintf("s%d", i), fmt.Sprintf("s%d.rl.test", i), nil))
+	}
+	rateLimitedMessages := watchRateLimitedMessages(e, ns)
+
+	// A restart in the middle must not reset the budgets.
+	e.eventually(60*time.Second, "three orders sent", func() string {
+		if n := len(proxy.Orders()); n < 3 {
+			return fmt.Sprintf("%d orders", n)
+		}
+		return ""
+	})
+	e.restartManager()
+	for i := range sites {
+		e.waitCondition(ns, fmt.Sprintf("s%d", i), v1alpha1.ConditionReady, metav1.ConditionTrue, "", 3*time.Minute)
+	}
+	msgs := rateLimitedMessages()
+
+	orders := proxy.Orders()
+	t.Logf("%d newOrder requests for %d sites", len(orders), sites)
+	for i, o := range orders {
+		t.Logf("order %d at +%s limited=%v", i, o.At.Sub(orders[0].At).Round(10*time.Millisecond), o.Limited)
+	}
+	checkNoOrderOverABudget(t, orders, accountLimit, domainLimit)
+	checkNoOrderBeforeRetryAfter(t, orders, retryAfter)
+	if len(msgs) == 0 {
+		t.Error("no site reported CertificateReady=False RateLimited while waiting")
+	}
+	for name, msg := range msgs {
+		t.Logf("%s: %s", name, msg)
+	}
+	checkNoFailureCountedAndLedgerStored(e, ns, sites)
+}
+
+// startEnvBehindRateLimitingCA starts the controller with limits, its CA a fault proxy in front
+// of pebble that answers the first order rateLimited with retryAfter.
+func startEnvBehindRateLimitingCA(t *testing.T, retryAfter time.Duration, limits acme.Limits) (*env, *faultproxy.ACMEProxy) {
+	t.Helper()
 	var proxy *faultproxy.ACMEProxy
 	e := startEnvWith(t, func(e *env, o *manager.Options) {
 		if proxy == nil {
@@ -43,70 +83,56 @@ func TestRateLimitsScheduled(t *testing.T) {
 			t.Cleanup(proxy.Close)
 		}
 		o.ACMEServer = proxy.DirectoryURL
-		o.ACMELimits = acme.Limits{OrdersPerAccount: accountLimit, CertificatesPerDomain: domainLimit}
+		o.ACMELimits = limits
 	})
-	ctx := context.Background()
-	e.w.CreateHostedZone(ctx, "rl.test")
-	ns := e.namespace("rl")
-	for i := range sites {
-		e.create(site(ns, fmt.Sprintf("s%d", i), fmt.Sprintf("s%d.rl.test", i), nil))
-	}
+	return e, proxy
+}
 
-	// Watch what sites say while they wait.
-	var mu sync.Mutex
-	rateLimitedMsgs := map[string]string{}
-	stopWatch := make(chan struct{})
-	watched := make(chan struct{})
+// watchRateLimitedMessages watches what the namespace's sites say while they wait: it keeps the
+// last CertificateReady message of each site that reported RateLimited. The function it returns
+// stops the watch and returns the messages by site.
+func watchRateLimitedMessages(e *env, ns string) func() map[string]string {
+	msgs := map[string]string{}
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
-		defer close(watched)
+		defer close(stopped)
 		for {
 			select {
-			case <-stopWatch:
+			case <-stop:
 				return
 			case <-time.After(200 * time.Millisecond):
 			}
 			var list v1alpha1.SecureSiteList
-			if err := e.k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			if err := e.k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 				continue
 			}
 			for _, s := range list.Items {
 				if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionCertificateReady); c != nil && c.Reason == v1alpha1.ReasonRateLimited {
-					mu.Lock()
-					rateLimitedMsgs[s.Name] = c.Message
-					mu.Unlock()
+					msgs[s.Name] = c.Message
 				}
 			}
 		}
 	}()
-
-	// A restart in the middle must not reset the budgets.
-	e.eventually(60*time.Second, "three orders sent", func() string {
-		if n := len(proxy.Orders()); n < 3 {
-			return fmt.Sprintf("%d orders", n)
-		}
-		return ""
-	})
-	e.restartManager()
-
-	for i := range sites {
-		e.waitCondition(ns, fmt.Sprintf("s%d", i), v1alpha1.ConditionReady, metav1.ConditionTrue, "", 3*time.Minute)
+	return func() map[string]string {
+		close(stop)
+		<-stopped
+		return msgs
 	}
-	close(stopWatch)
-	<-watched
+}
 
-	orders := proxy.Orders()
-	t.Logf("%d newOrder requests for %d sites", len(orders), sites)
-	for i, o := range orders {
-		t.Logf("order %d at +%s limited=%v", i, o.At.Sub(orders[0].At).Round(10*time.Millisecond), o.Limited)
-	}
-	// Every newOrder counts against both budgets (all names are in rl.test), the one answered
-	// rateLimited too. Slack for the proxy seeing a request later than it was counted (the
-	// ledger write and the account lookup come between).
-	const slack = 1500 * time.Millisecond
-	for _, l := range []acme.Limit{accountLimit, domainLimit} {
+// orderCountSlack allows for the proxy seeing a request later than it was counted (the ledger
+// write and the account lookup come between).
+const orderCountSlack = 1500 * time.Millisecond
+
+// checkNoOrderOverABudget: every newOrder counts against each budget (all names are in one
+// registered domain), the ones answered rateLimited too; no window holds more than its count.
+func checkNoOrderOverABudget(t *testing.T, orders []faultproxy.OrderRequest, limits ...acme.Limit) {
+	t.Helper()
+	for _, l := range limits {
 		for i := range orders {
 			in := 0
-			for j := i; j < len(orders) && orders[j].At.Sub(orders[i].At) < l.Window-slack; j++ {
+			for j := i; j < len(orders) && orders[j].At.Sub(orders[i].At) < l.Window-orderCountSlack; j++ {
 				in++
 			}
 			if in > l.Count {
@@ -114,27 +140,31 @@ func TestRateLimitsScheduled(t *testing.T) {
 			}
 		}
 	}
-	// An order sent by another worker while the rateLimited answer was on its way is not one sent
-	// after it: only orders later than inFlight after the answer count.
+}
+
+// checkNoOrderBeforeRetryAfter: no order is sent after a rateLimited answer before its
+// Retry-After has passed. An order sent by another worker while the answer was on its way is not
+// one sent after it: only orders later than inFlight after the answer count.
+func checkNoOrderBeforeRetryAfter(t *testing.T, orders []faultproxy.OrderRequest, retryAfter time.Duration) {
+	t.Helper()
 	const inFlight = 300 * time.Millisecond
 	for i, o := range orders {
 		if !o.Limited {
 			continue
 		}
 		for _, later := range orders[i+1:] {
-			if later.At.After(o.At.Add(inFlight)) && later.At.Before(o.At.Add(retryAfter-slack)) {
+			if later.At.After(o.At.Add(inFlight)) && later.At.Before(o.At.Add(retryAfter-orderCountSlack)) {
 				t.Errorf("an order %s after a rateLimited answer with Retry-After %s", later.At.Sub(o.At), retryAfter)
 			}
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(rateLimitedMsgs) == 0 {
-		t.Error("no site reported CertificateReady=False RateLimited while waiting")
-	}
-	for name, msg := range rateLimitedMsgs {
-		t.Logf("%s: %s", name, msg)
-	}
+}
+
+// checkNoFailureCountedAndLedgerStored: waiting for the CA's limit counted as no site's failure,
+// and the rate-limit ledger is kept in the controller's namespace (so a restart keeps it).
+func checkNoFailureCountedAndLedgerStored(e *env, ns string, sites int) {
+	t := e.t
+	t.Helper()
 	for i := range sites {
 		s := e.get(ns, fmt.Sprintf("s%d", i))
 		if st := s.Status.Certificate; st == nil || st.FailedAttempts != 0 {
@@ -142,7 +172,7 @@ func TestRateLimitsScheduled(t *testing.T) {
 		}
 	}
 	var ledger corev1.Secret
-	if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: controllerNamespace, Name: acme.LedgerSecretName}, &ledger); err != nil {
+	if err := e.k8s.Get(context.Background(), client.ObjectKey{Namespace: controllerNamespace, Name: acme.LedgerSecretName}, &ledger); err != nil {
 		t.Errorf("rate-limit ledger not stored: %v", err)
 	}
 }
@@ -194,7 +224,7 @@ func TestDuplicateCertificatesScheduled(t *testing.T) {
 	gap := orders[1].At.Sub(orders[0].At)
 	t.Logf("second order for the same names %s after the first (budget %s)", gap.Round(10*time.Millisecond), dupLimit)
 	// Slack as in TestRateLimitsScheduled: the ledger counts an order a little before the CA sees it.
-	if gap < dupLimit.Window-1500*time.Millisecond {
+	if gap < dupLimit.Window-orderCountSlack {
 		t.Errorf("second order for the same names %s after the first: over the budget of %s", gap, dupLimit)
 	}
 	if st := e.get(ns, "s").Status.Certificate; st == nil || st.FailedAttempts != 0 {

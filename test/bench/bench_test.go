@@ -42,9 +42,33 @@ func TestBenchmark(t *testing.T) {
 	if n <= 0 {
 		t.Skip("set SECURESITE_BENCH_N=100 to run the benchmark; see docs/benchmarks.md")
 	}
-	ctx := context.Background()
 	r := &report{n: n, started: time.Now(), load: loadAverage()}
+	w, k8s := startBenchWorld(t)
+	floor, floorFailed := measureFloor(t, w, r, n)
+	m := startManager(t, w)
+	measureSingleSite(t, r, k8s)
+	before := m.scrape(t)
+	converged, backingOff := measureConvergence(t, r, k8s, m, n)
+	if floor > 0 {
+		addFloorRatio(r, converged, floor, floorFailed, backingOff)
+	}
+	addConvergenceCalls(r, before, m.scrape(t))
+	measureSteadyStateResyncs(t, r, k8s, m, n)
+	measureMemoryWithUnrelatedSecrets(t, r, k8s, m)
 
+	r.loadEnd = loadAverage()
+	t.Logf("benchmark, N=%d:\n%s", n, r.table())
+	path, err := writeDoc(r)
+	if err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+	t.Logf("wrote %s", path)
+}
+
+// startBenchWorld starts the test world with the benchmark's namespaces and zone, and a client
+// fast enough not to measure its own rate limiter.
+func startBenchWorld(t *testing.T) (*testworld.World, client.Client) {
+	t.Helper()
 	// One zone read answers the DNS server for 250ms: with N×3 records per zone, reading it per
 	// query makes pebble's DNS-01 lookups time out at N=1000.
 	w := testworld.Start(t, testworld.WithDNSZoneCache(250*time.Millisecond))
@@ -52,19 +76,23 @@ func TestBenchmark(t *testing.T) {
 	for _, ns := range []string{"securesite-system", siteNS} {
 		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
-	w.CreateHostedZone(ctx, zoneName)
+	w.CreateHostedZone(context.Background(), zoneName)
+	return w, k8s
+}
 
-	floor, floorFailed := measureFloor(t, w, r, n)
-	m := startManager(t, w)
-
-	// A single site on an idle controller: apply → Ready, one after the other (TestSingleSite
-	// splits it into steps).
+// measureSingleSite: a single site on an idle controller, apply → Ready, one after the other
+// (TestSingleSite splits it into steps).
+func measureSingleSite(t *testing.T, r *report, k8s client.Client) {
+	t.Helper()
 	singles := tookEach(timeSingleSites(t, k8s, "single", 9000, singleRuns))
 	r.add("single site (backend record + ACME certificate) apply → Ready, median (min … max)", spread(singles),
 		verdict("≤ 3 s", median(singles) <= 3*time.Second))
+}
 
-	// Convergence: N sites applied at once.
-	before := m.scrape(t)
+// measureConvergence applies n sites at once and waits until each is Ready or backing off after
+// a failed order. It returns the time that took and the number backing off.
+func measureConvergence(t *testing.T, r *report, k8s client.Client, m *manager, n int) (time.Duration, int) {
+	t.Helper()
 	start := time.Now()
 	testworld.Parallel(n, 16, func(i int) { mustCreate(t, k8s, benchSite(i)) })
 	applied := time.Since(start)
@@ -73,7 +101,6 @@ func TestBenchmark(t *testing.T) {
 	}
 	sites := waitAllReady(t, k8s, m, n, start)
 	converged := time.Since(start)
-	after := m.scrape(t)
 
 	perSite := make([]time.Duration, 0, len(sites))
 	var failures []string
@@ -93,10 +120,11 @@ func TestBenchmark(t *testing.T) {
 		t.Logf("backing off: %s", f)
 	}
 	r.add("per-site time to Ready, median / max", fmt.Sprintf("%s / %s", median(perSite), slices.Max(perSite)), "")
-	if floor > 0 {
-		addFloorRatio(r, converged, floor, floorFailed, len(failures))
-	}
+	return converged, len(failures)
+}
 
+// addConvergenceCalls adds the orders and the AWS calls the convergence cost, between two scrapes.
+func addConvergenceCalls(r *report, before, after scrape) {
 	issued := after.sum("securesite_acme_orders_total", map[string]string{"result": "issued"}) -
 		before.sum("securesite_acme_orders_total", map[string]string{"result": "issued"})
 	failed := after.sum("securesite_acme_orders_total", map[string]string{"result": "failed"}) -
@@ -116,8 +144,11 @@ func TestBenchmark(t *testing.T) {
 		r.add(svc+" calls to converge", fmt.Sprintf("%g: %s", total(calls), ops(calls)), "")
 	}
 	r.add("AWS error results while converging", errorResults(before, after), "")
+}
 
-	// Steady state: every site reconciled again with nothing to change.
+// measureSteadyStateResyncs: every site reconciled again with nothing to change, in resyncs rounds.
+func measureSteadyStateResyncs(t *testing.T, r *report, k8s client.Client, m *manager, n int) {
+	t.Helper()
 	var reads, writes []float64
 	var resyncTimes []time.Duration
 	otherAWS := map[string][]float64{}
@@ -148,8 +179,12 @@ func TestBenchmark(t *testing.T) {
 		"AWS activity. Route53 reads here are what a resync itself costs: the zone-level drift check lists each zone "+
 		"once a minute and resyncs use that listing, so they read nothing of their own. The idle steady state "+
 		"(no pokes) is measured by TestIdleSteadyState; see its sections.", snapshotExpiry)
+}
 
-	// Memory: thousands of Secrets the manager has no business caching.
+// measureMemoryWithUnrelatedSecrets: the manager's memory before and after thousands of Secrets
+// it has no business caching.
+func measureMemoryWithUnrelatedSecrets(t *testing.T, r *report, k8s client.Client, m *manager) {
+	t.Helper()
 	_, peak := m.memory(t)
 	r.add("manager peak RSS (VmHWM) after convergence and resyncs", mib(peak), "")
 	rssBefore := m.medianRSS(t, 5)
@@ -165,14 +200,6 @@ func TestBenchmark(t *testing.T) {
 		noiseN, noiseNS, noiseTime.Round(time.Second)), mib(rssAfter), "")
 	r.add("… growth", mib(growth), verdict("≤ 5 MiB", growth <= 5<<20))
 	r.add("manager peak RSS (VmHWM) at the end", mib(peakAfter), "")
-
-	r.loadEnd = loadAverage()
-	t.Logf("benchmark, N=%d:\n%s", n, r.table())
-	path, err := writeDoc(r)
-	if err != nil {
-		t.Fatalf("writing %s: %v", path, err)
-	}
-	t.Logf("wrote %s", path)
 }
 
 // measureFloor times pebble alone issuing n certificates to a minimal client (skipped with
@@ -182,9 +209,10 @@ func measureFloor(t *testing.T, w *testworld.World, r *report, n int) (time.Dura
 	if os.Getenv("SECURESITE_BENCH_FLOOR") == "0" {
 		return 0, 0
 	}
-	floor, failed := pebbleFloor(t, w, n, issuanceWorkers)
+	floor, failed, phases := pebbleFloor(t, w, n, issuanceWorkers)
 	r.add(fmt.Sprintf("pebble floor: %d certificates (2 names each) to a minimal ACME client, %d orders at a time (as the manager's issuance workers)",
 		n, issuanceWorkers), fmt.Sprintf("%s (%d failed)", floor.Round(100*time.Millisecond), failed), "")
+	r.add("… floor, mean time per order of each step", phases, "")
 	return floor, failed
 }
 

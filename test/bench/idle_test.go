@@ -44,99 +44,155 @@ func TestIdleSteadyState(t *testing.T) {
 	if n <= 0 {
 		t.Skip("set SECURESITE_IDLE_N=1000 to run; see docs/benchmarks.md")
 	}
-	emulator := cmp.Or(os.Getenv("SECURESITE_IDLE_AWS"), "kumo")
+	run := idleRunFromEnv(t, n)
+	r := run.report()
+	iw := startIdleWorld(t, run)
+	if run.noise > 0 {
+		createNoiseN(t, iw.k8s, run.noise)
+	}
+	pages := iw.convergeSites(t, r, run)
+	iw.measureIdleWindow(t, r, run, pages)
+	iw.measureDriftRepair(t, r, run)
+	iw.addMemory(t, r)
+	r.loadEnd = loadAverage()
+	t.Logf("idle steady state, N=%d on %s:\n%s", n, run.emulator, r.table())
+	path, err := writeDoc(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", path)
+}
+
+// idleRun is what the environment asks of TestIdleSteadyState.
+type idleRun struct {
+	n        int
+	emulator string
+	idleFor  time.Duration
+	// The 10,000-site run of the issue: every staticEvery-th site with a static site, noise
+	// unrelated Secrets in the cluster.
+	staticEvery, noise int
+}
+
+func idleRunFromEnv(t *testing.T, n int) idleRun {
+	t.Helper()
 	idleFor, err := time.ParseDuration(cmp.Or(os.Getenv("SECURESITE_IDLE_FOR"), "5m"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The 10,000-site run of the issue: every 100th site with a static site, 10,000 unrelated
-	// Secrets in the cluster.
 	staticEvery, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_STATIC_EVERY"))
 	noise, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_NOISE"))
-	ctx := context.Background()
+	return idleRun{n: n, emulator: cmp.Or(os.Getenv("SECURESITE_IDLE_AWS"), "kumo"), idleFor: idleFor, staticEvery: staticEvery, noise: noise}
+}
+
+// report is the run's empty report, with the command that reproduces it.
+func (run idleRun) report() *report {
+	n, emulator := run.n, run.emulator
 	r := &report{n: n, started: time.Now(), load: loadAverage(),
 		key:   fmt.Sprintf("idle %s N=%d", emulator, n),
 		title: fmt.Sprintf("Idle steady state and drift repair, N = %d, %s", n, emulator),
 		cmd: fmt.Sprintf("SECURESITE_IDLE_N=%d SECURESITE_IDLE_AWS=%s SECURESITE_IDLE_FOR=%s SECURESITE_IDLE_STATIC_EVERY=%d SECURESITE_IDLE_NOISE=%d go test -count=1 -timeout 90m -run TestIdleSteadyState -v ./test/bench/",
-			n, emulator, idleFor, staticEvery, noise)}
-	if staticEvery > 0 || noise > 0 {
-		r.key = fmt.Sprintf("idle %s N=%d static every %d, %d unrelated Secrets", emulator, n, staticEvery, noise)
-		r.title += fmt.Sprintf(", every %dth site with S3 + CloudFront (ACME certificate), %d unrelated Secrets", staticEvery, noise)
+			n, emulator, run.idleFor, run.staticEvery, run.noise)}
+	if run.staticEvery > 0 || run.noise > 0 {
+		r.key = fmt.Sprintf("idle %s N=%d static every %d, %d unrelated Secrets", emulator, n, run.staticEvery, run.noise)
+		r.title += fmt.Sprintf(", every %dth site with S3 + CloudFront (ACME certificate), %d unrelated Secrets", run.staticEvery, run.noise)
 	}
+	return r
+}
 
+// idleWorld is the test world of TestIdleSteadyState: its zone, an uncounted Route53 client (a
+// person in the console), and the manager left alone at its default flags.
+type idleWorld struct {
+	w         *testworld.World
+	k8s       client.Client
+	r53       *route53.Client
+	zoneID    string
+	m         *manager
+	pprofPort int
+}
+
+func startIdleWorld(t *testing.T, run idleRun) *idleWorld {
+	t.Helper()
+	ctx := context.Background()
 	// The static sites' DNS-01 lookups read a zone of 20,000 record sets: without the zone cache
 	// the test world's DNS server timed out under pebble and orders failed (as in TestBenchmark).
 	w := testworld.Start(t, testworld.WithDNSZoneCache(250*time.Millisecond))
 	awsURL := w.AWS.URL
-	if emulator == "moto" {
+	if run.emulator == "moto" {
 		awsURL = startMoto(t, w.LogDir)
 	}
-	r53 := route53.NewFromConfig(aws.Config{
+	iw := &idleWorld{w: w, r53: route53.NewFromConfig(aws.Config{
 		Region:       "us-east-1",
 		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return testworld.EmulatorCredentials, nil }),
 		BaseEndpoint: aws.String(awsURL),
-	})
-	zone, err := r53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{Name: aws.String(idleZone), CallerReference: aws.String(strconv.FormatInt(time.Now().UnixNano(), 36))})
+	})}
+	zone, err := iw.r53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{Name: aws.String(idleZone), CallerReference: aws.String(strconv.FormatInt(time.Now().UnixNano(), 36))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	zoneID := aws.ToString(zone.HostedZone.Id)
-	k8s := w.Client(t, 500, 1000) // client-go's default 5 QPS would measure its rate limiter
+	iw.zoneID = aws.ToString(zone.HostedZone.Id)
+	iw.k8s = w.Client(t, 500, 1000) // client-go's default 5 QPS would measure its rate limiter
 	for _, ns := range []string{"securesite-system", siteNS} {
-		mustCreate(t, k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		mustCreate(t, iw.k8s, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
-	pprofPort, err := testworld.FreePort()
-	if err != nil {
+	if iw.pprofPort, err = testworld.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	m := &manager{w.StartManager(t, testworld.ManagerOptions{Args: []string{
+	iw.m = &manager{w.StartManager(t, testworld.ManagerOptions{Args: []string{
 		"--aws-endpoint-url=" + awsURL, "--resync-period=2m", "--max-concurrent-reconciles=8",
-		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort),
+		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", iw.pprofPort),
 	}})}
+	return iw
+}
 
-	if noise > 0 {
-		createNoiseN(t, k8s, noise)
-	}
+// convergeSites creates the run's sites, waits until they are Ready (or backing off), and
+// returns how many pages one listing of the zone takes.
+func (iw *idleWorld) convergeSites(t *testing.T, r *report, run idleRun) int {
+	t.Helper()
 	start := time.Now()
-	testworld.Parallel(n, 16, func(i int) {
+	testworld.Parallel(run.n, 16, func(i int) {
 		s := idleSite(i)
-		if staticEvery > 0 && i%staticEvery == 0 {
+		if run.staticEvery > 0 && i%run.staticEvery == 0 {
 			// CloudFront serves only certificates a browser trusts, so the CRD refuses selfSigned
 			// with a static site: these sites get theirs from pebble.
 			s.Spec.StaticSite = &v1alpha1.StaticSiteSpec{}
 			s.Spec.Certificate.Issuer = v1alpha1.IssuerACME
 		}
-		mustCreate(t, k8s, s)
+		mustCreate(t, iw.k8s, s)
 	})
-	backingOff := waitIdleReady(t, k8s, n, 80*time.Minute)
-	r.add("sites (backend record + selfSigned certificate)", strconv.Itoa(n), "")
+	backingOff := waitIdleReady(t, iw.k8s, run.n, 80*time.Minute)
+	r.add("sites (backend record + selfSigned certificate)", strconv.Itoa(run.n), "")
 	r.add("time to all Ready (or backing off after a failed order)", time.Since(start).Round(time.Second).String(), "")
-	if staticEvery > 0 {
+	if run.staticEvery > 0 {
 		r.add("… static sites backing off after a failed order (1 h backoff by design)", strconv.Itoa(backingOff), "")
 	}
-	_, convergePeak := m.memory(t)
+	_, convergePeak := iw.m.memory(t)
 	r.add("manager peak RSS while converging", mib(convergePeak), "")
-	r.add("manager CPU time used while converging", m.cpu(t).Round(time.Second).String(), "")
-	sets := countRecordSets(t, r53, zoneID)
+	r.add("manager CPU time used while converging", iw.m.cpu(t).Round(time.Second).String(), "")
+	sets := countRecordSets(t, iw.r53, iw.zoneID)
 	pages := int(math.Ceil(float64(sets) / 300))
-	if emulator == "kumo" {
+	if run.emulator == "kumo" {
 		pages = 1 // kumo never paginates
 	}
 	r.add("record sets in the zone / ListResourceRecordSets pages per listing", fmt.Sprintf("%d / %d", sets, pages), "")
+	return pages
+}
 
-	// Idle: nobody touches anything.
+// measureIdleWindow: nobody touches anything for run.idleFor; what the manager does meanwhile.
+func (iw *idleWorld) measureIdleWindow(t *testing.T, r *report, run idleRun, pages int) {
+	t.Helper()
+	m := iw.m
 	time.Sleep(30 * time.Second) // let the last writes' INSYNC polls and requeues pass
 	before, cpuBefore := m.scrape(t), m.cpu(t)
-	time.Sleep(idleFor)
+	time.Sleep(run.idleFor)
 	after := m.scrape(t)
 	calls := testworld.CountDiff(after.awsCallsByOp("Route 53"), before.awsCallsByOp("Route 53"))
 	reconciles := after.sum("controller_runtime_reconcile_total", map[string]string{"controller": "securesite"}) -
 		before.sum("controller_runtime_reconcile_total", map[string]string{"controller": "securesite"})
 	checks := after.sum("securesite_dns_drift_checks_total", nil) - before.sum("securesite_dns_drift_checks_total", nil)
-	perHour := 60 / idleFor.Minutes()
+	perHour := 60 / run.idleFor.Minutes()
 	lists := calls["ListResourceRecordSets"]
 	_, writes := readsWrites(calls)
-	r.add("idle window (no pokes), --resync-period=2m, default --drift-check-interval=1m", idleFor.String(), "")
+	r.add("idle window (no pokes), --resync-period=2m, default --drift-check-interval=1m", run.idleFor.String(), "")
 	r.add("… reconciles in the window (every site's own resync)", fmt.Sprintf("%g", reconciles), "")
 	r.add("… drift checks in the window", fmt.Sprintf("%g", checks), "")
 	checkSecs := after.sum("securesite_dns_drift_check_duration_seconds_sum", nil) - before.sum("securesite_dns_drift_check_duration_seconds_sum", nil)
@@ -151,12 +207,15 @@ func TestIdleSteadyState(t *testing.T) {
 		verdict(fmt.Sprintf("≤ 60 × %d pages = %d", pages, 60*pages), lists*perHour <= float64(60*pages)*1.05))
 	r.add("… Route53 calls per hour, all operations", fmt.Sprintf("%.0f", total(calls)*perHour), "")
 	r.add("… Route53 writes in the window", fmt.Sprintf("%g", writes), verdict("0", writes == 0))
+}
 
-	// Drift: an owned record changed by hand, and one deleted by hand, at a random moment of the
-	// drift check's cycle; how long until each is back.
+// measureDriftRepair: an owned record changed by hand, and one deleted by hand, at a random moment
+// of the drift check's cycle; how long until each is back.
+func (iw *idleWorld) measureDriftRepair(t *testing.T, r *report, run idleRun) {
+	t.Helper()
 	var repairs []time.Duration
 	edits := []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionDelete, r53types.ChangeActionUpsert}
-	if emulator == "moto" {
+	if run.emulator == "moto" {
 		// moto 5.2.1 quirk: a CREATE identical to one in the zone's change journal is refused as
 		// "already exists" when any record sorts after its name, even after the record was
 		// deleted (models.py checks get_record_sets(start_name=…), which returns the rest of the
@@ -164,12 +223,12 @@ func TestIdleSteadyState(t *testing.T) {
 		edits = []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionUpsert, r53types.ChangeActionUpsert}
 	}
 	for k, action := range edits {
-		repairs = append(repairs, handEdit(t, r53, zoneID, (k*37+11)%n, action))
+		repairs = append(repairs, handEdit(t, iw.r53, iw.zoneID, (k*37+11)%run.n, action))
 		time.Sleep(time.Duration(k*17%60) * time.Second) // land the next edit elsewhere in the cycle
 	}
 	// The worst phase: an edit made just after a drift check read the zone is seen by the next one.
-	afterDriftCheck(t, m)
-	worst := handEdit(t, r53, zoneID, 23%n, r53types.ChangeActionUpsert)
+	afterDriftCheck(t, iw.m)
+	worst := handEdit(t, iw.r53, iw.zoneID, 23%run.n, r53types.ChangeActionUpsert)
 	var s []string
 	for _, d := range repairs {
 		s = append(s, d.Round(100*time.Millisecond).String())
@@ -178,7 +237,13 @@ func TestIdleSteadyState(t *testing.T) {
 		verdict("≤ 60 s", slices.Max(repairs) <= 60*time.Second))
 	r.add("drift repair: hand UPSERT made just after a drift check (the worst moment) → restored after", worst.Round(100*time.Millisecond).String(),
 		verdict("≤ 60 s", worst <= 60*time.Second))
+}
 
+// addMemory adds the manager's memory at the end: RSS, its anonymous and file-backed parts, and
+// the Go runtime's account; and keeps a heap profile in the log directory.
+func (iw *idleWorld) addMemory(t *testing.T, r *report) {
+	t.Helper()
+	m := iw.m
 	_, peak := m.memory(t)
 	medRSS := m.medianRSS(t, 5)
 	r.add("manager RSS (median of 5) / peak at the end", mib(medRSS)+" / "+mib(peak),
@@ -194,15 +259,8 @@ func TestIdleSteadyState(t *testing.T) {
 	r.note("Reads are counted by the manager's own AWS call metrics (each page of ListResourceRecordSets is one call). " +
 		"The drift check lists every zone with owned records once a minute; per-site resyncs in between use that listing " +
 		"(the Route53 snapshot is trusted for the drift interval + 30 s), so site count does not change the read rate.")
-	r.add("… of which the Go heap: live / in spans / next GC goal / released to the OS; stacks; runtime metadata", goMemory(t, pprofPort), "")
-	heapProfile(t, pprofPort, w.LogDir)
-	r.loadEnd = loadAverage()
-	t.Logf("idle steady state, N=%d on %s:\n%s", n, emulator, r.table())
-	path, err := writeDoc(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("wrote %s", path)
+	r.add("… of which the Go heap: live / in spans / next GC goal / released to the OS; stacks; runtime metadata", goMemory(t, iw.pprofPort), "")
+	heapProfile(t, iw.pprofPort, iw.w.LogDir)
 }
 
 // handEdit changes (UPSERT) or deletes the owned A record of idle site i by hand, as a person in

@@ -49,7 +49,7 @@ func (m *crashingManager) kill() {
 
 // TestCrashSafety kills the manager with SIGKILL at random moments (0.3–3 s after each start)
 // while sites are created, a bucket with objects is renamed and sites are deleted, then lets it
-// run: every site must converge (Ready, or gone when deleted), kumo must hold no AWS object that
+// run: every site must converge (Ready, or gone when deleted), the AWS emulator must hold no object that
 // no live site's status names (apart from buckets kept under Retain), and no object may be lost.
 // 20 kills and 6 sites in `make test`; SECURESITE_CRASH_KILLS=100 runs 100 kills over 12 sites.
 func TestCrashSafety(t *testing.T) {
@@ -73,9 +73,9 @@ func TestCrashSafety(t *testing.T) {
 	orphans += c.checkNoRecordOfADeletedSite(inv)
 	counts := c.checkNoObjectLost()
 	t.Logf("\n%d sites (%d live, 2 deleted), %d kills, %d restarts (the last one left running)\n"+
-		"kumo holds: %d distributions, %d OACs, %d ACM certificates, %d buckets, %d records\n"+
+		"%s holds: %d distributions, %d OACs, %d ACM certificates, %d buckets, %d records\n"+
 		"objects: %s %d, %s %d, %s %d\norphans or duplicates found: %d\ntest duration %s",
-		nSites, len(c.live), kills, kills, dists, oacs, len(inv.certs), len(inv.buckets), len(inv.records),
+		nSites, len(c.live), kills, kills, c.r.w.AWS.Name, dists, oacs, len(inv.certs), len(inv.buckets), len(inv.records),
 		c.oldBucket, counts[c.oldBucket], c.newBucket, counts[c.newBucket], c.retainedBucket, counts[c.retainedBucket],
 		orphans, time.Since(start).Round(time.Second))
 }
@@ -196,7 +196,7 @@ func (c *crashRun) restartAndWaitConverged() map[string]v1alpha1.SecureSite {
 
 // checkEveryAWSObjectAccountedFor: every AWS object must be named by a live site's status (or be
 // a bucket kept under Retain), and the renamed site serves the new bucket. It returns the orphans
-// found and the distributions and OACs kumo holds.
+// found and the distributions and OACs the emulator holds.
 func (c *crashRun) checkEveryAWSObjectAccountedFor(got map[string]v1alpha1.SecureSite, inv inventory) (orphans, nDists, nOACs int) {
 	t := c.t
 	var wantDists, wantOACs, wantCerts, wantBuckets []string
@@ -288,7 +288,7 @@ func (c *crashRun) checkNoObjectLost() map[string]int {
 	return counts
 }
 
-// compare reports the difference between what kumo holds and what the sites account for, and
+// compare reports the difference between what the emulator holds and what the sites account for, and
 // returns the number of extra objects.
 func compare(t *testing.T, what string, have, want []string) int {
 	t.Helper()
@@ -304,7 +304,7 @@ func compare(t *testing.T, what string, have, want []string) int {
 		}
 	}
 	if len(have) != len(want) || len(extra) > 0 || len(missing) > 0 {
-		t.Errorf("%s: kumo has %d %v, sites account for %d %v; not accounted for %v, missing %v",
+		t.Errorf("%s: the emulator has %d %v, sites account for %d %v; not accounted for %v, missing %v",
 			what, len(have), have, len(want), want, extra, missing)
 	}
 	return len(have) - len(want) + len(missing)
@@ -318,7 +318,7 @@ func roundAll(ds []time.Duration) []time.Duration {
 	return out
 }
 
-// waitBucket waits until kumo has the bucket.
+// waitBucket waits until the emulator has the bucket.
 func (r *rig) waitBucket(name string) {
 	r.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)

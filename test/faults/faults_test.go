@@ -43,7 +43,7 @@ func TestSitesConvergeUnderFaults(t *testing.T) {
 	bound := 5*time.Minute + time.Duration(n)*6*time.Second
 	sites := r.waitConverged(ns, names, bound)
 	converged := time.Since(applied)
-	// Faults off before reading kumo, so the inventory is what the controller left, not what a
+	// Faults off before reading the emulator, so the inventory is what the controller left, not what a
 	// retry in flight is about to change.
 	proxy.SetRate(0)
 	inv := r.inventory()
@@ -57,6 +57,7 @@ func TestSitesConvergeUnderFaults(t *testing.T) {
 	}
 
 	fig.n, fig.converged, fig.duration = n, converged, time.Since(start)
+	fig.emulator = r.w.AWS.Name
 	t.Log(fig.report(proxy, testworld.CountDiff(awsResults(), callsBefore), inv))
 	if injected, _ := proxy.Total(); injected == 0 {
 		t.Error("no faults were injected: the manager did not go through the proxy")
@@ -69,7 +70,7 @@ func startRigBehindFaults(t *testing.T, zone string) (*rig, *faultproxy.Proxy) {
 	r := startRig(t, zone, testworld.WithPebbleOptions(testworld.PebbleOptions{Env: []string{"PEBBLE_WFE_NONCEREJECT=20"}}))
 	opts := faultproxy.Options{Rate: 0.2, Seed: 2026}
 	if os.Getenv("SECURESITE_FAULTS_RESPONSE_LOST") != "" {
-		// Also lose answers to requests kumo carried out: a known gap for ACM imports (no
+		// Also lose answers to requests the emulator carried out: a known gap for ACM imports (no
 		// idempotency token on AWS either), so not in the default mix.
 		opts.Kinds = []faultproxy.Kind{faultproxy.Throttling, faultproxy.PriorRequestNotComplete, faultproxy.SlowDown,
 			faultproxy.ThrottlingException, faultproxy.InternalError, faultproxy.ServiceUnavailable,
@@ -98,6 +99,7 @@ func createSites(r *rig, ns, zone string, n int) ([]string, map[string]bool) {
 
 // faultRunFigures are what the run reports.
 type faultRunFigures struct {
+	emulator                         string
 	n, staticSites, oacs, duplicates int
 	issued, failed                   float64
 	converged, duration              time.Duration
@@ -160,15 +162,15 @@ func checkSiteObjects(t *testing.T, ns, name string, static bool, s v1alpha1.Sec
 		return duplicates
 	}
 	if s.Status.Distribution == nil || len(dists) != 1 || dists[0] != s.Status.Distribution.ID {
-		t.Errorf("%s: status names distribution %+v, kumo has %v", name, s.Status.Distribution, dists)
+		t.Errorf("%s: status names distribution %+v, the emulator has %v", name, s.Status.Distribution, dists)
 	}
 	if s.Status.Certificate == nil || !slices.Contains(inv.certs, s.Status.Certificate.ACMCertificateARN) {
-		t.Errorf("%s: status names ACM certificate %+v, kumo has %v", name, s.Status.Certificate, inv.certs)
+		t.Errorf("%s: status names ACM certificate %+v, the emulator has %v", name, s.Status.Certificate, inv.certs)
 	}
 	return duplicates
 }
 
-// report: the faults injected, the retries they caused, the orders, and what kumo holds.
+// report: the faults injected, the retries they caused, the orders, and what the emulator holds.
 func (fig faultRunFigures) report(proxy *faultproxy.Proxy, retries map[string]float64, inv inventory) string {
 	injected, passed := proxy.Total()
 	var b strings.Builder
@@ -190,7 +192,7 @@ func (fig faultRunFigures) report(proxy *faultproxy.Proxy, retries map[string]fl
 		fmt.Fprintf(&b, "  %-42s %g\n", k, retries[k])
 	}
 	fmt.Fprintf(&b, "%-44s %g issued, %g failed\n", "ACME orders", fig.issued, fig.failed)
-	fmt.Fprintf(&b, "%-44s %d distributions, %d OACs, %d buckets, %d ACM certs\n", "kumo holds",
+	fmt.Fprintf(&b, "%-44s %d distributions, %d OACs, %d buckets, %d ACM certs\n", fig.emulator+" holds",
 		countAll(inv.distributions), fig.oacs, len(inv.buckets), len(inv.certs))
 	fmt.Fprintf(&b, "%-44s %d\n", "duplicates found", fig.duplicates)
 	fmt.Fprintf(&b, "%-44s %s", "test duration", fig.duration.Round(time.Second))

@@ -16,6 +16,7 @@ import (
 	acmsdk "github.com/aws/aws-sdk-go-v2/service/acm"
 	cf "github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	r53 "github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,8 +37,8 @@ import (
 
 const controllerNamespace = managertest.ControllerNamespace
 
-// rig is the test world, a Kubernetes client and uncounted AWS clients on kumo itself (the
-// checks must see kumo's truth, not the proxy's faults).
+// rig is the test world, a Kubernetes client and uncounted AWS clients on the emulator, past
+// the fault proxy (the checks must see the emulator's truth, not the injected faults).
 type rig struct {
 	t      *testing.T
 	w      *testworld.World
@@ -66,7 +67,7 @@ func startRig(t *testing.T, zone string, opts ...testworld.WorldOption) *rig {
 	}
 	r := &rig{
 		t: t, w: w, k8s: k8s,
-		// kumo serves every bucket on one host:port, so virtual-hosted names cannot work.
+		// The emulator serves every bucket on one host:port, so virtual-hosted names cannot work.
 		s3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
 		cf:  cf.NewFromConfig(cfg),
 		acm: acmsdk.NewFromConfig(cfg),
@@ -145,18 +146,7 @@ func (r *rig) waitConverged(ns string, want []string, timeout time.Duration) map
 	deadline := time.Now().Add(timeout)
 	lastLog := time.Now()
 	for {
-		var list v1alpha1.SecureSiteList
-		if err := r.k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-			r.t.Fatal(err)
-		}
-		got := map[string]v1alpha1.SecureSite{}
-		var pending []string
-		for _, s := range list.Items {
-			got[s.Name] = s
-			if !ready(&s) {
-				pending = append(pending, s.Name)
-			}
-		}
+		got, pending := r.sitesAndPending(ns)
 		for _, name := range want {
 			if _, ok := got[name]; !ok {
 				r.t.Fatalf("site %s disappeared", name)
@@ -166,19 +156,8 @@ func (r *rig) waitConverged(ns string, want []string, timeout time.Duration) map
 			return got
 		}
 		if time.Now().After(deadline) {
-			var detail []string
-			for _, name := range pending {
-				s := got[name]
-				for _, c := range s.Status.Conditions {
-					if c.Status != metav1.ConditionTrue && c.Type != v1alpha1.ConditionReconciling && c.Type != v1alpha1.ConditionStalled {
-						detail = append(detail, fmt.Sprintf("%s %s=%s %s: %s", name, c.Type, c.Status, c.Reason, c.Message))
-					}
-				}
-				if s.DeletionTimestamp != nil {
-					detail = append(detail, name+" still deleting")
-				}
-			}
-			r.t.Fatalf("%d of %d sites not converged after %s:\n%s", len(pending)+len(got)-len(want), len(got), timeout, strings.Join(detail, "\n"))
+			r.t.Fatalf("%d of %d sites not converged after %s:\n%s", len(pending)+len(got)-len(want), len(got), timeout,
+				strings.Join(notConvergedDetail(got, pending), "\n"))
 		}
 		if time.Since(lastLog) > 30*time.Second {
 			r.t.Logf("%d sites, %d not Ready yet", len(got), len(pending))
@@ -186,6 +165,42 @@ func (r *rig) waitConverged(ns string, want []string, timeout time.Duration) map
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// sitesAndPending lists the namespace's sites by name, and the names of those not Ready yet.
+func (r *rig) sitesAndPending(ns string) (map[string]v1alpha1.SecureSite, []string) {
+	r.t.Helper()
+	var list v1alpha1.SecureSiteList
+	if err := r.k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		r.t.Fatal(err)
+	}
+	got := map[string]v1alpha1.SecureSite{}
+	var pending []string
+	for _, s := range list.Items {
+		got[s.Name] = s
+		if !ready(&s) {
+			pending = append(pending, s.Name)
+		}
+	}
+	return got, pending
+}
+
+// notConvergedDetail says why each pending site is not converged: its conditions that are not
+// True (Reconciling and Stalled aside), and whether it is still being deleted.
+func notConvergedDetail(got map[string]v1alpha1.SecureSite, pending []string) []string {
+	var detail []string
+	for _, name := range pending {
+		s := got[name]
+		for _, c := range s.Status.Conditions {
+			if c.Status != metav1.ConditionTrue && c.Type != v1alpha1.ConditionReconciling && c.Type != v1alpha1.ConditionStalled {
+				detail = append(detail, fmt.Sprintf("%s %s=%s %s: %s", name, c.Type, c.Status, c.Reason, c.Message))
+			}
+		}
+		if s.DeletionTimestamp != nil {
+			detail = append(detail, name+" still deleting")
+		}
+	}
+	return detail
 }
 
 func (r *rig) deleteSite(ns, name string) {
@@ -196,13 +211,11 @@ func (r *rig) deleteSite(ns, name string) {
 	}
 }
 
-// inventory is what kumo holds, read without the proxy.
+// inventory is what the emulator holds, read without the fault proxy.
 type inventory struct {
 	distributions map[string][]string // comment → ids
 	oacs          map[string][]string // name → ids
-	// certs are ARNs: kumo names every imported certificate "imported.example.com" and has no
-	// ListTagsForCertificate, so a certificate cannot be tied to its site there; the count and the
-	// ARNs in the sites' status must do.
+	// certs are ARNs, tied to the sites by their count and the ARNs in the sites' status.
 	certs   []string
 	buckets []string
 	records []string // "TYPE name value", SOA and NS left out
@@ -211,7 +224,17 @@ type inventory struct {
 func (r *rig) inventory() inventory {
 	r.t.Helper()
 	ctx := context.Background()
-	inv := inventory{distributions: map[string][]string{}, oacs: map[string][]string{}}
+	return inventory{
+		distributions: r.distributionsByComment(ctx),
+		oacs:          r.originAccessControlsByName(ctx),
+		certs:         r.acmCertificateARNs(ctx),
+		buckets:       r.bucketNames(ctx),
+		records:       r.recordsOfTheZone(ctx),
+	}
+}
+
+func (r *rig) distributionsByComment(ctx context.Context) map[string][]string {
+	out := map[string][]string{}
 	dp := cf.NewListDistributionsPaginator(r.cf, &cf.ListDistributionsInput{})
 	for dp.HasMorePages() {
 		page, err := dp.NextPage(ctx)
@@ -219,16 +242,26 @@ func (r *rig) inventory() inventory {
 			r.t.Fatalf("ListDistributions: %v", err)
 		}
 		for _, d := range page.DistributionList.Items {
-			inv.distributions[aws.ToString(d.Comment)] = append(inv.distributions[aws.ToString(d.Comment)], aws.ToString(d.Id))
+			out[aws.ToString(d.Comment)] = append(out[aws.ToString(d.Comment)], aws.ToString(d.Id))
 		}
 	}
+	return out
+}
+
+func (r *rig) originAccessControlsByName(ctx context.Context) map[string][]string {
+	out := map[string][]string{}
 	oacs, err := r.cf.ListOriginAccessControls(ctx, &cf.ListOriginAccessControlsInput{MaxItems: aws.Int32(1000)})
 	if err != nil {
 		r.t.Fatalf("ListOriginAccessControls: %v", err)
 	}
 	for _, o := range oacs.OriginAccessControlList.Items {
-		inv.oacs[aws.ToString(o.Name)] = append(inv.oacs[aws.ToString(o.Name)], aws.ToString(o.Id))
+		out[aws.ToString(o.Name)] = append(out[aws.ToString(o.Name)], aws.ToString(o.Id))
 	}
+	return out
+}
+
+func (r *rig) acmCertificateARNs(ctx context.Context) []string {
+	var arns []string
 	cp := acmsdk.NewListCertificatesPaginator(r.acm, &acmsdk.ListCertificatesInput{})
 	for cp.HasMorePages() {
 		page, err := cp.NextPage(ctx)
@@ -236,17 +269,29 @@ func (r *rig) inventory() inventory {
 			r.t.Fatalf("ListCertificates: %v", err)
 		}
 		for _, c := range page.CertificateSummaryList {
-			inv.certs = append(inv.certs, aws.ToString(c.CertificateArn))
+			arns = append(arns, aws.ToString(c.CertificateArn))
 		}
 	}
+	return arns
+}
+
+// bucketNames are the buckets, sorted.
+func (r *rig) bucketNames(ctx context.Context) []string {
 	buckets, err := r.s3.ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err != nil {
 		r.t.Fatalf("ListBuckets: %v", err)
 	}
+	var names []string
 	for _, b := range buckets.Buckets {
-		inv.buckets = append(inv.buckets, aws.ToString(b.Name))
+		names = append(names, aws.ToString(b.Name))
 	}
-	sort.Strings(inv.buckets)
+	sort.Strings(names)
+	return names
+}
+
+// recordsOfTheZone are the zone's record sets as "TYPE name value", SOA and NS left out.
+func (r *rig) recordsOfTheZone(ctx context.Context) []string {
+	var out []string
 	rp := r53.NewListResourceRecordSetsPaginator(r.r53, &r53.ListResourceRecordSetsInput{HostedZoneId: aws.String(r.zoneID)})
 	for rp.HasMorePages() {
 		page, err := rp.NextPage(ctx)
@@ -257,18 +302,24 @@ func (r *rig) inventory() inventory {
 			if rs.Type == "SOA" || rs.Type == "NS" {
 				continue
 			}
-			name := strings.ToLower(strings.TrimSuffix(aws.ToString(rs.Name), "."))
-			var vals []string
-			for _, v := range rs.ResourceRecords {
-				vals = append(vals, aws.ToString(v.Value))
-			}
-			if rs.AliasTarget != nil {
-				vals = append(vals, "alias:"+aws.ToString(rs.AliasTarget.DNSName))
-			}
-			inv.records = append(inv.records, fmt.Sprintf("%s %s %s", rs.Type, name, strings.Join(vals, ",")))
+			out = append(out, recordLine(rs))
 		}
 	}
-	return inv
+	return out
+}
+
+// recordLine is a record set as "TYPE name value[,value…]" (an alias as alias:<target>), the name
+// lowercase without its trailing dot.
+func recordLine(rs r53types.ResourceRecordSet) string {
+	name := strings.ToLower(strings.TrimSuffix(aws.ToString(rs.Name), "."))
+	var vals []string
+	for _, v := range rs.ResourceRecords {
+		vals = append(vals, aws.ToString(v.Value))
+	}
+	if rs.AliasTarget != nil {
+		vals = append(vals, "alias:"+aws.ToString(rs.AliasTarget.DNSName))
+	}
+	return fmt.Sprintf("%s %s %s", rs.Type, name, strings.Join(vals, ","))
 }
 
 func (r *rig) countObjects(bucket string) int {

@@ -51,8 +51,20 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 	shardB := w.StartManager(t, testworld.ManagerOptions{LogName: "manager-b.log",
 		Args: []string{"--watch-label-selector=" + shardLabel + " notin (a)", "--leader-elect"}})
 
-	inA := map[string]bool{}
 	start := time.Now()
+	inA := createSitesAThirdLabelledA(t, k8s, n)
+	waitAllReady(t, k8s, n, start, 10*time.Minute)
+	t.Logf("%d sites Ready on two shards in %s", n, time.Since(start).Round(100*time.Millisecond))
+
+	sitesA, sitesB := reconciled(t, shardA), reconciled(t, shardB)
+	logWhatEachShardDid(t, sitesA, sitesB, shardA, shardB)
+	checkEachSiteReconciledByItsShardOnly(t, n, inA, sitesA, sitesB)
+}
+
+// createSitesAThirdLabelledA creates n sites, every third labelled for shard A, every third for
+// shard B and the rest unlabelled, and returns the names of those labelled for A.
+func createSitesAThirdLabelledA(t *testing.T, k8s client.Client, n int) map[string]bool {
+	t.Helper()
 	testworld.Parallel(n, 8, func(i int) {
 		s := &v1alpha1.SecureSite{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("site-%03d", i)},
@@ -68,20 +80,26 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 		case 1:
 			s.Labels = map[string]string{shardLabel: "b"}
 		}
-		if err := k8s.Create(ctx, s); err != nil {
+		if err := k8s.Create(context.Background(), s); err != nil {
 			t.Errorf("creating %s: %v", s.Name, err)
 		}
 	})
+	inA := map[string]bool{}
 	for i := range n {
 		if i%3 == 0 {
 			inA[fmt.Sprintf("site-%03d", i)] = true
 		}
 	}
+	return inA
+}
 
-	deadline := time.Now().Add(10 * time.Minute)
+// waitAllReady waits until n sites of the namespace are Ready.
+func waitAllReady(t *testing.T, k8s client.Client, n int, start time.Time, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		var list v1alpha1.SecureSiteList
-		if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		if err := k8s.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
 		ready := 0
@@ -91,16 +109,18 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 			}
 		}
 		if ready == n {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d sites Ready after %s", ready, n, time.Since(start).Round(time.Second))
 		}
 		time.Sleep(time.Second)
 	}
-	t.Logf("%d sites Ready on two shards in %s", n, time.Since(start).Round(100*time.Millisecond))
+}
 
-	sitesA, sitesB := reconciled(t, shardA), reconciled(t, shardB)
+// logWhatEachShardDid logs how many sites each shard reconciled and its Route53 calls.
+func logWhatEachShardDid(t *testing.T, sitesA, sitesB map[string]bool, shardA, shardB *testworld.ManagerProcess) {
+	t.Helper()
 	both := 0
 	for name := range sitesA {
 		if sitesB[name] {
@@ -115,6 +135,12 @@ func TestTwoShardsSplitTheSites(t *testing.T) {
 		byOp := route53Calls(t, m.p)
 		t.Logf("shard %s Route53 calls to converge: %d %v", m.name, sum(byOp), byOp)
 	}
+}
+
+// checkEachSiteReconciledByItsShardOnly: shard A reconciled only the sites labelled a, shard B
+// only the others, none both, and every site one of them.
+func checkEachSiteReconciledByItsShardOnly(t *testing.T, n int, inA, sitesA, sitesB map[string]bool) {
+	t.Helper()
 	for name := range sitesA {
 		if !inA[name] {
 			t.Errorf("shard A reconciled %s, which is not labelled %s=a", name, shardLabel)

@@ -56,6 +56,10 @@ import (
 //   - CloudFront does not keep OriginAccessControlId on origins (AWS does): the proxy puts back the
 //     Origins last sent for the distribution.
 //
+//   - CloudFront's ListDistributions summaries carry no Comment (AWS's do, and a distribution is
+//     found by its Comment when CloudFront does not name it): the proxy puts in the Comment last
+//     sent for each distribution, and its Origins as above.
+//
 //   - CloudFront never changes a distribution's ETag and ignores IfMatch (AWS gives every version
 //     of the config a new ETag and answers a stale IfMatch with PreconditionFailed): the proxy
 //     keeps an ETag per distribution, new at every update, and checks IfMatch against it.
@@ -115,7 +119,7 @@ const (
 // keptElements are the DistributionConfig elements each emulator does not store.
 var keptElements = map[string][]string{
 	Kumo: {"CustomErrorResponses", "Restrictions"},
-	Moto: {"Origins"},
+	Moto: {"Origins", "Comment"},
 }
 
 type requestBodyKey struct{}
@@ -665,7 +669,34 @@ func (n *Proxy) cloudFront(resp *http.Response) error {
 	if n.emulator == Moto && resp.Header.Get("ETag") != "" && m[1] != "" {
 		resp.Header.Set("ETag", n.etagFor(m[1], req.Method, resp.Header.Get("ETag")))
 	}
+	if m[1] == "" && req.Method == http.MethodGet {
+		return rewriteBody(resp, n.listWithKeptElements)
+	}
 	return rewriteBody(resp, func(b []byte) []byte { return n.keepElements(req, m[1], elements, b) })
+}
+
+// listWithKeptElements puts into each distribution summary of a ListDistributions answer the
+// elements kept for that distribution.
+func (n *Proxy) listWithKeptElements(b []byte) []byte {
+	const end = "</DistributionSummary>"
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	summaries := bytes.SplitAfter(b, []byte(end))
+	for i, s := range summaries {
+		idm := firstID.FindSubmatch(s)
+		if idm == nil || !bytes.HasSuffix(s, []byte(end)) {
+			continue
+		}
+		for name, el := range n.kept[string(idm[1])] {
+			if old, ok := element(s, name); ok {
+				s = bytes.Replace(s, []byte(old), []byte(el), 1)
+			} else {
+				s = append(s[:len(s)-len(end):len(s)-len(end)], []byte(el+end)...)
+			}
+		}
+		summaries[i] = s
+	}
+	return bytes.Join(summaries, nil)
 }
 
 // keepElements records the elements the emulator drops from the distribution config the request
