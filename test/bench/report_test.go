@@ -94,8 +94,8 @@ against the offline test world (kube-apiserver + etcd, kumo for AWS, pebble for 
 N SecureSites in one hosted zone (each with a backend record and an ACME certificate; every 10th
 also with an S3 bucket, an ACM import and a CloudFront distribution).
 
-Reproduce with ` + "`make bench`" + ` (N = 100, about 5 minutes) or the command under each section
-(N = 1,000: about 17 minutes on 2 cores). The benchmark starts the test world's DNS server with
+Reproduce with ` + "`make bench`" + ` (N = 100, about 3 minutes) or the command under each section
+(N = 1,000: about 5 minutes on 2 cores). The benchmark starts the test world's DNS server with
 shared zone reads (` + "`testworld.WithDNSZoneCache(250ms)`" + `): every query that comes while a read of the
 zone runs, or within 250 ms of its start, is answered from it. Reading a zone of 3,000 records
 from kumo for each query made the reads pile up under hundreds of concurrent lookups, and pebble's
