@@ -47,7 +47,7 @@ func NewSnapshot(records ...Record) *Snapshot {
 	return b.table().snapshot(0)
 }
 
-// snapshot is a snapshot of the table as listed by list gen.
+// snapshot is the snapshot of just the table; gen is the list that produced it.
 func (t *zoneTable) snapshot(gen uint64) *Snapshot {
 	return &Snapshot{base: t, n: len(t.sets), gen: gen}
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // zoneTable is the record sets of a zone as listed: a slice sorted by key, looked up by binary
-// search. It is never changed once built, so it needs no room to grow: a map of the same record
-// sets took 1.6 times the space (its slots are 5/8 full on average).
+// search. It is never changed once built, so it needs no room to grow: a map of the 20,000 record
+// sets of BenchmarkZoneMemory took 110 bytes per record set, the slice takes 64.
 type zoneTable struct {
 	sets []tableEntry
 
