@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,13 +152,8 @@ func (n *Proxy) serveRecordPage(w http.ResponseWriter, r *http.Request, zone str
 
 // parseRecordPage reads the paging parameters of a ListResourceRecordSets request, or says what
 // Route53 refuses in them.
-func parseRecordPage(q map[string][]string) (recordPageRequest, string) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
+func parseRecordPage(q url.Values) (recordPageRequest, string) {
+	get := q.Get
 	p := recordPageRequest{maxItems: maxRecordPage}
 	name, typ := get("name"), get("type")
 	if typ != "" && name == "" {
