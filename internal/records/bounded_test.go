@@ -52,4 +52,13 @@ func TestChangeMemoryIsBounded(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(svc.ChangeInSync(w.ctx, res.ChangeID)).To(BeTrue())
 	g.Expect(svc.insync.len()).To(Equal(1), "only the last change is remembered as INSYNC")
+
+	// A wait polls the change once for all its waiters, and the poll is gone when it is done.
+	other := New(awsCfg, Options{Now: clock.Now})
+	g.Expect(other.WaitInSync(w.ctx, res.ChangeID)).To(Succeed())
+	g.Eventually(func() int {
+		n := 0
+		other.waiters.Range(func(any, any) bool { n++; return true })
+		return n
+	}).Should(BeZero())
 }

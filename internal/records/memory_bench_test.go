@@ -116,9 +116,9 @@ func benchWriteCost(snap *Snapshot) float64 {
 // benchSnapshot builds the zone's snapshot from a listing the way loadSnapshot does, a page at a
 // time, as a re-list does in the steady state: the table sized by the snapshot it replaces.
 func benchSnapshot(listing []types.ResourceRecordSet) *Snapshot {
-	t := &zoneTable{sets: make(map[rrKey]rrset, len(listing))}
+	b := newTableBuilder(len(listing))
 	for page := range slices.Chunk(listing, listPageSize) {
-		t.addListed(page)
+		b.addListed(page)
 	}
-	return &Snapshot{base: t, n: len(t.sets)}
+	return b.table().snapshot(0)
 }

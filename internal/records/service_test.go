@@ -436,7 +436,7 @@ func TestTXTValuesForDNS01(t *testing.T) {
 }
 
 // Route53 pages ListHostedZones (100 per page) and ListResourceRecordSets (300 per page); moto does
-// too, kumo answers in one page. A zone on a later page is found, and a zone of more than 300
+// too, and the test world's proxy pages kumo's record listings (kumo answers them in one page). A zone on a later page is found, and a zone of more than 300
 // record sets is read whole: nothing is recreated and nothing foreign is missed.
 func TestPaginationOfZonesAndRecords(t *testing.T) {
 	g := NewWithT(t)

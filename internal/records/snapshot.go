@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
@@ -33,42 +34,29 @@ type deltaSet struct {
 	gone bool
 }
 
-// zoneTable is the record sets of a zone by key, and its registry records by owner (built once
-// on first use, so a thousand owners diffing against one zone do not each scan it).
-type zoneTable struct {
-	sets       map[rrKey]rrset
-	ownersOnce sync.Once
-	owners     []ownerRef
-}
-
 // ownerRef says that the registry record at name (type TXT) names owner; an index is sorted by
 // owner, then name.
 type ownerRef struct{ owner, name string }
 
 // NewSnapshot builds a snapshot from observed records (normalizing them).
 func NewSnapshot(records ...Record) *Snapshot {
-	t := &zoneTable{sets: make(map[rrKey]rrset, len(records))}
+	b := newTableBuilder(len(records))
 	for _, r := range records {
-		k, s := compact(normalizeRecord(r))
-		t.sets[k] = s
+		b.add(compact(normalizeRecord(r)))
 	}
-	return &Snapshot{base: t, n: len(t.sets)}
+	return b.table().snapshot(0)
 }
 
-// addListed adds a page of a zone's listing to a table being built.
-func (t *zoneTable) addListed(sets []types.ResourceRecordSet) {
-	for _, rs := range sets {
-		k, r := compact(recordFromSDK(rs))
-		t.sets[k] = r
-	}
+// snapshot is the snapshot of just the table; gen is the list that produced it.
+func (t *zoneTable) snapshot(gen uint64) *Snapshot {
+	return &Snapshot{base: t, n: len(t.sets), gen: gen}
 }
 
 func (s *Snapshot) lookup(k rrKey) (rrset, bool) {
 	if d, ok := s.delta[k]; ok {
 		return d.set, !d.gone
 	}
-	r, ok := s.base.sets[k]
-	return r, ok
+	return s.base.get(k)
 }
 
 func (s *Snapshot) has(name, typ string) bool {
@@ -91,9 +79,9 @@ func (s *Snapshot) Len() int { return s.n }
 // Records returns every record set, sorted by name and type.
 func (s *Snapshot) Records() []Record {
 	out := make([]Record, 0, s.n)
-	for k, r := range s.base.sets {
-		if _, changed := s.delta[k]; !changed {
-			out = append(out, record(k, r))
+	for _, e := range s.base.sets {
+		if _, changed := s.delta[e.key]; !changed {
+			out = append(out, record(e.key, e.set))
 		}
 	}
 	for k, d := range s.delta {
@@ -108,69 +96,35 @@ func (s *Snapshot) Records() []Record {
 // registriesOf returns the registry records naming owner, sorted.
 func (s *Snapshot) registriesOf(owner string) []Record {
 	var out []Record
-	for _, ref := range refsOf(s.base.ownerIndex(), owner) {
-		k := rrKey{name: ref.name, typ: registryRecType}
-		if _, changed := s.delta[k]; !changed {
-			out = append(out, record(k, s.base.sets[k]))
+	for _, e := range s.base.registriesOf(owner) {
+		if _, changed := s.delta[e.key]; !changed {
+			out = append(out, record(e.key, e.set))
 		}
 	}
 	s.deltaOwnersOnce.Do(func() {
 		for k, d := range s.delta {
-			if !d.gone {
-				s.deltaOwners = appendOwnerRef(s.deltaOwners, k, d.set)
+			if o, ok := registryOwnerOf(k, d.set); ok && !d.gone {
+				s.deltaOwners = append(s.deltaOwners, ownerRef{owner: o, name: k.name})
 			}
 		}
-		sortOwnerRefs(s.deltaOwners)
+		slices.SortFunc(s.deltaOwners, func(a, b ownerRef) int {
+			return cmp.Or(strings.Compare(a.owner, b.owner), strings.Compare(a.name, b.name))
+		})
 	})
-	fromDelta := refsOf(s.deltaOwners, owner)
-	for _, ref := range fromDelta {
+	lo, _ := slices.BinarySearchFunc(s.deltaOwners, owner, func(r ownerRef, o string) int { return strings.Compare(r.owner, o) })
+	fromDelta := 0
+	for _, ref := range s.deltaOwners[lo:] {
+		if ref.owner != owner {
+			break
+		}
 		k := rrKey{name: ref.name, typ: registryRecType}
 		out = append(out, record(k, s.delta[k].set))
+		fromDelta++
 	}
-	if len(fromDelta) > 0 {
+	if fromDelta > 0 {
 		slices.SortFunc(out, compareRecords)
 	}
 	return out
-}
-
-func (t *zoneTable) ownerIndex() []ownerRef {
-	t.ownersOnce.Do(func() {
-		for k, r := range t.sets {
-			t.owners = appendOwnerRef(t.owners, k, r)
-		}
-		t.owners = slices.Clip(t.owners)
-		sortOwnerRefs(t.owners)
-	})
-	return t.owners
-}
-
-// appendOwnerRef adds the owner of a registry record (the first value naming one) to an index.
-func appendOwnerRef(refs []ownerRef, k rrKey, r rrset) []ownerRef {
-	if !isRegistry(Record{Name: k.name, Type: k.typ}) {
-		return refs
-	}
-	r.eachValue(func(v string) bool {
-		o, ok := ParseOwner(v)
-		if ok {
-			refs = append(refs, ownerRef{owner: o, name: k.name})
-		}
-		return ok
-	})
-	return refs
-}
-
-func sortOwnerRefs(refs []ownerRef) {
-	slices.SortFunc(refs, func(a, b ownerRef) int { return cmp.Or(cmp.Compare(a.owner, b.owner), cmp.Compare(a.name, b.name)) })
-}
-
-// refsOf is the part of a sorted index that names owner.
-func refsOf(refs []ownerRef, owner string) []ownerRef {
-	i, _ := slices.BinarySearchFunc(refs, owner, func(r ownerRef, o string) int { return cmp.Compare(r.owner, o) })
-	j := i
-	for j < len(refs) && refs[j].owner == owner {
-		j++
-	}
-	return refs[i:j]
 }
 
 // mergeAfter is the delta size at which a write merges the delta into a new table: about the
@@ -188,7 +142,7 @@ func (s *Snapshot) withChanges(changes []types.Change) *Snapshot {
 	for _, c := range changes {
 		k, r := compact(recordFromSDK(*c.ResourceRecordSet))
 		_, existed := n.lookup(k)
-		_, listed := s.base.sets[k]
+		_, listed := s.base.find(k)
 		switch {
 		case c.Action != types.ChangeActionDelete:
 			delta[k] = deltaSet{set: r}
@@ -208,20 +162,4 @@ func (s *Snapshot) withChanges(changes []types.Change) *Snapshot {
 		n.base, n.delta = s.base.merged(delta, n.n), nil
 	}
 	return n
-}
-
-// merged is a new table: t with delta applied.
-func (t *zoneTable) merged(delta map[rrKey]deltaSet, size int) *zoneTable {
-	m := &zoneTable{sets: make(map[rrKey]rrset, size)}
-	for k, r := range t.sets {
-		if _, changed := delta[k]; !changed {
-			m.sets[k] = r
-		}
-	}
-	for k, d := range delta {
-		if !d.gone {
-			m.sets[k] = d.set
-		}
-	}
-	return m
 }

@@ -92,3 +92,14 @@ func (z *zoneModel) expectListedAs(g Gomega, snap *Snapshot) {
 		g.Expect(Diff(snap, z.owner(i), z.want[i]).InSync()).To(BeTrue(), z.owner(i))
 	}
 }
+
+// A listing may hold several record sets of one name and type (weighted or other routing
+// policies, which SecureSite never writes): the snapshot keeps the last one listed.
+func TestSnapshotKeepsTheLastListedOfOneKey(t *testing.T) {
+	g := NewWithT(t)
+	snap := NewSnapshot(a("w.z.site", "192.0.2.1"), a("other.z.site", "192.0.2.9"), a("w.z.site", "192.0.2.2"))
+	g.Expect(snap.Len()).To(Equal(2))
+	r, ok := snap.get("w.z.site", "A")
+	g.Expect(ok).To(BeTrue())
+	g.Expect(r.Values).To(Equal([]string{"192.0.2.2"}))
+}

@@ -91,11 +91,11 @@ func (s *Service) loadSnapshot(ctx context.Context, zs *zoneState) (*Snapshot, e
 	start := s.now()
 	// Each page goes into the table as it arrives, so only one page of the SDK's record sets is
 	// held at a time.
-	table := &zoneTable{sets: make(map[rrKey]rrset, size)}
+	table := newTableBuilder(size)
 	if err := s.listRecordSets(ctx, zs.id, table.addListed); err != nil {
 		return nil, err
 	}
-	snap := &Snapshot{base: table, n: len(table.sets), gen: gen}
+	snap := table.table().snapshot(gen)
 
 	zs.mu.Lock()
 	defer zs.mu.Unlock()

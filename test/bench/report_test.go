@@ -121,7 +121,7 @@ every site is Ready), and a **single site's apply → Ready** on an idle control
 ` + "`TestSingleSite`" + ` splits that time into steps read from the manager's log. The **idle** sections
 (` + "`TestIdleSteadyState`" + `) leave N Ready sites alone, with no annotation pokes, and count what the
 steady state costs in Route53 calls, then time how long hand edits of owned records take to be
-undone; on moto, ListResourceRecordSets pages at 300 record sets as on AWS. The CA rate-limit
+undone; ListResourceRecordSets pages at 300 record sets as on AWS (on kumo, through the test world's proxy). The CA rate-limit
 scheduling run is the controller test ` + "`TestRateLimitsScheduled`" + ` (small budgets by flag, a proxy
 answering rateLimited with a Retry-After); its figures are quoted near the end of this file, with
 the sharding run (` + "`TestTwoShardsSplitTheSites`" + `).

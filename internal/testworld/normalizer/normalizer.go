@@ -46,6 +46,10 @@ import (
 //   - ListCertificates gives every imported certificate the DomainName "imported.example.com"
 //     (AWS: the certificate's own name): the proxy puts in the name of the certificate last
 //     imported to that ARN.
+//   - Route53 never pages ListResourceRecordSets: it answers every record set of the zone, in
+//     the order it stored them, ignoring name, type, identifier and maxitems (AWS: at most maxitems,
+//     default and most 300, in its sort order from name/type/identifier on, with IsTruncated and
+//     Next*): the proxy sorts kumo's answer and answers the page AWS would (recordpages.go).
 //
 // moto 5.2.1:
 //
@@ -81,8 +85,7 @@ import (
 //     answers in lowercase): the proxy lowercases the names in requests.
 //
 // Departures it does not hide (they make the emulator more lenient, never stricter, and tests that
-// meet them say so): kumo's non-atomic change batches, DELETE matching name and type only, no
-// pagination, no NS/SOA, Deployed at once, deletion of an enabled distribution; moto's deletion of an enabled distribution, re-import with
+// meet them say so): kumo's non-atomic change batches, DELETE matching name and type only, no NS/SOA, Deployed at once, deletion of an enabled distribution; moto's deletion of an enabled distribution, re-import with
 // tags accepted. moto's ImportCertificate crash on certificates without a subject Common Name is
 // patched in moto_launcher.py.
 type Proxy struct {
@@ -108,6 +111,10 @@ type Proxy struct {
 	acmKeys map[string]string
 	// acmNames are the imported certificates' domain names (kumo).
 	acmNames map[string]string
+	// listings are the zones as kumo last listed them, in Route53's order, for the following
+	// pages of a listing; zoneWrites counts the writes to each zone, which make them stale.
+	listings   map[string]recordListing
+	zoneWrites map[string]uint64
 }
 
 // The emulators the proxy knows.
@@ -135,7 +142,8 @@ func New(emulator, target string) (*Proxy, error) {
 		return nil, err
 	}
 	n := &Proxy{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
-		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}, acmNames: map[string]string{}}
+		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}, acmNames: map[string]string{},
+		listings: map[string]recordListing{}, zoneWrites: map[string]uint64{}}
 	n.proxy = httputil.NewSingleHostReverseProxy(u)
 	n.proxy.ModifyResponse = n.modifyResponse
 	return n, nil
@@ -196,6 +204,9 @@ func (n *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = n.keepTagsOnReimport(r, body)
 	}
 	if n.emulator == Kumo && strings.HasPrefix(r.Header.Get("X-Amz-Target"), "CertificateManager.") && n.acmTagCall(w, r, body) {
+		return
+	}
+	if n.emulator == Kumo && n.kumoRecordPages(w, r) {
 		return
 	}
 	if n.emulator == Moto && n.staleIfMatch(r) {
@@ -639,6 +650,8 @@ func (n *Proxy) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	switch {
+	case n.emulator == Kumo && recordListZone(req) != "":
+		return n.pageRecordSets(resp)
 	case n.emulator == Kumo && strings.HasPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager."):
 		return n.acmResponse(resp)
 	case strings.HasPrefix(req.URL.Path, "/2020-05-31/distribution"):
