@@ -1,7 +1,8 @@
 // Package manager wires the SecureSite controller: the controller-runtime manager (a cache of
-// the metadata of SecureSites and of our own Secrets only, metrics, probes, leader election), the SDK-backed services sharing one AWS
-// configuration, the ACME issuance pool and the reconciler. main.go and the tests that run the
-// controller in-process build it here, so the tests exercise the wiring users run.
+// the metadata of SecureSites and of our own Secrets only, metrics, probes, leader election), the
+// SDK-backed services sharing one AWS configuration, the ACME issuance pool and the reconciler.
+// main.go and the tests that run the controller in-process build it here, so the tests exercise
+// the wiring users run.
 package manager
 
 import (
