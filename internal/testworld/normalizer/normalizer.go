@@ -184,7 +184,7 @@ func (n *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n.emulator == Moto && strings.HasPrefix(r.URL.Path, "/2013-04-01/") {
 		body = lowercaseNames(r, body)
 	}
-	if zone := changeBatchZone(r); zone != "" && n.emulator == Moto {
+	if zone := rrsetZone(r, http.MethodPost); zone != "" && n.emulator == Moto {
 		mu, _ := n.zoneLocks.LoadOrStore(zone, &sync.Mutex{})
 		mu.(*sync.Mutex).Lock()
 		defer mu.(*sync.Mutex).Unlock()
@@ -539,14 +539,16 @@ func lowercaseNames(r *http.Request, body []byte) []byte {
 	return body
 }
 
-// changeBatchPath matches ChangeResourceRecordSets: POST /2013-04-01/hostedzone/<id>/rrset[/].
-var changeBatchPath = regexp.MustCompile(`^/2013-04-01/hostedzone/([^/]+)/rrset/?$`)
+// rrsetPath matches the record sets of a hosted zone, /2013-04-01/hostedzone/<id>/rrset[/]:
+// POST is ChangeResourceRecordSets, GET is ListResourceRecordSets.
+var rrsetPath = regexp.MustCompile(`^/2013-04-01/hostedzone/([^/]+)/rrset/?$`)
 
-func changeBatchZone(r *http.Request) string {
-	if r.Method != http.MethodPost {
+// rrsetZone returns the hosted zone of a method request to rrsetPath, or "".
+func rrsetZone(r *http.Request, method string) string {
+	if r.Method != method {
 		return ""
 	}
-	if m := changeBatchPath.FindStringSubmatch(r.URL.Path); m != nil {
+	if m := rrsetPath.FindStringSubmatch(r.URL.Path); m != nil {
 		return m[1]
 	}
 	return ""
@@ -650,7 +652,7 @@ func (n *Proxy) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	switch {
-	case n.emulator == Kumo && recordListZone(req) != "":
+	case n.emulator == Kumo && rrsetZone(req, http.MethodGet) != "":
 		return n.pageRecordSets(resp)
 	case n.emulator == Kumo && strings.HasPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager."):
 		return n.acmResponse(resp)

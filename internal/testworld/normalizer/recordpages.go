@@ -69,17 +69,6 @@ type recordListing struct {
 	sets []listedRecordSet
 }
 
-// recordListZone returns the hosted zone of a ListResourceRecordSets request, or "".
-func recordListZone(r *http.Request) string {
-	if r.Method != http.MethodGet {
-		return ""
-	}
-	if m := changeBatchPath.FindStringSubmatch(r.URL.Path); m != nil {
-		return m[1]
-	}
-	return ""
-}
-
 // writtenZone returns the hosted zone a request may change (any request but a GET under
 // /2013-04-01/hostedzone/<id>), or "".
 func writtenZone(r *http.Request) string {
@@ -97,7 +86,7 @@ func writtenZone(r *http.Request) string {
 // kumoRecordPages answers ListResourceRecordSets as Route53 pages it, and forwards a write to a
 // zone so that the listings kept of the zone go stale; it reports whether it handled r.
 func (n *Proxy) kumoRecordPages(w http.ResponseWriter, r *http.Request) bool {
-	if zone := recordListZone(r); zone != "" {
+	if zone := rrsetZone(r, http.MethodGet); zone != "" {
 		n.serveRecordPage(w, r, zone)
 		return true
 	}
