@@ -96,18 +96,24 @@ func (t *zoneTable) registriesOf(owner string) []tableEntry {
 }
 
 func (t *zoneTable) indexOwners() {
-	var owners []int32
+	// Each registry record's owner is read once, not again in every comparison of the sort; the
+	// index keeps only the positions.
+	type ownedAt struct {
+		owner string
+		i     int32
+	}
+	var found []ownedAt
 	for i, e := range t.sets {
-		if _, ok := registryOwnerOf(e.key, e.set); ok {
-			owners = append(owners, int32(i))
+		if o, ok := registryOwnerOf(e.key, e.set); ok {
+			found = append(found, ownedAt{o, int32(i)})
 		}
 	}
-	slices.SortFunc(owners, func(i, j int32) int {
-		oi, _ := registryOwner(t.sets[i].set)
-		oj, _ := registryOwner(t.sets[j].set)
-		return cmp.Or(strings.Compare(oi, oj), compareKeys(t.sets[i].key, t.sets[j].key))
-	})
-	t.owners = slices.Clip(owners)
+	// The table is sorted by key, so a stable sort by owner keeps each owner's records by name.
+	slices.SortStableFunc(found, func(a, b ownedAt) int { return strings.Compare(a.owner, b.owner) })
+	t.owners = make([]int32, len(found))
+	for k, f := range found {
+		t.owners[k] = f.i
+	}
 }
 
 // registryOwnerOf is the owner a registry record names: the first of its values that names one.
