@@ -96,6 +96,7 @@ type Pool struct {
 	directories map[string]*api.Core
 	httpClients map[string]*http.Client // by CA bundle hash; "" is Options.CABundle's
 	wake        chan struct{}
+	cleanups    sync.WaitGroup // challenge record removals still running (solve.go)
 }
 
 // NewPool builds a pool; it runs orders once Start is called (the manager does, as a Runnable).
@@ -165,6 +166,8 @@ func (p *Pool) Start(ctx context.Context) error {
 		wg.Go(func() { p.work(ctx) })
 	}
 	wg.Wait()
+	// Challenge records still being removed (each removal is bounded by cleanupTimeout).
+	p.cleanups.Wait()
 	return nil
 }
 

@@ -149,7 +149,7 @@ func TestIssueECDSAAndRSARenewWithARI(t *testing.T) {
 	} else if rt := certs.RenewalTime(first, w, time.Now()); rt.Before(w.Start) || rt.After(w.End) {
 		t.Errorf("renewal time %s outside the ARI window", rt)
 	}
-	if left, err := challengeRecords(ctx); err != nil || len(left) > 0 {
+	if left, err := challengeRecordsRemoved(ctx); err != nil || len(left) > 0 {
 		t.Errorf("challenge records left behind: %v %v", left, err)
 	}
 
@@ -234,7 +234,7 @@ func TestManySitesInParallel(t *testing.T) {
 	if got := counterValue(acme.AccountRegistrations) - regsBefore; got > 1 {
 		t.Errorf("%v accounts registered for 25 orders, want at most 1", got)
 	}
-	if left, err := challengeRecords(ctx); err != nil || len(left) > 0 {
+	if left, err := challengeRecordsRemoved(ctx); err != nil || len(left) > 0 {
 		t.Errorf("challenge records left behind: %v %v", left, err)
 	}
 }
@@ -281,7 +281,7 @@ func TestChallengeThatCannotValidate(t *testing.T) {
 	if got := counterValue(acme.Orders.WithLabelValues(acme.ResultFailed)) - failedBefore; got != 2 {
 		t.Errorf("securesite_acme_orders_total{result=failed} grew by %v, want 2", got)
 	}
-	if left, err := challengeRecords(ctx); err != nil || len(left) > 0 {
+	if left, err := challengeRecordsRemoved(ctx); err != nil || len(left) > 0 {
 		t.Errorf("challenge records left behind after failures: %v %v", left, err)
 	}
 }
