@@ -45,17 +45,17 @@ const (
 // returns, so the records are of no more use to the order.
 type orderSolver struct {
 	dns ChallengeDNS
-	// cleanups tracks removals still running (the pool waits for them when it stops).
-	cleanups *sync.WaitGroup
+	// later runs the removal of the challenge records once Solve has returned (Pool.removeLater).
+	later func(ctx context.Context, remove func() error)
 	// challenge is lego's DNS-01 solver with validateChallenge in place of lego's validation:
 	// it computes the record values and runs the propagation check.
 	challenge *dns01.Challenge
 	core      *api.Core
 }
 
-func newOrderSolver(core *api.Core, dns ChallengeDNS, cleanups *sync.WaitGroup, provider challenge.Provider,
+func newOrderSolver(core *api.Core, dns ChallengeDNS, later func(context.Context, func() error), provider challenge.Provider,
 	opts ...dns01.ChallengeOption) *orderSolver {
-	return &orderSolver{dns: dns, core: core, cleanups: cleanups,
+	return &orderSolver{dns: dns, core: core, later: later,
 		challenge: dns01.NewChallenge(core, validateChallenge, provider, opts...)}
 }
 
@@ -76,7 +76,7 @@ func (s *orderSolver) Solve(ctx context.Context, authzs []legoacme.Authorization
 	if err != nil {
 		return err
 	}
-	defer s.cleanups.Go(func() { s.cleanup(ctx, values, domainsOf(todo)) })
+	defer s.later(ctx, func() error { return s.cleanup(ctx, values, domainsOf(todo)) })
 	if err := s.dns.PresentTXT(ctx, values); err != nil {
 		return fmt.Errorf("dns01: writing the challenge records of %s: %w", domainsOf(todo), err)
 	}
@@ -146,15 +146,16 @@ func (s *orderSolver) txtValues(ctx context.Context, authzs []legoacme.Authoriza
 
 // cleanup removes the order's challenge records, also after the order's context ended; it runs
 // on its own, after Solve returned.
-func (s *orderSolver) cleanup(ctx context.Context, values []TXTValue, domains string) {
+func (s *orderSolver) cleanup(ctx context.Context, values []TXTValue, domains string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := s.dns.CleanupTXT(ctx, values); err != nil {
 		// Not the order's failure: the reconciler removes stale challenge records later.
 		legolog.Warn("dns01: removing the challenge records failed.", legolog.ErrorAttr(err))
-		return
+		return err
 	}
 	legolog.Info("dns01: challenge records removed.", slog.String("domains", domains))
+	return nil
 }
 
 func domainsOf(authzs []legoacme.Authorization) string {

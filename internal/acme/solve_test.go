@@ -129,8 +129,18 @@ func TestWorkerIsFreeBeforeChallengeRecordsAreRemoved(t *testing.T) {
 	if left, err := challengeRecords(ctx); err != nil || len(left) == 0 {
 		t.Errorf("challenge records %v (%v) while their removal was held: the results did not wait for it", left, err)
 	}
+	// The reconciler leaves the records to the removal meanwhile (releaseStaleChallenges).
+	if !h.pool.RemovingChallenges(first.Site) || !h.pool.RemovingChallenges(second.Site) {
+		t.Error("the sites do not show their challenge records as being removed")
+	}
 	close(dns.release)
 	if left, err := challengeRecordsRemoved(ctx); err != nil || len(left) > 0 {
 		t.Errorf("challenge records left behind: %v %v", left, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.pool.RemovingChallenges(first.Site) || h.pool.RemovingChallenges(second.Site); {
+		if time.Now().After(deadline) {
+			t.Fatal("the sites still show their challenge records as being removed after the removal")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
