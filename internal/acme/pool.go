@@ -85,11 +85,14 @@ type Pool struct {
 	configErr  error
 
 	ledgerStore LedgerStore
+	saveMu      sync.Mutex // one ledger save at a time (persist)
+	savedGen    uint64     // the ledgerGen the last save carried (under saveMu)
 
 	mu          sync.Mutex
 	queue       []*queued
 	seq         uint64
 	ledger      Ledger
+	ledgerGen   uint64                        // changes made to ledger
 	pending     map[types.NamespacedName]bool // queued or in flight
 	results     map[types.NamespacedName]*Result
 	clients     map[clientKey]*clientEntry
@@ -368,6 +371,7 @@ func (p *Pool) requeue(q *queued, sentAt, holdUntil time.Time) {
 		acct := accountBudget(q.req.Server, q.req.Email)
 		if holdUntil.After(p.ledger.Holds[acct]) {
 			p.ledger.Holds[acct] = holdUntil
+			p.ledgerGen++
 		}
 		RateLimitedAnswers.Inc()
 	}
