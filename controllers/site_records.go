@@ -94,11 +94,20 @@ func (s *siteRecords) remove(key types.NamespacedName) {
 	delete(s.m, key)
 }
 
-// each calls f for every record, holding the read lock (f must not call back).
-func (s *siteRecords) each(f func(types.NamespacedName, siteRecord)) {
+// keyedRecord is a record with its site's key.
+type keyedRecord struct {
+	key types.NamespacedName
+	rec siteRecord
+}
+
+// list copies the records out, so a slow reader (a scrape) does not hold the lock that every
+// pass's status patch takes.
+func (s *siteRecords) list() []keyedRecord {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	out := make([]keyedRecord, 0, len(s.m))
 	for k, rec := range s.m {
-		f(k, rec)
+		out = append(out, keyedRecord{k, rec})
 	}
+	return out
 }
