@@ -11,6 +11,7 @@ import (
 	"container/list"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"os"
 	"sync"
 	"time"
@@ -57,14 +58,44 @@ type Recorder struct {
 	lastRefresh time.Time
 }
 
-// remembered is a recent event, under the hash of what makes two events the same for a series
-// (client-go's isomorphic key: type, action, reason, the regarding and related objects). The map
-// holds the hash alone: a key of those fields took about 550 of the ~1.5 KB each remembered event
-// cost, with 4,096 remembered while thousands of sites converge.
+// remembered is a recent event: the fields its Event is written from, its series so far, and
+// when it was last seen. It is kept under the hash of what makes two events the same for a series
+// (client-go's isomorphic key: type, action, reason, the regarding and related objects). Up to
+// 4,096 are remembered while thousands of sites converge; a whole Event (600 bytes of mostly empty
+// metadata) and a map key copying the series key's 17 strings made each cost ~1.5 KB.
 type remembered struct {
-	key   uint64
-	event *eventsv1.Event // as written, with the series so far
-	last  time.Time
+	key                             uint64
+	last                            time.Time
+	name, namespace                 string
+	annotations                     map[string]string
+	eventTime                       metav1.MicroTime
+	eventType, action, reason, note string
+	regarding                       corev1.ObjectReference
+	related                         *corev1.ObjectReference
+	series                          *eventsv1.EventSeries // nil until the event repeats
+}
+
+func rememberedFrom(key uint64, ev *eventsv1.Event) *remembered {
+	return &remembered{key: key, last: ev.EventTime.Time, name: ev.Name, namespace: ev.Namespace, annotations: ev.Annotations,
+		eventTime: ev.EventTime, eventType: ev.Type, action: ev.Action, reason: ev.Reason, note: ev.Note,
+		regarding: ev.Regarding, related: ev.Related}
+}
+
+// event is the Event as written, with the series so far (a copy: the writers send it while
+// the series goes on).
+func (r *Recorder) event(m *remembered) *eventsv1.Event {
+	ev := &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, Annotations: maps.Clone(m.annotations)},
+		EventTime:  m.eventTime, ReportingController: r.controller, ReportingInstance: r.instance,
+		Action: m.action, Reason: m.reason, Regarding: m.regarding, Note: m.note, Type: m.eventType,
+	}
+	if m.related != nil {
+		ev.Related = new(*m.related)
+	}
+	if m.series != nil {
+		ev.Series = new(*m.series)
+	}
+	return ev
 }
 
 // seriesKey hashes what makes two events the same for a series; sameSeries decides (two events
@@ -73,7 +104,7 @@ type remembered struct {
 func (r *Recorder) seriesKey(ev *eventsv1.Event) uint64 {
 	var h maphash.Hash
 	h.SetSeed(r.seed)
-	related := relatedOf(ev)
+	related := deref(ev.Related)
 	for _, s := range [...]string{ev.Type, ev.Action, ev.Reason,
 		ev.Regarding.Kind, ev.Regarding.Namespace, ev.Regarding.Name, string(ev.Regarding.UID), ev.Regarding.APIVersion, ev.Regarding.ResourceVersion, ev.Regarding.FieldPath,
 		related.Kind, related.Namespace, related.Name, string(related.UID), related.APIVersion, related.ResourceVersion, related.FieldPath} {
@@ -83,15 +114,15 @@ func (r *Recorder) seriesKey(ev *eventsv1.Event) uint64 {
 	return h.Sum64()
 }
 
-func sameSeries(a, b *eventsv1.Event) bool {
-	return a.Type == b.Type && a.Action == b.Action && a.Reason == b.Reason && a.Regarding == b.Regarding && relatedOf(a) == relatedOf(b)
+func sameSeries(m *remembered, ev *eventsv1.Event) bool {
+	return m.eventType == ev.Type && m.action == ev.Action && m.reason == ev.Reason && m.regarding == ev.Regarding && deref(m.related) == deref(ev.Related)
 }
 
-func relatedOf(ev *eventsv1.Event) corev1.ObjectReference {
-	if ev.Related == nil {
+func deref(ref *corev1.ObjectReference) corev1.ObjectReference {
+	if ref == nil {
 		return corev1.ObjectReference{}
 	}
-	return *ev.Related
+	return *ref
 }
 
 // New returns a recorder writing Events as reportingController (reportingInstance is
@@ -151,16 +182,16 @@ func (r *Recorder) observe(ev *eventsv1.Event) {
 	defer r.mu.Unlock()
 	if el, ok := r.recent[k]; ok {
 		m := el.Value.(*remembered)
-		if sameSeries(m.event, ev) && now.Sub(m.last) < seriesWindow {
+		if sameSeries(m, ev) && now.Sub(m.last) < seriesWindow {
 			m.last = now
 			r.order.MoveToBack(el)
-			if m.event.Series != nil {
-				m.event.Series.Count++
-				m.event.Series.LastObservedTime = metav1.NewMicroTime(now)
+			if m.series != nil {
+				m.series.Count++
+				m.series.LastObservedTime = metav1.NewMicroTime(now)
 				return
 			}
-			m.event.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(now)}
-			r.enqueue(m.event.DeepCopy())
+			m.series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(now)}
+			r.enqueue(r.event(m))
 			return
 		}
 		r.forget(el)
@@ -168,16 +199,16 @@ func (r *Recorder) observe(ev *eventsv1.Event) {
 	for r.order.Len() >= r.max {
 		r.forget(r.order.Front())
 	}
-	r.recent[k] = r.order.PushBack(&remembered{key: k, event: ev, last: now})
-	r.enqueue(ev.DeepCopy())
+	r.recent[k] = r.order.PushBack(rememberedFrom(k, ev))
+	r.enqueue(ev) // not kept: what is remembered is a copy of its fields
 }
 
 // forget drops a remembered event, writing its series' final count first.
 func (r *Recorder) forget(el *list.Element) {
 	m := r.order.Remove(el).(*remembered)
 	delete(r.recent, m.key)
-	if m.event.Series != nil {
-		r.enqueue(m.event.DeepCopy())
+	if m.series != nil {
+		r.enqueue(r.event(m))
 	}
 }
 
@@ -199,8 +230,8 @@ func (r *Recorder) expire() {
 	}
 	r.lastRefresh = now
 	for el := r.order.Front(); el != nil; el = el.Next() {
-		if m := el.Value.(*remembered); m.event.Series != nil {
-			r.enqueue(m.event.DeepCopy())
+		if m := el.Value.(*remembered); m.series != nil {
+			r.enqueue(r.event(m))
 		}
 	}
 }
