@@ -327,8 +327,8 @@ func stripUnread(in any) (any, error) {
 	if m, ok := in.(*metav1.PartialObjectMetadata); ok {
 		internMetadataStrings(m)
 		if m.GroupVersionKind().GroupKind() == v1alpha1.GroupVersion.WithKind("SecureSite").GroupKind() {
-			// Nothing reads a cached site's UID: a pass reads its site from the API server, and
-			// a Secret's owner is matched by the owner reference's UID against that copy.
+			// Nothing reads a cached site's UID: a pass reads its site (and its Secret, whose
+			// owner's UID is checked there) from the API server.
 			m.UID = ""
 		}
 	}
@@ -359,19 +359,22 @@ func internMetadataStrings(m *metav1.PartialObjectMetadata) {
 // stripUnreadSecret is stripUnread for the metadata of our Secrets, which also drops their
 // labels (the API server applies the cache's label selector; a Secret that loses the label
 // leaves the cache), annotations (the certificate's serial, expiry and issuer, for people and
-// tools) and UID, and shares the strings every one repeats: the controller reads a Secret's owner
+// tools), its UID and its owner's UID, and shares the strings every one repeats: the controller reads a Secret's owner
 // from the cache and everything else from the API server.
 func stripUnreadSecret(in any) (any, error) {
 	out, err := stripUnread(in)
 	if obj, aerr := meta.Accessor(out); aerr == nil {
 		obj.SetAnnotations(nil)
 		obj.SetLabels(nil)
-		obj.SetUID("") // the owner reference's UID is what ownership is checked by
+		obj.SetUID("") // nothing reads it: ownership is checked on the Secret read from the API server
 		obj.SetNamespace(unique.Make(obj.GetNamespace()).Value())
 		refs := obj.GetOwnerReferences()
 		for i := range refs {
 			refs[i].APIVersion = unique.Make(refs[i].APIVersion).Value()
 			refs[i].Kind = unique.Make(refs[i].Kind).Value()
+			// The owner's UID is checked on the Secret read from the API server (see
+			// controllers' observeSecret): the cache tells only which site the Secret names.
+			refs[i].UID = ""
 		}
 	}
 	return out, err
