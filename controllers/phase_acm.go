@@ -74,10 +74,7 @@ func (r *SecureSiteReconciler) reconcileACM(ctx context.Context, s *scope) error
 		o.imported, o.arn = true, st.ACMCertificateARN
 		return nil
 	}
-	if action == acmReimport && len(st.ACMRetiredCertificateARNs) >= v1alpha1.MaxRetiredACMCertificates {
-		// A re-import may go to a new ARN (a new key), whose predecessor would have no room in
-		// status and be left behind in ACM. The distribution keeps the current certificate
-		// until the waiting ones are deleted (retireACM, once it is Deployed).
+	if retirementsFull(action, len(st.ACMRetiredCertificateARNs)) {
 		o.imported, o.arn = true, st.ACMCertificateARN
 		o.message = fmt.Sprintf("certificate %s waits for %d replaced ACM certificates to be deleted once the distribution is Deployed", serial, len(st.ACMRetiredCertificateARNs))
 		s.waitFor(deployWait)
@@ -129,6 +126,14 @@ func (r *SecureSiteReconciler) importACM(ctx context.Context, s *scope, action a
 	}
 	s.acm.imported, s.acm.arn = true, arn
 	return nil
+}
+
+// retirementsFull says whether the ACM phase must wait for replaced certificates to be deleted
+// before it acts: a re-import may go to a new ARN (a new key), whose predecessor would have no
+// room in status and be left behind in ACM. The distribution keeps the current certificate until
+// retireACM, once it is Deployed, makes room.
+func retirementsFull(action acmAction, retired int) bool {
+	return action == acmReimport && retired >= v1alpha1.MaxRetiredACMCertificates
 }
 
 // carryOverRetiredACM moves the replaced certificate an earlier version kept in the single

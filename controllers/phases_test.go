@@ -97,6 +97,26 @@ func TestDecideACM(t *testing.T) {
 	}
 }
 
+func TestRetirementsFull(t *testing.T) {
+	full := v1alpha1.MaxRetiredACMCertificates
+	tests := []struct {
+		name    string
+		action  acmAction
+		retired int
+		want    bool
+	}{
+		{"re-import with room", acmReimport, full - 1, false},
+		{"re-import, list full: wait", acmReimport, full, true},
+		{"first import, list full: nothing is replaced", acmImportNew, full, false},
+		{"keep", acmKeep, full, false},
+	}
+	for _, tt := range tests {
+		if got := retirementsFull(tt.action, tt.retired); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 // An upgrade in the middle of a retirement: the certificate an earlier version kept in the single
 // field joins the list once, whatever already waits there.
 func TestCarryOverRetiredACM(t *testing.T) {
