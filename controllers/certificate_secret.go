@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,10 +44,11 @@ func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1
 	if err != nil {
 		return nil, err
 	}
-	if !metav1.IsControlledBy(meta, site) {
+	if !controlledBySiteNamed(meta, site) {
 		return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
 	}
-	// Ours: its data is read from the API server (the cache holds metadata only).
+	// Ours by name: its data is read from the API server (the cache holds metadata only), and
+	// the owner's UID is checked on that copy.
 	secret := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -60,6 +62,18 @@ func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1
 	// Ours but unreadable (edited by hand?): no certificate, so it is reissued.
 	parsed, _ := certs.ParseTLSSecret(secret.Data)
 	return &siteSecret{secret: secret, parsed: parsed}, nil
+}
+
+// controlledBySiteNamed: the cached metadata names a SecureSite of the site's name as its
+// controller. The cache keeps no UID in owner references (48 bytes a Secret); a Secret left by
+// an earlier site of the same name is told apart on the copy read from the API server.
+func controlledBySiteNamed(m metav1.Object, site *v1alpha1.SecureSite) bool {
+	ref := metav1.GetControllerOfNoCopy(m)
+	if ref == nil {
+		return false
+	}
+	group, _, _ := strings.Cut(ref.APIVersion, "/")
+	return group == v1alpha1.GroupVersion.Group && ref.Kind == "SecureSite" && ref.Name == site.Name
 }
 
 // writeSecret stores a certificate in the site's Secret, creating it if needed.

@@ -4,8 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
@@ -48,31 +48,109 @@ var conditionSeries = []struct {
 	state  conditionState
 }{{metav1.ConditionTrue, conditionTrue}, {metav1.ConditionFalse, conditionFalse}, {metav1.ConditionUnknown, conditionUnknown}}
 
+// Collect sends each site's series. A scrape holds every series of every site at once (the
+// registry gathers them all, sorts them, then encodes), so a series here is as small as the
+// registry lets it be: its labels point at label pairs shared by every series that has them (the
+// namespace, the condition type and status, the site's name among its seven series), its value
+// at one of two shared gauges or at the site's expiry, and a site's pairs, label lists and expiry
+// are one allocation. Built with prometheus.MustNewConstMetric (label pairs, their strings and a
+// gauge of its own for every series) a scrape of 10,000 sites held about 37 MB, more than the
+// manager's whole live heap between scrapes.
 func (m *siteMetrics) Collect(ch chan<- prometheus.Metric) {
 	records := m.records.Load()
 	if records == nil {
 		return
 	}
-	records.each(func(key types.NamespacedName, rec siteRecord) {
-		if rec.notAfter != 0 {
-			ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(rec.notAfter), key.Namespace, key.Name)
+	namespaces := map[string]*dto.LabelPair{}
+	for _, site := range records.list() {
+		ns, ok := namespaces[site.key.Namespace]
+		if !ok {
+			ns = labelPair(labelNamespace, site.key.Namespace)
+			namespaces[site.key.Namespace] = ns
 		}
-		for _, c := range []struct {
-			typ   string
-			state conditionState
-		}{{v1alpha1.ConditionReady, rec.ready}, {v1alpha1.ConditionStalled, rec.stalled}} {
-			if c.state == conditionAbsent {
-				continue
-			}
-			for _, st := range conditionSeries {
-				v := 0.0
-				if c.state == st.state {
-					v = 1
-				}
-				ch <- prometheus.MustNewConstMetric(siteConditionDesc, prometheus.GaugeValue, v, key.Namespace, key.Name, c.typ, string(st.status))
-			}
+		newSiteSeries(site.key.Name, ns, site.rec).send(ch)
+	}
+}
+
+// The label names of the per-site series. A series lists its labels sorted by name, as the
+// registry expects them.
+var (
+	labelName, labelNamespace, labelStatus, labelType = "name", "namespace", "status", "type"
+)
+
+func labelPair(name, value string) *dto.LabelPair { return &dto.LabelPair{Name: &name, Value: &value} }
+
+// The label pairs and values every site shares.
+var (
+	gaugeZero, gaugeOne = &dto.Gauge{Value: new(0.0)}, &dto.Gauge{Value: new(1.0)}
+	readyPair           = labelPair(labelType, v1alpha1.ConditionReady)
+	stalledPair         = labelPair(labelType, v1alpha1.ConditionStalled)
+	statusPairs         = [...]*dto.LabelPair{
+		labelPair(labelStatus, string(metav1.ConditionTrue)),
+		labelPair(labelStatus, string(metav1.ConditionFalse)),
+		labelPair(labelStatus, string(metav1.ConditionUnknown)),
+	}
+)
+
+// siteSeries is what one site's series point into: one allocation per site and scrape.
+type siteSeries struct {
+	rec      siteRecord
+	nameText string
+	name     dto.LabelPair
+	notAfter float64
+	expiry   dto.Gauge
+	// labels are the label lists of the site's series: name and namespace for the expiry, then
+	// name, namespace, status and type for each condition series.
+	labels [2 + 2*3*4]*dto.LabelPair
+}
+
+func newSiteSeries(name string, namespace *dto.LabelPair, rec siteRecord) *siteSeries {
+	s := &siteSeries{rec: rec, nameText: name, notAfter: float64(rec.notAfter)}
+	s.name.Name, s.name.Value = &labelName, &s.nameText
+	s.expiry.Value = &s.notAfter
+	s.labels[0], s.labels[1] = &s.name, namespace
+	for t, typ := range [...]*dto.LabelPair{readyPair, stalledPair} {
+		for i, st := range statusPairs {
+			l := s.labels[2+(t*3+i)*4:][:4]
+			l[0], l[1], l[2], l[3] = &s.name, namespace, st, typ
 		}
-	})
+	}
+	return s
+}
+
+// send sends the site's series: its certificate's expiry once it has one, and three series for
+// each condition it has.
+func (s *siteSeries) send(ch chan<- prometheus.Metric) {
+	if s.rec.notAfter != 0 {
+		ch <- siteSeriesMetric{certExpiryDesc, s.labels[:2], &s.expiry}
+	}
+	for t, state := range [...]conditionState{s.rec.ready, s.rec.stalled} {
+		if state == conditionAbsent {
+			continue
+		}
+		for i, st := range conditionSeries {
+			g := gaugeZero
+			if state == st.state {
+				g = gaugeOne
+			}
+			ch <- siteSeriesMetric{siteConditionDesc, s.labels[2+(t*3+i)*4:][:4:4], g}
+		}
+	}
+}
+
+// siteSeriesMetric is one series as the registry reads it: it copies the label list and the
+// gauge into the scrape's metric (both shared, never written).
+type siteSeriesMetric struct {
+	desc   *prometheus.Desc
+	labels []*dto.LabelPair
+	gauge  *dto.Gauge
+}
+
+func (m siteSeriesMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m siteSeriesMetric) Write(out *dto.Metric) error {
+	out.Label, out.Gauge = m.labels, m.gauge
+	return nil
 }
 
 // collectSiteMetricsFrom points the per-site metrics at a reconciler's records.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,6 +83,9 @@ type SecureSiteReconciler struct {
 	// sites keeps, per site, the resourceVersion of its last status patch and what the per-site
 	// metrics export: a few dozen bytes where a cached SecureSite was kilobytes.
 	sites siteRecords
+	// resyncScheduled is set once the resync schedule adds due sites to the queue (see
+	// resyncSource); until then resyncs wait in the queue.
+	resyncScheduled atomic.Bool
 }
 
 // +kubebuilder:rbac:groups=securesite.io,resources=securesites,verbs=get;list;watch;update;patch
@@ -168,7 +172,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			return ctrl.Result{}, err
 		}
 	}
-	return r.result(s)
+	return r.result(req.NamespacedName, s)
 }
 
 // fetch reads the site; nil when it is gone, or not this controller's. The cache holds only the
@@ -228,16 +232,21 @@ func (r *SecureSiteReconciler) runPhases(ctx context.Context, s *scope) {
 
 // result says when to look again: a transient failure goes back to the rate limiter, a problem
 // only the user can fix waits for a spec change, anything else requeues after the shortest wait
-// a phase asked for, but never later than the resync period.
-func (r *SecureSiteReconciler) result(s *scope) (ctrl.Result, error) {
+// a phase asked for, but never later than the resync period. A resync is left to the resync
+// schedule, not the queue. Every pass replaces the site's schedule (its status patch cleared it).
+func (r *SecureSiteReconciler) result(key types.NamespacedName, s *scope) (ctrl.Result, error) {
 	switch {
 	case s.failed != nil:
 		return ctrl.Result{}, s.failed.err
 	case s.stalled != nil:
 		return ctrl.Result{}, nil //nolint:nilerr // only the user can fix it: reported as Stalled, not retried
-	default:
-		return ctrl.Result{RequeueAfter: jitter(nextPass(s.requeueAfter, r.resyncPeriod()))}, nil
 	}
+	resync := r.resyncPeriod()
+	wait := jitter(nextPass(s.requeueAfter, resync))
+	if s.requeueAfter > 0 && s.requeueAfter < resync || !r.resyncScheduled.Load() || !r.sites.scheduleResync(key, wait) {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	return ctrl.Result{}, nil
 }
 
 // nextPass is when a site is looked at again: the shortest wait a phase asked for, but never later
@@ -323,5 +332,6 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Drifted != nil {
 		b = b.WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{}))
 	}
+	b = b.WatchesRawSource(r.resyncSource())
 	return b.Complete(r)
 }

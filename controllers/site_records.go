@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,7 +13,8 @@ import (
 
 // siteRecord is what the controller keeps of a site between passes, in place of a cached copy of
 // the whole object (about 2.6 KB decoded, at 10,000 sites the largest thing the manager held):
-// the resourceVersion of its last status patch, and what the per-site metrics export.
+// the resourceVersion of its last status patch, what the per-site metrics export, and when its
+// next resync is due.
 type siteRecord struct {
 	// written is the resourceVersion our last status patch returned: a site read back with the
 	// same version has the status we wrote, so its AWS owner tags need no second look.
@@ -20,6 +22,9 @@ type siteRecord struct {
 	// notAfter is the certificate's NotAfter in Unix seconds (0: no certificate yet).
 	notAfter       int64
 	ready, stalled conditionState
+	// resyncAt is when the site's next resync is due, in resync ticks since the records' epoch
+	// (0: none scheduled). Four bytes in the padding of the record: the record stays 32 bytes.
+	resyncAt uint32
 }
 
 // conditionState is a condition's status in one byte; conditionAbsent when the site has none.
@@ -61,6 +66,10 @@ func recordOf(site *v1alpha1.SecureSite) siteRecord {
 type siteRecords struct {
 	mu sync.RWMutex
 	m  map[types.NamespacedName]siteRecord
+	// epoch is when resync ticks are counted from; nextResync is the earliest resyncAt of any
+	// record, or earlier (0: none scheduled).
+	epoch      time.Time
+	nextResync uint32
 }
 
 func (s *siteRecords) store(key types.NamespacedName, rec siteRecord) {
@@ -85,11 +94,20 @@ func (s *siteRecords) remove(key types.NamespacedName) {
 	delete(s.m, key)
 }
 
-// each calls f for every record, holding the read lock (f must not call back).
-func (s *siteRecords) each(f func(types.NamespacedName, siteRecord)) {
+// keyedRecord is a record with its site's key.
+type keyedRecord struct {
+	key types.NamespacedName
+	rec siteRecord
+}
+
+// list copies the records out, so a slow reader (a scrape) does not hold the lock that every
+// pass's status patch takes.
+func (s *siteRecords) list() []keyedRecord {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	out := make([]keyedRecord, 0, len(s.m))
 	for k, rec := range s.m {
-		f(k, rec)
+		out = append(out, keyedRecord{k, rec})
 	}
+	return out
 }

@@ -10,6 +10,8 @@ package events
 import (
 	"container/list"
 	"fmt"
+	"hash/maphash"
+	"maps"
 	"os"
 	"sync"
 	"time"
@@ -50,21 +52,77 @@ type Recorder struct {
 	queue chan *eventsv1.Event
 
 	mu          sync.Mutex
-	recent      map[eventKey]*list.Element // of *remembered
-	order       *list.List                 // least recently seen first
+	seed        maphash.Seed
+	recent      map[uint64]*list.Element // of *remembered, by seriesKey
+	order       *list.List               // least recently seen first
 	lastRefresh time.Time
 }
 
-// eventKey is what makes two events the same for a series (client-go's isomorphic key).
-type eventKey struct {
-	eventType, action, reason string
-	regarding, related        corev1.ObjectReference
+// remembered is a recent event: the fields its Event is written from, its series so far, and
+// when it was last seen. It is kept under the hash of what makes two events the same for a series
+// (client-go's isomorphic key: type, action, reason, the regarding and related objects). Up to
+// 4,096 are remembered while thousands of sites converge; a whole Event (600 bytes of mostly empty
+// metadata) and a map key copying the series key's 17 strings made each cost ~1.5 KB.
+type remembered struct {
+	key                             uint64
+	last                            time.Time
+	name, namespace                 string
+	annotations                     map[string]string
+	eventTime                       metav1.MicroTime
+	eventType, action, reason, note string
+	regarding                       corev1.ObjectReference
+	related                         *corev1.ObjectReference
+	series                          *eventsv1.EventSeries // nil until the event repeats
 }
 
-type remembered struct {
-	key   eventKey
-	event *eventsv1.Event // as written, with the series so far
-	last  time.Time
+func rememberedFrom(key uint64, ev *eventsv1.Event) *remembered {
+	return &remembered{key: key, last: ev.EventTime.Time, name: ev.Name, namespace: ev.Namespace, annotations: ev.Annotations,
+		eventTime: ev.EventTime, eventType: ev.Type, action: ev.Action, reason: ev.Reason, note: ev.Note,
+		regarding: ev.Regarding, related: ev.Related}
+}
+
+// event is the Event as written, with the series so far (a copy: the writers send it while
+// the series goes on).
+func (r *Recorder) event(m *remembered) *eventsv1.Event {
+	ev := &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: m.name, Namespace: m.namespace, Annotations: maps.Clone(m.annotations)},
+		EventTime:  m.eventTime, ReportingController: r.controller, ReportingInstance: r.instance,
+		Action: m.action, Reason: m.reason, Regarding: m.regarding, Note: m.note, Type: m.eventType,
+	}
+	if m.related != nil {
+		ev.Related = new(*m.related)
+	}
+	if m.series != nil {
+		ev.Series = new(*m.series)
+	}
+	return ev
+}
+
+// seriesKey hashes what makes two events the same for a series; sameSeries decides (two events
+// whose hashes collide are not the same: the one remembered is forgotten, and the other starts its
+// own Event).
+func (r *Recorder) seriesKey(ev *eventsv1.Event) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	related := deref(ev.Related)
+	for _, s := range [...]string{ev.Type, ev.Action, ev.Reason,
+		ev.Regarding.Kind, ev.Regarding.Namespace, ev.Regarding.Name, string(ev.Regarding.UID), ev.Regarding.APIVersion, ev.Regarding.ResourceVersion, ev.Regarding.FieldPath,
+		related.Kind, related.Namespace, related.Name, string(related.UID), related.APIVersion, related.ResourceVersion, related.FieldPath} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+func sameSeries(m *remembered, ev *eventsv1.Event) bool {
+	return m.eventType == ev.Type && m.action == ev.Action && m.reason == ev.Reason && m.regarding == ev.Regarding && deref(m.related) == deref(ev.Related)
+}
+
+func deref(ref *corev1.ObjectReference) corev1.ObjectReference {
+	if ref == nil {
+		return corev1.ObjectReference{}
+	}
+	return *ref
 }
 
 // New returns a recorder writing Events as reportingController (reportingInstance is
@@ -74,8 +132,8 @@ func New(client eventsv1client.EventsGetter, scheme *runtime.Scheme, controller 
 	return &Recorder{
 		client: client, scheme: scheme, controller: controller, instance: controller + "-" + host, log: log,
 		now: time.Now, max: DefaultRemembered,
-		queue:  make(chan *eventsv1.Event, maxQueuedEvents),
-		recent: map[eventKey]*list.Element{}, order: list.New(),
+		queue: make(chan *eventsv1.Event, maxQueuedEvents),
+		seed:  maphash.MakeSeed(), recent: map[uint64]*list.Element{}, order: list.New(),
 	}
 }
 
@@ -118,25 +176,22 @@ func (r *Recorder) AnnotatedEventf(regarding, related runtime.Object, annotation
 
 // observe writes a new Event, or counts a repeat into the series of the one remembered.
 func (r *Recorder) observe(ev *eventsv1.Event) {
-	k := eventKey{eventType: ev.Type, action: ev.Action, reason: ev.Reason, regarding: ev.Regarding}
-	if ev.Related != nil {
-		k.related = *ev.Related
-	}
+	k := r.seriesKey(ev)
 	now := ev.EventTime.Time
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if el, ok := r.recent[k]; ok {
 		m := el.Value.(*remembered)
-		if now.Sub(m.last) < seriesWindow {
+		if sameSeries(m, ev) && now.Sub(m.last) < seriesWindow {
 			m.last = now
 			r.order.MoveToBack(el)
-			if m.event.Series != nil {
-				m.event.Series.Count++
-				m.event.Series.LastObservedTime = metav1.NewMicroTime(now)
+			if m.series != nil {
+				m.series.Count++
+				m.series.LastObservedTime = metav1.NewMicroTime(now)
 				return
 			}
-			m.event.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(now)}
-			r.enqueue(m.event.DeepCopy())
+			m.series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(now)}
+			r.enqueue(r.event(m))
 			return
 		}
 		r.forget(el)
@@ -144,16 +199,16 @@ func (r *Recorder) observe(ev *eventsv1.Event) {
 	for r.order.Len() >= r.max {
 		r.forget(r.order.Front())
 	}
-	r.recent[k] = r.order.PushBack(&remembered{key: k, event: ev, last: now})
-	r.enqueue(ev.DeepCopy())
+	r.recent[k] = r.order.PushBack(rememberedFrom(k, ev))
+	r.enqueue(ev) // not kept: what is remembered is a copy of its fields
 }
 
 // forget drops a remembered event, writing its series' final count first.
 func (r *Recorder) forget(el *list.Element) {
 	m := r.order.Remove(el).(*remembered)
 	delete(r.recent, m.key)
-	if m.event.Series != nil {
-		r.enqueue(m.event.DeepCopy())
+	if m.series != nil {
+		r.enqueue(r.event(m))
 	}
 }
 
@@ -175,8 +230,8 @@ func (r *Recorder) expire() {
 	}
 	r.lastRefresh = now
 	for el := r.order.Front(); el != nil; el = el.Next() {
-		if m := el.Value.(*remembered); m.event.Series != nil {
-			r.enqueue(m.event.DeepCopy())
+		if m := el.Value.(*remembered); m.series != nil {
+			r.enqueue(r.event(m))
 		}
 	}
 }

@@ -90,3 +90,28 @@ func TestEventsRepeatAsSeriesWithBoundedMemory(t *testing.T) {
 	g.Expect(r.Len()).To(Equal(3), "remembers at most its bound")
 	g.Eventually(events).Should(HaveLen(6), "every event is written")
 }
+
+// Two different events whose series hashes collide are not one series: the one remembered is
+// forgotten and the other is written as its own Event.
+func TestCollidingEventsAreNotASeries(t *testing.T) {
+	g := NewWithT(t)
+	r := New(nil, clientgoscheme.Scheme, "securesite-controller", logr.Discard())
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	event := func(name string) *eventsv1.Event {
+		return &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: name + ".1", Namespace: "ns"}, EventTime: metav1.NewMicroTime(now),
+			Type: corev1.EventTypeNormal, Reason: "Issued", Action: "Reconcile", Regarding: corev1.ObjectReference{Kind: "SecureSite", Namespace: "ns", Name: name}}
+	}
+	first, second := event("a"), event("b")
+	r.observe(first)
+	<-r.queue
+	// Make the first remembered under the second's hash, as a collision would.
+	el := r.recent[r.seriesKey(first)]
+	delete(r.recent, r.seriesKey(first))
+	el.Value.(*remembered).key = r.seriesKey(second)
+	r.recent[r.seriesKey(second)] = el
+	r.observe(second)
+	written := <-r.queue
+	g.Expect(written.Name).To(Equal("b.1"))
+	g.Expect(written.Series).To(BeNil(), "written as a new Event, not as a series of the first")
+	g.Expect(r.Len()).To(Equal(1))
+}

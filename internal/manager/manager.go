@@ -310,8 +310,10 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 }
 
 // stripUnread drops from every object the cache keeps what the controller never reads:
-// managedFields (server-side apply bookkeeping) and kubectl's last-applied-configuration
-// annotation (a second copy of the whole object for every site applied with kubectl apply).
+// managedFields (server-side apply bookkeeping), kubectl's last-applied-configuration
+// annotation (a second copy of the whole object for every site applied with kubectl apply) and
+// a cached site's UID (48 bytes a site). The resourceVersion stays: the informer tells a resync
+// from an update by it.
 // Nothing is written back from the cache: a pass reads its site from the API server and patches
 // against that copy. The informer hands the transform a freshly decoded object.
 func stripUnread(in any) (any, error) {
@@ -324,6 +326,11 @@ func stripUnread(in any) (any, error) {
 	}
 	if m, ok := in.(*metav1.PartialObjectMetadata); ok {
 		internMetadataStrings(m)
+		if m.GroupVersionKind().GroupKind() == v1alpha1.GroupVersion.WithKind("SecureSite").GroupKind() {
+			// Nothing reads a cached site's UID: a pass reads its site (and its Secret, whose
+			// owner's UID is checked there) from the API server.
+			m.UID = ""
+		}
 	}
 	if a := obj.GetAnnotations(); a != nil {
 		if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
@@ -351,19 +358,23 @@ func internMetadataStrings(m *metav1.PartialObjectMetadata) {
 
 // stripUnreadSecret is stripUnread for the metadata of our Secrets, which also drops their
 // labels (the API server applies the cache's label selector; a Secret that loses the label
-// leaves the cache) and annotations (the certificate's serial, expiry and issuer, for people and
-// tools), and shares the strings every one repeats: the controller reads a Secret's owner from
-// the cache and everything else from the API server.
+// leaves the cache), annotations (the certificate's serial, expiry and issuer, for people and
+// tools), its UID and its owner's UID, and shares the strings every one repeats: the controller reads a Secret's owner
+// from the cache and everything else from the API server.
 func stripUnreadSecret(in any) (any, error) {
 	out, err := stripUnread(in)
 	if obj, aerr := meta.Accessor(out); aerr == nil {
 		obj.SetAnnotations(nil)
 		obj.SetLabels(nil)
+		obj.SetUID("") // nothing reads it: ownership is checked on the Secret read from the API server
 		obj.SetNamespace(unique.Make(obj.GetNamespace()).Value())
 		refs := obj.GetOwnerReferences()
 		for i := range refs {
 			refs[i].APIVersion = unique.Make(refs[i].APIVersion).Value()
 			refs[i].Kind = unique.Make(refs[i].Kind).Value()
+			// The owner's UID is checked on the Secret read from the API server (see
+			// controllers' observeSecret): the cache tells only which site the Secret names.
+			refs[i].UID = ""
 		}
 	}
 	return out, err

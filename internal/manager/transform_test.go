@@ -34,7 +34,7 @@ func TestCacheDropsWhatTheControllerNeverReads(t *testing.T) {
 	// unchanged, and the rest of the metadata is kept.
 	siteMeta := func() *metav1.PartialObjectMetadata {
 		m := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-			Name: "duckhoo", Namespace: string([]byte("web")), Generation: 3,
+			Name: "duckhoo", Namespace: string([]byte("web")), Generation: 3, UID: "5f0c3e2a-site", ResourceVersion: "42",
 			Finalizers:  []string{string([]byte(v1alpha1.Finalizer))},
 			Labels:      map[string]string{"securesite.io/shard": "a"},
 			Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: "{}", "example.com/keep": "yes"},
@@ -46,6 +46,7 @@ func TestCacheDropsWhatTheControllerNeverReads(t *testing.T) {
 	a, b := siteMeta(), siteMeta()
 	want := siteMeta()
 	want.Annotations = map[string]string{"example.com/keep": "yes"}
+	want.UID = "" // read from the API server with the site
 	_, _ = stripUnread(a)
 	_, _ = stripUnread(b)
 	g.Expect(b).To(Equal(want))
@@ -75,7 +76,7 @@ func TestCachedSecretsKeepTheirOwnerOnly(t *testing.T) {
 	g := NewWithT(t)
 	owner := metav1.OwnerReference{APIVersion: "securesite.io/v1alpha1", Kind: "SecureSite", Name: "duckhoo", UID: "u1"}
 	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-		Name: "duckhoo-tls", Namespace: "web",
+		Name: "duckhoo-tls", Namespace: "web", UID: "9a1b-secret", ResourceVersion: "43",
 		Labels:          map[string]string{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue},
 		Annotations:     map[string]string{"securesite.io/serial": "0a"},
 		OwnerReferences: []metav1.OwnerReference{owner},
@@ -86,7 +87,11 @@ func TestCachedSecretsKeepTheirOwnerOnly(t *testing.T) {
 	got := out.(*metav1.PartialObjectMetadata)
 	g.Expect(got.Annotations).To(BeNil())
 	g.Expect(got.ManagedFields).To(BeNil())
-	g.Expect(got.OwnerReferences).To(Equal([]metav1.OwnerReference{owner}))
+	ownerWithoutUID := owner
+	ownerWithoutUID.UID = "" // checked on the Secret read from the API server
+	g.Expect(got.OwnerReferences).To(Equal([]metav1.OwnerReference{ownerWithoutUID}))
 	g.Expect(got.Labels).To(BeNil())
 	g.Expect(got.Name).To(Equal("duckhoo-tls"))
+	g.Expect(got.UID).To(BeEmpty(), "nothing reads it")
+	g.Expect(got.ResourceVersion).To(Equal("43"), "the informer tells a resync from an update by it")
 }

@@ -48,12 +48,16 @@ func TestIdleSteadyState(t *testing.T) {
 	r := run.report()
 	iw := startIdleWorld(t, run)
 	if run.noise > 0 {
+		iw.hw.mark(fmt.Sprintf("creating %d unrelated Secrets", run.noise))
 		createNoiseN(t, iw.k8s, run.noise)
 	}
 	pages := iw.convergeSites(t, r, run)
 	iw.measureIdleWindow(t, r, run, pages)
 	iw.measureDriftRepair(t, r, run)
 	iw.addMemory(t, r)
+	iw.hw.mark("end")
+	peak := iw.hw.finish(t)
+	r.add("manager highest Go HeapInuse (sampled every 2 s through the run) / when", fmt.Sprintf("%s / %s", mib(peak.heapInuse), peak.phase), "")
 	r.loadEnd = loadAverage()
 	t.Logf("idle steady state, N=%d on %s:\n%s", n, run.emulator, r.table())
 	path, err := writeDoc(r)
@@ -108,6 +112,7 @@ type idleWorld struct {
 	zoneID    string
 	m         *manager
 	pprofPort int
+	hw        *heapWatch // the manager's heap through the run
 }
 
 func startIdleWorld(t *testing.T, run idleRun) *idleWorld {
@@ -141,6 +146,7 @@ func startIdleWorld(t *testing.T, run idleRun) *idleWorld {
 		"--aws-endpoint-url=" + awsURL, "--resync-period=2m", "--max-concurrent-reconciles=8",
 		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", iw.pprofPort),
 	}})}
+	iw.hw = startHeapWatch(iw.pprofPort, iw.m.Cmd.Process.Pid, w.LogDir, 2*time.Second)
 	return iw
 }
 
@@ -149,6 +155,7 @@ func startIdleWorld(t *testing.T, run idleRun) *idleWorld {
 func (iw *idleWorld) convergeSites(t *testing.T, r *report, run idleRun) int {
 	t.Helper()
 	start := time.Now()
+	iw.hw.mark(fmt.Sprintf("creating %d sites", run.n))
 	testworld.Parallel(run.n, 16, func(i int) {
 		s := idleSite(i)
 		if run.staticEvery > 0 && i%run.staticEvery == 0 {
@@ -159,7 +166,9 @@ func (iw *idleWorld) convergeSites(t *testing.T, r *report, run idleRun) int {
 		}
 		mustCreate(t, iw.k8s, s)
 	})
+	iw.hw.mark("sites created; converging")
 	backingOff := waitIdleReady(t, iw.k8s, run.n, 80*time.Minute)
+	iw.hw.mark("all sites Ready")
 	r.add("sites (backend record + selfSigned certificate)", strconv.Itoa(run.n), "")
 	r.add("time to all Ready (or backing off after a failed order)", time.Since(start).Round(time.Second).String(), "")
 	if run.staticEvery > 0 {
@@ -180,9 +189,11 @@ func (iw *idleWorld) measureIdleWindow(t *testing.T, r *report, run idleRun, pag
 	t.Helper()
 	m := iw.m
 	time.Sleep(30 * time.Second) // let the last writes' INSYNC polls and requeues pass
+	iw.hw.mark("idle window")
 	before, cpuBefore := m.scrape(t), m.cpu(t)
 	time.Sleep(run.idleFor)
 	after := m.scrape(t)
+	iw.hw.mark("idle window over; hand edits")
 	calls := testworld.CountDiff(after.awsCallsByOp("Route 53"), before.awsCallsByOp("Route 53"))
 	reconciles := after.sum("controller_runtime_reconcile_total", map[string]string{"controller": "securesite"}) -
 		before.sum("controller_runtime_reconcile_total", map[string]string{"controller": "securesite"})
@@ -221,11 +232,14 @@ func (iw *idleWorld) measureDriftRepair(t *testing.T, r *report, run idleRun) {
 		edits = []r53types.ChangeAction{r53types.ChangeActionUpsert, r53types.ChangeActionUpsert, r53types.ChangeActionUpsert}
 	}
 	for k, action := range edits {
+		iw.hw.mark(fmt.Sprintf("hand %s %d", action, k))
 		repairs = append(repairs, handEdit(t, iw.r53, iw.zoneID, (k*37+11)%run.n, action))
+		iw.hw.mark(fmt.Sprintf("hand %s %d repaired", action, k))
 		time.Sleep(time.Duration(k*17%60) * time.Second) // land the next edit elsewhere in the cycle
 	}
 	// The worst phase: an edit made just after a drift check read the zone is seen by the next one.
 	afterDriftCheck(t, iw.m)
+	iw.hw.mark("hand UPSERT after a drift check")
 	worst := handEdit(t, iw.r53, iw.zoneID, 23%run.n, r53types.ChangeActionUpsert)
 	var s []string
 	for _, d := range repairs {
@@ -242,6 +256,7 @@ func (iw *idleWorld) measureDriftRepair(t *testing.T, r *report, run idleRun) {
 func (iw *idleWorld) addMemory(t *testing.T, r *report) {
 	t.Helper()
 	m := iw.m
+	iw.hw.mark("memory sample")
 	_, peak := m.memory(t)
 	medRSS := m.medianRSS(t, 5)
 	r.add("manager RSS (median of 5) / peak at the end", mib(medRSS)+" / "+mib(peak),
