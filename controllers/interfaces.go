@@ -29,6 +29,9 @@ type certificateIssuer interface {
 	Submit(req acme.Request) bool
 	Result(site types.NamespacedName) (*acme.Result, bool)
 	InFlight(site types.NamespacedName) bool
+	// RemovingChallenges reports that the challenge records of the site's last order are still
+	// being removed (after its result was delivered).
+	RemovingChallenges(site types.NamespacedName) bool
 	// Waiting reports an order queued behind a CA budget or Retry-After, and when its turn is expected.
 	Waiting(site types.NamespacedName) (acme.Wait, bool)
 	// Restore puts back a result the reconciler took but could not store, so no new order is needed.

@@ -290,8 +290,10 @@ func clearFailure(st *v1alpha1.CertificateStatus) {
 // after itself, but a controller killed during an order never does, and after a restart nothing
 // remembers the order. With a valid certificate and no order in flight, any challenge record of
 // the site in its zone is stale. No Route53 call when there is none: the zone's snapshot answers.
+// While the last order's own removal still runs (it does not hold up the order's result), the
+// records are left to it; when it fails, the pool wakes the site and this pass removes them.
 func (r *SecureSiteReconciler) releaseStaleChallenges(ctx context.Context, s *scope) error {
-	if !s.zone.found() || !s.writesAllowed() || r.Issuer.InFlight(siteRef(s.site)) {
+	if !s.zone.found() || !s.writesAllowed() || r.Issuer.InFlight(siteRef(s.site)) || r.Issuer.RemovingChallenges(siteRef(s.site)) {
 		return nil
 	}
 	zone := s.zone.zone

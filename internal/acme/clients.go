@@ -185,7 +185,7 @@ func (p *Pool) newClient(core *api.Core) *acmeClient {
 		opts = append(opts, dns01.WrapPreCheck(pc.check),
 			dns01.CondOptions(!p.opts.SkipAuthoritativeNSCheck, dns01.DisableRecursiveNSsPropagationRequirement()))
 	}
-	solver := newOrderSolver(core, p.opts.DNS, provider, opts...)
+	solver := newOrderSolver(core, p.opts.DNS, p.removeLater, provider, opts...)
 	return &acmeClient{certifier: certificate.NewCertifier(core, solver, certificate.CertifierOptions{Timeout: certificateTimeout})}
 }
 

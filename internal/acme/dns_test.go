@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
@@ -135,6 +136,19 @@ func challengeRecords(ctx context.Context) ([]string, error) {
 		}
 	}
 	return left, nil
+}
+
+// challengeRecordsRemoved waits for the removal of the challenge records, which runs after the
+// order's result is delivered (bounded by 10 s in the pool), and returns those still left then.
+func challengeRecordsRemoved(ctx context.Context) ([]string, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		left, err := challengeRecords(ctx)
+		if err != nil || len(left) == 0 || time.Now().After(deadline) {
+			return left, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // agreeingResolver is a fake recursive resolver that answers lego's propagation check with exactly

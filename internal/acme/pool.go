@@ -85,17 +85,22 @@ type Pool struct {
 	configErr  error
 
 	ledgerStore LedgerStore
+	saveMu      sync.Mutex // one ledger save at a time (persist)
+	savedGen    uint64     // the ledgerGen the last save carried (under saveMu)
 
 	mu          sync.Mutex
 	queue       []*queued
 	seq         uint64
 	ledger      Ledger
+	ledgerGen   uint64                        // changes made to ledger
 	pending     map[types.NamespacedName]bool // queued or in flight
 	results     map[types.NamespacedName]*Result
 	clients     map[clientKey]*clientEntry
 	directories map[string]*api.Core
 	httpClients map[string]*http.Client // by CA bundle hash; "" is Options.CABundle's
 	wake        chan struct{}
+	cleanups    sync.WaitGroup               // challenge record removals still running (solve.go)
+	removing    map[types.NamespacedName]int // sites with such a removal running
 }
 
 // NewPool builds a pool; it runs orders once Start is called (the manager does, as a Runnable).
@@ -121,6 +126,7 @@ func NewPool(o Options) *Pool {
 		accounts:    o.Accounts,
 		pending:     map[types.NamespacedName]bool{},
 		results:     map[types.NamespacedName]*Result{},
+		removing:    map[types.NamespacedName]int{},
 		clients:     map[clientKey]*clientEntry{},
 		directories: map[string]*api.Core{},
 		httpClients: map[string]*http.Client{},
@@ -165,6 +171,8 @@ func (p *Pool) Start(ctx context.Context) error {
 		wg.Go(func() { p.work(ctx) })
 	}
 	wg.Wait()
+	// Challenge records still being removed (each removal is bounded by cleanupTimeout).
+	p.cleanups.Wait()
 	return nil
 }
 
@@ -226,6 +234,35 @@ func (p *Pool) InFlight(site types.NamespacedName) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.pending[site]
+}
+
+// RemovingChallenges reports whether the challenge records of the site's last order are still
+// being removed: the reconciler then leaves them to that removal instead of racing it.
+func (p *Pool) RemovingChallenges(site types.NamespacedName) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.removing[site] > 0
+}
+
+// removeLater runs an order's challenge record removal beside the rest of the order, so the
+// issuance worker is free once the CA has decided. The site counts as removing until it is done;
+// when the removal fails, the site is woken so that its reconciler removes what is left.
+func (p *Pool) removeLater(ctx context.Context, remove func() error) {
+	site, _ := SiteFromContext(ctx)
+	p.mu.Lock()
+	p.removing[site]++
+	p.mu.Unlock()
+	p.cleanups.Go(func() {
+		err := remove()
+		p.mu.Lock()
+		if p.removing[site]--; p.removing[site] <= 0 {
+			delete(p.removing, site)
+		}
+		p.mu.Unlock()
+		if err != nil && p.opts.Notify != nil {
+			p.opts.Notify(site)
+		}
+	})
 }
 
 func (p *Pool) work(ctx context.Context) {
@@ -334,6 +371,7 @@ func (p *Pool) requeue(q *queued, sentAt, holdUntil time.Time) {
 		acct := accountBudget(q.req.Server, q.req.Email)
 		if holdUntil.After(p.ledger.Holds[acct]) {
 			p.ledger.Holds[acct] = holdUntil
+			p.ledgerGen++
 		}
 		RateLimitedAnswers.Inc()
 	}

@@ -162,6 +162,7 @@ func (p *Pool) reserve(q *queued, now time.Time) {
 	for _, b := range p.budgetsOf(q.req) {
 		p.ledger.Orders[b.key] = insertTime(p.ledger.Orders[b.key], now)
 	}
+	p.ledgerGen++
 }
 
 func (p *Pool) unreserve(q *queued, at time.Time) {
@@ -171,6 +172,7 @@ func (p *Pool) unreserve(q *queued, at time.Time) {
 	for _, b := range p.budgetsOf(q.req) {
 		p.ledger.Orders[b.key] = removeTime(p.ledger.Orders[b.key], at)
 	}
+	p.ledgerGen++
 }
 
 // Waiting reports whether site's order is queued behind a CA budget or a Retry-After, and
@@ -186,10 +188,21 @@ func (p *Pool) Waiting(site types.NamespacedName) (Wait, bool) {
 	return w, ok
 }
 
-// persist saves the ledger (merging what other replicas or shards added).
+// persist saves the ledger (merging what other replicas or shards added). Saves are a group
+// commit: the workers that reserved a send while another save ran share the next save, and a
+// worker whose reservation a save already carried (it began after the reservation) returns at
+// once. Every send is still on record before it happens.
 func (p *Pool) persist(ctx context.Context) error {
 	p.mu.Lock()
-	l := p.ledger.clone()
+	want := p.ledgerGen
+	p.mu.Unlock()
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
+	if p.savedGen >= want {
+		return nil
+	}
+	p.mu.Lock()
+	l, gen := p.ledger.clone(), p.ledgerGen
 	p.mu.Unlock()
 	merged, err := p.ledgerStore.Save(ctx, l)
 	if err != nil {
@@ -198,6 +211,7 @@ func (p *Pool) persist(ctx context.Context) error {
 	p.mu.Lock()
 	p.ledger.merge(merged, p.opts.Now().Add(-p.longestWindow()))
 	p.mu.Unlock()
+	p.savedGen = gen
 	return nil
 }
 

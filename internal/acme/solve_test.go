@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/certs"
 )
 
 // togetherDNS is the test world's Route53 writer that also says when a value is in place (as the
@@ -75,6 +76,9 @@ func TestOrderAnswersAllChallengesTogether(t *testing.T) {
 	verify(t, req, h.wait(t, req.Site)[req.Site])
 	t.Logf("an order for %d names in %s", len(req.Names), time.Since(start).Round(time.Millisecond))
 
+	if left, err := challengeRecordsRemoved(ctx); err != nil || len(left) > 0 {
+		t.Errorf("challenge records left behind: %v %v", left, err)
+	}
 	dns.mu.Lock()
 	defer dns.mu.Unlock()
 	if dns.presents != 1 || dns.cleanups != 1 {
@@ -83,7 +87,60 @@ func TestOrderAnswersAllChallengesTogether(t *testing.T) {
 	if dns.maxWaiting != len(req.Names) {
 		t.Errorf("at most %d of %d names were answered at the same time", dns.maxWaiting, len(req.Names))
 	}
-	if left, err := challengeRecords(ctx); err != nil || len(left) > 0 {
+}
+
+// heldCleanupDNS holds every removal of challenge records until the test releases it (a slow
+// Route53 change).
+type heldCleanupDNS struct {
+	route53TXT
+	held    chan struct{} // a removal is waiting
+	release chan struct{}
+}
+
+func (d *heldCleanupDNS) CleanupTXT(ctx context.Context, values []acme.TXTValue) error {
+	d.held <- struct{}{}
+	select {
+	case <-d.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return d.route53TXT.CleanupTXT(ctx, values)
+}
+
+// TestWorkerIsFreeBeforeChallengeRecordsAreRemoved: once the CA has validated the names, the
+// order's result and the worker's next order do not wait for the removal of the challenge
+// records; the removal still happens.
+func TestWorkerIsFreeBeforeChallengeRecordsAreRemoved(t *testing.T) {
+	ctx := context.Background()
+	dns := &heldCleanupDNS{held: make(chan struct{}, 10), release: make(chan struct{})}
+	h := newHarness(t, dns, 1)
+	first, second := request("held-first", certs.KeySpec{}), request("held-second", certs.KeySpec{})
+	for _, req := range []acme.Request{first, second} {
+		h.pool.Submit(req)
+		select {
+		case s := <-h.notified:
+			res, _ := h.pool.Result(s)
+			verify(t, req, res)
+		case <-time.After(8 * time.Second): // less than the 10 s bound of a removal
+			close(dns.release)
+			t.Fatalf("no result for %s while the removal of challenge records was held", req.Site)
+		}
+	}
+	if left, err := challengeRecords(ctx); err != nil || len(left) == 0 {
+		t.Errorf("challenge records %v (%v) while their removal was held: the results did not wait for it", left, err)
+	}
+	// The reconciler leaves the records to the removal meanwhile (releaseStaleChallenges).
+	if !h.pool.RemovingChallenges(first.Site) || !h.pool.RemovingChallenges(second.Site) {
+		t.Error("the sites do not show their challenge records as being removed")
+	}
+	close(dns.release)
+	if left, err := challengeRecordsRemoved(ctx); err != nil || len(left) > 0 {
 		t.Errorf("challenge records left behind: %v %v", left, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.pool.RemovingChallenges(first.Site) || h.pool.RemovingChallenges(second.Site); {
+		if time.Now().After(deadline) {
+			t.Fatal("the sites still show their challenge records as being removed after the removal")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -148,16 +148,21 @@ func isRejection(err error) bool {
 	return false
 }
 
-// submit queues changes for the zone's next batch and waits for its outcome.
+// submit hands changes to the zone's sender and waits for their outcome. The zone sends as a
+// group commit: a change that finds no call in flight for its zone is sent at once; changes that
+// come while a call is in flight wait for it and go together in the next call. At low load a
+// change costs no wait; under load each call carries everything that came during the previous
+// one, so batches grow with the load instead of with a fixed window.
 func (s *Service) submit(ctx context.Context, zs *zoneState, changes []types.Change) (batchResult, error) {
 	req := &changeRequest{changes: changes, done: make(chan batchResult, 1)}
 	zs.mu.Lock()
 	zs.pending = append(zs.pending, req)
-	if !zs.flushScheduled {
-		zs.flushScheduled = true
-		time.AfterFunc(s.opts.BatchWindow, func() { s.flush(zs) })
-	}
+	start := !zs.sending
+	zs.sending = true
 	zs.mu.Unlock()
+	if start {
+		go s.sendPending(zs)
+	}
 	select {
 	case res := <-req.done:
 		return res, res.err
@@ -166,18 +171,40 @@ func (s *Service) submit(ctx context.Context, zs *zoneState, changes []types.Cha
 	}
 }
 
-// flush sends everything queued for the zone. Sends for one zone are serialized: Route53
-// answers concurrent changes to a zone with PriorRequestNotComplete.
-func (s *Service) flush(zs *zoneState) {
-	zs.sendMu.Lock()
-	defer zs.sendMu.Unlock()
-	zs.mu.Lock()
-	reqs := zs.pending
-	zs.pending, zs.flushScheduled = nil, false
-	zs.mu.Unlock()
-	for _, batch := range packBatches(reqs, awsLimits) {
-		s.sendBatch(zs, batch)
+// sendPending is the zone's one sender while changes are pending: sends for one zone are
+// serialized, because Route53 answers concurrent changes to a zone with PriorRequestNotComplete.
+// It waits for its turn in the account's call rate before taking what is pending, so that what
+// comes during the wait travels in the same call.
+func (s *Service) sendPending(zs *zoneState) {
+	if s.opts.BatchWindow > 0 {
+		time.Sleep(s.opts.BatchWindow)
 	}
+	for {
+		zs.mu.Lock()
+		if len(zs.pending) == 0 {
+			zs.sending = false
+			zs.mu.Unlock()
+			return
+		}
+		zs.mu.Unlock()
+		s.pace()
+		zs.mu.Lock()
+		reqs := zs.pending
+		zs.pending = nil
+		zs.mu.Unlock()
+		for i, batch := range packBatches(reqs, awsLimits) {
+			if i > 0 {
+				s.pace()
+			}
+			s.sendBatch(zs, batch)
+		}
+	}
+}
+
+// pace waits until the account's change rate allows one more ChangeResourceRecordSets call
+// (Options.ChangeRate).
+func (s *Service) pace() {
+	time.Sleep(s.changeRate.Reserve().Delay())
 }
 
 func (s *Service) sendBatch(zs *zoneState, reqs []*changeRequest) {
@@ -208,6 +235,7 @@ func (s *Service) sendBatch(zs *zoneState, reqs []*changeRequest) {
 		// One caller's change spoiled the batch; AWS does not say which, so each caller is
 		// sent alone and only the one at fault sees the error.
 		for _, r := range reqs {
+			s.pace()
 			s.sendBatch(zs, []*changeRequest{r})
 		}
 		return

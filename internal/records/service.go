@@ -16,6 +16,7 @@ import (
 	r53 "github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // ErrZoneNotFound means no hosted zone holds the domain (or the named zone does not exist).
@@ -27,9 +28,15 @@ var ErrZoneAmbiguous = errors.New("several public hosted zones match")
 
 // Options tunes the service; zero values take the defaults.
 type Options struct {
-	// BatchWindow is how long a change waits for others to the same zone before they are sent
-	// together. Default 100ms.
+	// BatchWindow is how long a change that starts a zone's sender waits for others before the
+	// first call. Default 0: sent at once; changes that come while a call is in flight go
+	// together in the next one (batch.go), so batching needs no fixed wait.
 	BatchWindow time.Duration
+	// ChangeRate bounds ChangeResourceRecordSets calls per second, all zones together, with bursts
+	// of as many. Default 4: Route53 allows five API requests per second per account, and the
+	// fifth is left to the reads (GetChange polls, zone listings) and to other tools in the
+	// account. Changes that wait for a call's turn travel together in it.
+	ChangeRate float64
 	// SnapshotTTL is how long a listed zone is trusted before it is listed again. Default 30s.
 	SnapshotTTL time.Duration
 	// ZoneListTTL is how long the hosted zone list (and zones looked up by ID) are cached.
@@ -55,8 +62,9 @@ type EnsureResult struct {
 // Service is the Route53 layer. It is safe for concurrent use, and meant to be shared by
 // every reconciler in the process: sharing is what makes snapshots and batches pay off.
 type Service struct {
-	client *r53.Client
-	opts   Options
+	client     *r53.Client
+	opts       Options
+	changeRate *rate.Limiter // ChangeResourceRecordSets calls, all zones (Options.ChangeRate)
 
 	mu    sync.Mutex
 	zones map[string]*zoneState
@@ -71,8 +79,8 @@ type Service struct {
 
 // New builds the service on an SDK configuration (retries and call counting come from it).
 func New(cfg aws.Config, opts Options) *Service {
-	if opts.BatchWindow <= 0 {
-		opts.BatchWindow = 100 * time.Millisecond
+	if opts.ChangeRate <= 0 {
+		opts.ChangeRate = 4
 	}
 	if opts.SnapshotTTL <= 0 {
 		opts.SnapshotTTL = 30 * time.Second
@@ -83,7 +91,8 @@ func New(cfg aws.Config, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{client: r53.NewFromConfig(cfg), opts: opts, zones: map[string]*zoneState{}}
+	return &Service{client: r53.NewFromConfig(cfg), opts: opts, zones: map[string]*zoneState{},
+		changeRate: rate.NewLimiter(rate.Limit(opts.ChangeRate), max(int(opts.ChangeRate), 1))}
 }
 
 func (s *Service) now() time.Time { return s.opts.Now() }

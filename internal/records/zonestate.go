@@ -18,7 +18,7 @@ const listPageSize = 300
 const journalKeep = 10 * time.Minute
 
 // zoneState is what the service keeps per hosted zone: the shared snapshot and the queue of
-// changes waiting for the next batch.
+// changes waiting for the zone's next call.
 type zoneState struct {
 	id string
 
@@ -28,9 +28,8 @@ type zoneState struct {
 	gen      uint64    // number of lists started
 	journal  []journalEntry
 
-	pending        []*changeRequest
-	flushScheduled bool
-	sendMu         sync.Mutex
+	pending []*changeRequest
+	sending bool // a sender runs for the zone (batch.go)
 }
 
 // journalEntry is a write that succeeded, kept so that a list which started before it finished

@@ -30,6 +30,8 @@ func startManager(t *testing.T, w *testworld.World) *manager {
 	t.Helper()
 	m := w.StartManager(t, testworld.ManagerOptions{Args: []string{
 		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", fmt.Sprintf("--issuance-workers=%d", issuanceWorkers),
+		// Timestamps to the nanosecond, so an order's steps can be read from the log.
+		"--zap-time-encoding=rfc3339nano",
 	}})
 	t.Logf("manager pid %d, metrics %s, log %s", m.Cmd.Process.Pid, m.MetricsURL, m.LogPath)
 	return &manager{m}

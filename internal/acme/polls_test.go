@@ -1,0 +1,58 @@
+package acme
+
+import (
+	"testing"
+	"time"
+)
+
+// looksWithin returns when the CA is asked about a challenge, up to the given time (no
+// Retry-After), and when the propagation of a record is checked again after misses.
+func looksWithin(limit time.Duration) []time.Duration {
+	var at []time.Duration
+	wait, t := firstValidationPoll, time.Duration(0)
+	for looks := 0; ; {
+		if t += wait; t > limit {
+			return at
+		}
+		at = append(at, t)
+		looks++
+		wait = nextValidationPoll(wait, looks)
+	}
+}
+
+// TestValidationLooksAreEarlyAndBounded: the CA is first asked 0.1 s after the challenge is
+// accepted and again 0.1 s later (a CA that validates in well under a second is not waited on
+// for a quarter of a second), then less and less often: a Let's Encrypt validation of 1–2 s costs
+// 5–6 looks, and a name at most 10 in its first 30 s and one per 8 s after that.
+func TestValidationLooksAreEarlyAndBounded(t *testing.T) {
+	at := looksWithin(30 * time.Second)
+	t.Logf("looks within 30 s: %v", at)
+	if len(at) < 2 || at[0] != 100*time.Millisecond || at[1] != 200*time.Millisecond {
+		t.Errorf("first looks at %v, want 100ms and 200ms", at[:min(2, len(at))])
+	}
+	if len(at) > 10 {
+		t.Errorf("%d looks within 30 s, want at most 10", len(at))
+	}
+	if n := len(looksWithin(2 * time.Second)); n < 5 || n > 6 {
+		t.Errorf("%d looks within 2 s, want 5 or 6", n)
+	}
+	if n := len(looksWithin(validationTimeout)) - len(at); n > int((validationTimeout-30*time.Second)/maxValidationPoll)+1 {
+		t.Errorf("%d looks after the first 30 s, want at most one per %s", n, maxValidationPoll)
+	}
+}
+
+// TestPropagationRechecks: after a check that misses (the change is INSYNC, a server or cache in
+// the way lags), the next two come 100 ms apart, then the gap doubles up to the poll interval.
+func TestPropagationRechecks(t *testing.T) {
+	var gaps []time.Duration
+	for n := 1; n <= 6; n++ {
+		gaps = append(gaps, recheckGap(n, time.Second))
+	}
+	want := []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+		400 * time.Millisecond, 800 * time.Millisecond, time.Second}
+	for i := range want {
+		if gaps[i] != want[i] {
+			t.Fatalf("gaps after 1…6 misses %v, want %v", gaps, want)
+		}
+	}
+}
