@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
@@ -56,7 +57,8 @@ func TestSiteRecordSize(t *testing.T) {
 // BenchmarkIdleSiteMemory reports the bytes per site that 10,000 idle sites cost between their
 // resyncs, after the start-up flood (every site in the queue once): "queue" with each site
 // waiting in controller-runtime's priority queue for its resync (as before the schedule),
-// "schedule" with each site's resync in its record. The records themselves are not counted (the
+// "schedule" with each site's resync in its record; "classic-queue" is client-go's rate-limited
+// queue (controller-runtime's other choice) holding the waits. The records themselves are not counted (the
 // controller keeps them either way; the schedule does not make them larger).
 func BenchmarkIdleSiteMemory(b *testing.B) {
 	const n = 10000
@@ -68,12 +70,16 @@ func BenchmarkIdleSiteMemory(b *testing.B) {
 	for _, k := range keys {
 		records.store(k.NamespacedName, siteRecord{written: "1"})
 	}
-	for _, inQueue := range []bool{true, false} {
-		name := map[bool]string{true: "queue", false: "schedule"}[inQueue]
+	for _, name := range []string{"queue", "schedule", "classic-queue"} {
+		inQueue := name != "schedule"
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
 				before := liveHeap()
-				q := priorityqueue.New[reconcile.Request]("bench-" + name)
+				var q workqueue.TypedRateLimitingInterface[reconcile.Request] = priorityqueue.New[reconcile.Request]("bench-" + name)
+				if name == "classic-queue" {
+					q = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](),
+						workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Name: "bench-" + name})
+				}
 				for _, k := range keys {
 					q.Add(k)
 				}
