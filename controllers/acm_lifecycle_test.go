@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,8 +70,8 @@ func TestStaticSiteACMReplacedCertificateDeleted(t *testing.T) {
 		if !acmimport.IsNotFound(err) {
 			return fmt.Sprintf("replaced certificate %s: %v", old, err)
 		}
-		if r := e.get(ns, "web").Status.Certificate.ACMRetiredCertificateARN; r != "" {
-			return "status.certificate.acmRetiredCertificateARN " + r
+		if r := e.get(ns, "web").Status.Certificate.ACMRetiredCertificateARNs; len(r) != 0 {
+			return fmt.Sprintf("status.certificate.acmRetiredCertificateARNs %v", r)
 		}
 		return ""
 	})
@@ -80,11 +81,60 @@ func TestStaticSiteACMReplacedCertificateDeleted(t *testing.T) {
 	e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
 }
 
-// A site deleted while the certificate a key change replaced still waits for its retirement
-// (the distribution not yet Deployed without it) has that certificate deleted too, not left
-// behind. Neither emulator keeps a distribution InProgress long enough to delete the site in that
-// window, so the waiting state is put into status by hand (a status patch starts no pass): a
-// second certificate imported with the tags the controller gives its own, recorded as retiring.
+// Two key changes (to RSA and back) while the distribution is still deploying: each goes to a new ACM
+// certificate, and both replaced ones wait, still in ACM, as long as the distribution may serve
+// them; once it is Deployed on the current certificate both are deleted, not only the last. The
+// test world holds the distribution InProgress (neither emulator keeps a change deploying for
+// long: kumo answers Deployed at once, moto on its first read).
+func TestStaticSiteACMTwoKeyChangesWhileDeploying(t *testing.T) {
+	e := startEnv(t)
+	a := newRawAWS(e)
+	ns, first, distID := readyStaticSiteWithACMImport(t, e, "acmtwice")
+	release := e.w.AWS.HoldInProgress(distID)
+	defer release()
+	e.update(ns, "web", func(s *v1alpha1.SecureSite) {
+		s.Spec.Certificate.PrivateKey = v1alpha1.PrivateKeySpec{Algorithm: v1alpha1.KeyAlgorithmRSA}
+	})
+	second := waitNewACMCertificateOnDistribution(t, e, a, ns, first, distID, 60*time.Second)
+	e.update(ns, "web", func(s *v1alpha1.SecureSite) {
+		s.Spec.Certificate.PrivateKey = v1alpha1.PrivateKeySpec{Algorithm: v1alpha1.KeyAlgorithmECDSA}
+	})
+	current := waitNewACMCertificateOnDistribution(t, e, a, ns, second, distID, 60*time.Second)
+	// The distribution is still deploying: either replaced certificate may still be served.
+	if got := a.acmCertificates(t); len(got) != 3 || !slices.Contains(got, first) || !slices.Contains(got, second) {
+		t.Fatalf("while the distribution deploys ACM holds %v; want the current %s and both replaced %s, %s", got, current, first, second)
+	}
+	release()
+	e.poke(ns, "web")
+	e.eventually(90*time.Second, "only the current certificate left in ACM", func() string {
+		if got := a.acmCertificates(t); len(got) != 1 || got[0] != current {
+			return fmt.Sprintf("ACM holds %v, want only %s", got, current)
+		}
+		return ""
+	})
+	e.waitCondition(ns, "web", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
+	cfg, _ := a.distConfig(t, distID)
+	if got := aws.ToString(cfg.ViewerCertificate.ACMCertificateArn); got != current {
+		t.Errorf("distribution serves %s, want %s", got, current)
+	}
+	e.eventually(10*time.Second, "an event naming each replaced certificate deleted", func() string {
+		events := e.events(ns, "web")
+		for _, arn := range []string{first, second} {
+			if !slices.ContainsFunc(events, func(ev string) bool {
+				return strings.HasPrefix(ev, "CertificateDeleted: replaced ACM certificate") && strings.Contains(ev, arn)
+			}) {
+				return strings.Join(events, "\n")
+			}
+		}
+		return ""
+	})
+}
+
+// A site deleted while certificates key changes replaced still wait for their retirement (the
+// distribution not yet Deployed without them) has those certificates deleted too, not left
+// behind. The waiting state is put into status by hand (a status patch starts no pass): two more
+// certificates imported with the tags the controller gives its own, one recorded as retiring in
+// the list, one in the single field an earlier version kept it in (an upgrade mid-retirement).
 func TestStaticSiteDeletedWhileRetiringACMCertificate(t *testing.T) {
 	e := startEnv(t)
 	ctx := context.Background()
@@ -104,18 +154,22 @@ func TestStaticSiteDeletedWhileRetiringACMCertificate(t *testing.T) {
 			own = append(own, tag)
 		}
 	}
-	certPEM, keyPEM, err := certs.SelfSigned([]string{"acmretire.test"}, certs.KeySpec{Algorithm: "RSA", Size: 2048}, 24*time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
+	var retiring []string
+	for range 2 {
+		certPEM, keyPEM, err := certs.SelfSigned([]string{"acmretire.test"}, certs.KeySpec{Algorithm: "RSA", Size: 2048}, 24*time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := a.acm.ImportCertificate(ctx, &acm.ImportCertificateInput{Certificate: certPEM, PrivateKey: keyPEM, Tags: own})
+		if err != nil {
+			t.Fatal(err)
+		}
+		retiring = append(retiring, aws.ToString(out.CertificateArn))
 	}
-	out, err := a.acm.ImportCertificate(ctx, &acm.ImportCertificateInput{Certificate: certPEM, PrivateKey: keyPEM, Tags: own})
-	if err != nil {
-		t.Fatal(err)
-	}
-	retiring := aws.ToString(out.CertificateArn)
 	cur := e.get(ns, "web")
 	edited := cur.DeepCopy()
-	edited.Status.Certificate.ACMRetiredCertificateARN = retiring
+	edited.Status.Certificate.ACMRetiredCertificateARNs = retiring[:1]
+	edited.Status.Certificate.ACMRetiredCertificateARN = retiring[1]
 	if err := e.k8s.Status().Patch(ctx, edited, client.MergeFrom(cur)); err != nil {
 		t.Fatal(err)
 	}
@@ -123,16 +177,18 @@ func TestStaticSiteDeletedWhileRetiringACMCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGone(e, ns, "web")
-	for _, arn := range []string{current, retiring} {
-		if _, err := a.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)}); !acmimport.IsNotFound(err) {
-			t.Errorf("ACM certificate %s left behind after the site was deleted: %v", arn, err)
-		}
+	if got := a.acmCertificates(t); len(got) != 0 {
+		t.Errorf("ACM certificates left behind after the site was deleted: %v (current %s, retiring %v)", got, current, retiring)
 	}
 	// Deleted by the deletion, not retired by a pass that ran before it.
-	e.eventually(10*time.Second, "a deletion event naming the retiring certificate", func() string {
-		ev := strings.Join(e.events(ns, "web"), "\n")
-		if strings.Contains(ev, "replaced ACM certificate "+retiring) || !strings.Contains(ev, "ACM certificate "+retiring+" deleted") {
-			return ev
+	e.eventually(10*time.Second, "a deletion event naming each retiring certificate", func() string {
+		events := e.events(ns, "web")
+		for _, arn := range append(retiring, current) {
+			if !slices.ContainsFunc(events, func(ev string) bool {
+				return strings.HasPrefix(ev, "CertificateDeleted: ACM certificate") && strings.Contains(ev, arn)
+			}) {
+				return strings.Join(events, "\n")
+			}
 		}
 		return ""
 	})
@@ -171,4 +227,22 @@ func waitNewACMCertificateOnDistribution(t *testing.T, e *env, a rawAWS, ns, old
 		return ""
 	})
 	return arn
+}
+
+// acmCertificates lists the ARNs of every certificate in ACM (every key type: by default
+// ListCertificates leaves out all but RSA 1024/2048 and EC P-256).
+func (a rawAWS) acmCertificates(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	p := acm.NewListCertificatesPaginator(a.acm, &acm.ListCertificatesInput{Includes: &acmtypes.Filters{KeyTypes: acmtypes.KeyAlgorithm("").Values()}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("listing ACM certificates: %v", err)
+		}
+		for _, c := range page.CertificateSummaryList {
+			out = append(out, aws.ToString(c.CertificateArn))
+		}
+	}
+	return out
 }

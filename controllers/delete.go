@@ -211,26 +211,40 @@ func (r *SecureSiteReconciler) releaseRecords(ctx context.Context, s *scope) err
 	return nil
 }
 
-// deleteACMCertificate deletes the site's ACM certificate and, when the site is deleted while a
-// certificate a key change replaced still waits for its retirement (the distribution was not yet
-// Deployed without it), that one too: the distribution that used it is gone now.
+// deleteACMCertificate deletes the site's ACM certificate and every certificate a key change
+// replaced that still waits for its retirement (the distribution was not yet Deployed without
+// it): the distribution that may have used them is gone now. Each is removed from status once
+// deleted, so a pass that waits on AWS ("in use") resumes with the ones left.
 func (r *SecureSiteReconciler) deleteACMCertificate(ctx context.Context, s *scope) error {
 	c := s.site.Status.Certificate
 	if c == nil {
 		return nil
 	}
-	if c.ACMRetiredCertificateARN == c.ACMCertificateARN {
-		c.ACMRetiredCertificateARN = ""
+	carryOverRetiredACM(c)
+	var deleted []string
+	defer func() {
+		// One event for the pass: repeats of an event on a site fold into the first one's series.
+		if len(deleted) > 0 {
+			r.Recorder.Eventf(s.site, nil, corev1.EventTypeNormal, "CertificateDeleted", "Delete", "%s deleted", acmCertificates(deleted))
+		}
+	}()
+	for len(c.ACMRetiredCertificateARNs) > 0 {
+		arn := c.ACMRetiredCertificateARNs[0]
+		if arn != c.ACMCertificateARN {
+			if err := r.ACM.Delete(ctx, arn); err != nil {
+				return fmt.Errorf("deleting ACM certificate %s: %w", arn, err)
+			}
+			deleted = append(deleted, arn)
+		}
+		c.ACMRetiredCertificateARNs = c.ACMRetiredCertificateARNs[1:]
 	}
-	for _, arn := range []*string{&c.ACMRetiredCertificateARN, &c.ACMCertificateARN} {
-		if *arn == "" {
-			continue
+	c.ACMRetiredCertificateARNs = nil
+	if arn := c.ACMCertificateARN; arn != "" {
+		if err := r.ACM.Delete(ctx, arn); err != nil {
+			return fmt.Errorf("deleting ACM certificate %s: %w", arn, err)
 		}
-		if err := r.ACM.Delete(ctx, *arn); err != nil {
-			return fmt.Errorf("deleting ACM certificate %s: %w", *arn, err)
-		}
-		r.Recorder.Eventf(s.site, nil, corev1.EventTypeNormal, "CertificateDeleted", "Delete", "ACM certificate %s deleted", *arn)
-		*arn = ""
+		deleted = append(deleted, arn)
+		c.ACMCertificateARN = ""
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
@@ -94,6 +95,50 @@ func TestDecideACM(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+func TestRetirementsFull(t *testing.T) {
+	full := v1alpha1.MaxRetiredACMCertificates
+	tests := []struct {
+		name    string
+		action  acmAction
+		retired int
+		want    bool
+	}{
+		{"re-import with room", acmReimport, full - 1, false},
+		{"re-import, list full: wait", acmReimport, full, true},
+		{"first import, list full: nothing is replaced", acmImportNew, full, false},
+		{"keep", acmKeep, full, false},
+	}
+	for _, tt := range tests {
+		if got := retirementsFull(tt.action, tt.retired); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// An upgrade in the middle of a retirement: the certificate an earlier version kept in the single
+// field joins the list once, whatever already waits there.
+func TestCarryOverRetiredACM(t *testing.T) {
+	tests := []struct {
+		name   string
+		single string
+		list   []string
+		want   []string
+	}{
+		{"nothing kept", "", nil, nil},
+		{"single field only", "arn:a", nil, []string{"arn:a"}},
+		{"joins the list", "arn:b", []string{"arn:a"}, []string{"arn:a", "arn:b"}},
+		{"already listed", "arn:a", []string{"arn:a"}, []string{"arn:a"}},
+	}
+	for _, tt := range tests {
+		st := &v1alpha1.CertificateStatus{ACMRetiredCertificateARN: tt.single, ACMRetiredCertificateARNs: tt.list}
+		carryOverRetiredACM(st)
+		if st.ACMRetiredCertificateARN != "" || !slices.Equal(st.ACMRetiredCertificateARNs, tt.want) {
+			t.Errorf("%s: got %q %v, want \"\" %v", tt.name, st.ACMRetiredCertificateARN, st.ACMRetiredCertificateARNs, tt.want)
+		}
+	}
+	carryOverRetiredACM(nil) // a site without certificate status
 }
 
 func TestDecideRetireACM(t *testing.T) {

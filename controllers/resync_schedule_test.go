@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
@@ -56,8 +57,9 @@ func TestSiteRecordSize(t *testing.T) {
 // BenchmarkIdleSiteMemory reports the bytes per site that 10,000 idle sites cost between their
 // resyncs, after the start-up flood (every site in the queue once): "queue" with each site
 // waiting in controller-runtime's priority queue for its resync (as before the schedule),
-// "schedule" with each site's resync in its record. The records themselves are not counted (the
-// controller keeps them either way; the schedule does not make them larger).
+// "schedule" with each site's resync in its record; "classic-queue" is client-go's rate-limited
+// queue (controller-runtime's other choice) holding the waits. The records themselves are not
+// counted (the controller keeps them either way; the schedule does not make them larger).
 func BenchmarkIdleSiteMemory(b *testing.B) {
 	const n = 10000
 	keys := make([]reconcile.Request, n)
@@ -68,32 +70,46 @@ func BenchmarkIdleSiteMemory(b *testing.B) {
 	for _, k := range keys {
 		records.store(k.NamespacedName, siteRecord{written: "1"})
 	}
-	for _, inQueue := range []bool{true, false} {
-		name := map[bool]string{true: "queue", false: "schedule"}[inQueue]
+	for _, name := range []string{"queue", "schedule", "classic-queue"} {
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
 				before := liveHeap()
-				q := priorityqueue.New[reconcile.Request]("bench-" + name)
-				for _, k := range keys {
-					q.Add(k)
-				}
-				for range keys {
-					k, _ := q.Get()
-					if inQueue {
-						q.AddAfter(k, 10*time.Minute)
-					} else {
+				q := benchQueue(name)
+				floodThenIdle(q, keys, func(k reconcile.Request) {
+					if name == "schedule" {
 						records.scheduleResync(k.NamespacedName, 10*time.Minute)
+					} else {
+						q.AddAfter(k, 10*time.Minute)
 					}
-					q.Done(k)
-					q.Forget(k)
-				}
-				time.Sleep(100 * time.Millisecond) // the queue files its adds asynchronously
+				})
 				b.ReportMetric(float64(int64(liveHeap())-int64(before))/n, "B/site")
 				q.ShutDown()
 				runtime.KeepAlive(q)
 			}
 		})
 	}
+}
+
+func benchQueue(name string) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+	if name == "classic-queue" {
+		return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](),
+			workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Name: "bench-" + name})
+	}
+	return priorityqueue.New[reconcile.Request]("bench-" + name)
+}
+
+// floodThenIdle adds every key, then takes each as a worker would and lets idle decide its wait.
+func floodThenIdle(q workqueue.TypedRateLimitingInterface[reconcile.Request], keys []reconcile.Request, idle func(reconcile.Request)) {
+	for _, k := range keys {
+		q.Add(k)
+	}
+	for range keys {
+		k, _ := q.Get()
+		idle(k)
+		q.Done(k)
+		q.Forget(k)
+	}
+	time.Sleep(100 * time.Millisecond) // the queue files its adds asynchronously
 }
 
 func liveHeap() uint64 {

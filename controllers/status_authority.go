@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -65,30 +66,31 @@ func (r *SecureSiteReconciler) bucketStatusObjects(site *v1alpha1.SecureSite) []
 }
 
 // certificateStatusObjects are the ACM certificates status names: the one the ACM phase re-imports
-// to, and the one a key change replaced, which is deleted once the distribution left it.
+// to, and the ones key changes replaced, which are deleted once the distribution left them (and
+// the one an earlier version kept in the single field).
 func (r *SecureSiteReconciler) certificateStatusObjects(site *v1alpha1.SecureSite) []statusObject {
 	c := site.Status.Certificate
 	if c == nil {
 		return nil
 	}
-	arns := []struct {
-		field string
-		arn   *string
-	}{
-		{"status.certificate.acmCertificateARN", &c.ACMCertificateARN},
-		{"status.certificate.acmRetiredCertificateARN", &c.ACMRetiredCertificateARN},
-	}
-	var out []statusObject
-	for _, a := range arns {
-		arn := *a.arn
-		if arn == "" {
-			continue
-		}
-		out = append(out, statusObject{field: a.field, kind: "ACM certificate", name: arn,
+	acmObject := func(field, arn string, forget func()) statusObject {
+		return statusObject{field: field, kind: "ACM certificate", name: arn,
 			owner: func(ctx context.Context) (string, bool, error) {
 				return r.ACM.Owner(ctx, arn, naming.TagOwner)
 			},
-			forget: func() { *a.arn = "" }})
+			forget: forget}
+	}
+	var out []statusObject
+	if c.ACMCertificateARN != "" {
+		out = append(out, acmObject("status.certificate.acmCertificateARN", c.ACMCertificateARN, func() { c.ACMCertificateARN = "" }))
+	}
+	if c.ACMRetiredCertificateARN != "" {
+		out = append(out, acmObject("status.certificate.acmRetiredCertificateARN", c.ACMRetiredCertificateARN, func() { c.ACMRetiredCertificateARN = "" }))
+	}
+	for i, arn := range c.ACMRetiredCertificateARNs {
+		out = append(out, acmObject(fmt.Sprintf("status.certificate.acmRetiredCertificateARNs[%d]", i), arn, func() {
+			c.ACMRetiredCertificateARNs = slices.DeleteFunc(c.ACMRetiredCertificateARNs, func(a string) bool { return a == arn })
+		}))
 	}
 	return out
 }

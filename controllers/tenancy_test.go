@@ -338,9 +338,9 @@ func (c *sharedCluster) statusEditsAimingAtAnotherTeamsCertificate(t *testing.T)
 	c.statusEditStallsOnTheForeignCertificate(t, "status.certificate.acmCertificateARN", func(s *v1alpha1.CertificateStatus) {
 		s.ACMCertificateARN, s.ACMImportedSerial = c.foreignCert, ""
 	})
-	c.statusEditStallsOnTheForeignCertificate(t, "status.certificate.acmRetiredCertificateARN", func(s *v1alpha1.CertificateStatus) {
+	c.statusEditStallsOnTheForeignCertificate(t, "status.certificate.acmRetiredCertificateARNs[0]", func(s *v1alpha1.CertificateStatus) {
 		s.ACMCertificateARN, s.ACMImportedSerial = own.ACMCertificateARN, own.ACMImportedSerial
-		s.ACMRetiredCertificateARN = c.foreignCert
+		s.ACMRetiredCertificateARNs = []string{c.foreignCert}
 	})
 }
 
@@ -381,7 +381,11 @@ func (c *sharedCluster) statusEditStallsOnTheForeignCertificate(t *testing.T, fi
 func (c *sharedCluster) deletingASiteWhoseStatusNamesAForeignCertificate(t *testing.T) {
 	e, raw, ctx := c.e, c.raw, context.Background()
 	s := e.get(c.nsB, "b-static")
-	own, foreign := s.Status.Certificate.ACMCertificateARN, s.Status.Certificate.ACMRetiredCertificateARN
+	own, retired := s.Status.Certificate.ACMCertificateARN, s.Status.Certificate.ACMRetiredCertificateARNs
+	if len(retired) != 1 {
+		t.Fatalf("status %+v: want team a's certificate recorded as retiring", s.Status.Certificate)
+	}
+	foreign := retired[0]
 	before, err := raw.acm.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(foreign)})
 	if err != nil || own == "" || own == foreign {
 		t.Fatalf("status %+v, foreign certificate: %v", s.Status.Certificate, err)
@@ -397,7 +401,7 @@ func (c *sharedCluster) deletingASiteWhoseStatusNamesAForeignCertificate(t *test
 	if _, err := raw.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(own)}); awsclient.ErrorCode(err) != "ResourceNotFoundException" {
 		t.Errorf("the site's own ACM certificate %s after its deletion: %v", own, err)
 	}
-	if ev := strings.Join(e.events(c.nsB, "b-static"), "\n"); !strings.Contains(ev, "status.certificate.acmRetiredCertificateARN names ACM certificate "+foreign) {
+	if ev := strings.Join(e.events(c.nsB, "b-static"), "\n"); !strings.Contains(ev, "status.certificate.acmRetiredCertificateARNs[0] names ACM certificate "+foreign) {
 		t.Errorf("no event says the foreign certificate was left alone:\n%s", ev)
 	}
 }

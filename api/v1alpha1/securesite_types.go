@@ -285,9 +285,19 @@ type CertificateStatus struct {
 	// ACMImportedSerial is the serial of the certificate last imported into ACM; a renewal
 	// re-imports to the same ARN.
 	ACMImportedSerial string `json:"acmImportedSerial,omitempty"`
-	// ACMRetiredCertificateARN is the ACM certificate a new key algorithm or size replaced (AWS
-	// refuses to re-import it to the same ARN); it is deleted once the distribution no longer
-	// uses it and is Deployed.
+	// ACMRetiredCertificateARNs are the ACM certificates new key algorithms or sizes replaced
+	// (AWS refuses to re-import a certificate with another key to the same ARN), oldest first.
+	// Each is deleted once the distribution serves ACMCertificateARN and is Deployed, or with the
+	// site. Several wait when the key changed again before the distribution finished deploying;
+	// while MaxRetiredACMCertificates wait, a key change waits for them to go.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	ACMRetiredCertificateARNs []string `json:"acmRetiredCertificateARNs,omitempty"`
+	// ACMRetiredCertificateARN is where earlier versions kept the one replaced certificate they
+	// remembered. Superseded by ACMRetiredCertificateARNs: it is only read, to carry a
+	// retirement over an upgrade, and a pass moves it into the list.
+	// +optional
 	ACMRetiredCertificateARN string `json:"acmRetiredCertificateARN,omitempty"`
 	// Issuer says which issuer made the certificate (acme directory URL or selfSigned).
 	Issuer string `json:"issuer,omitempty"`
@@ -305,6 +315,9 @@ type CertificateStatus struct {
 	// Export is where the certificate was last exported.
 	Export *ExportStatus `json:"export,omitempty"`
 }
+
+// MaxRetiredACMCertificates bounds status.certificate.acmRetiredCertificateARNs (its MaxItems).
+const MaxRetiredACMCertificates = 16
 
 // ExportStatus describes the exported copy of the certificate.
 type ExportStatus struct {

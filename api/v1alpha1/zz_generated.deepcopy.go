@@ -116,6 +116,11 @@ func (in *CertificateStatus) DeepCopyInto(out *CertificateStatus) {
 		in, out := &in.RenewalTime, &out.RenewalTime
 		*out = (*in).DeepCopy()
 	}
+	if in.ACMRetiredCertificateARNs != nil {
+		in, out := &in.ACMRetiredCertificateARNs, &out.ACMRetiredCertificateARNs
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.LastFailureTime != nil {
 		in, out := &in.LastFailureTime, &out.LastFailureTime
 		*out = (*in).DeepCopy()

@@ -217,6 +217,10 @@ func (e *Emulator) Stop() {
 	}
 }
 
+// HoldInProgress makes the distribution answer InProgress until release is called (see
+// normalizer.Proxy.HoldInProgress: neither emulator keeps a change deploying for long).
+func (e *Emulator) HoldInProgress(id string) (release func()) { return e.proxy.HoldInProgress(id) }
+
 // HasEdge reports whether the emulator serves distributions at an edge URL (kumo does, moto has no
 // CloudFront data plane).
 func (e *Emulator) HasEdge() bool { return e.Name == Kumo }

@@ -15,8 +15,9 @@ import (
 // heapWatch samples the manager's Go heap (the MemStats trailer of /debug/pprof/heap?debug=1) and
 // its resident set every few seconds for the whole run, so a peak shows against the benchmark's
 // phases rather than only as VmHWM at the end. It keeps the heap profile taken at the highest
-// HeapInuse and the one taken just before it: their alloc_space difference is what was allocated
-// on the way up.
+// HeapInuse and the one taken at the highest before it: their alloc_space difference is what was
+// allocated in between. (Each sample is one heap profile in text form, a few MB of garbage in the
+// manager every 2 s.)
 type heapWatch struct {
 	port  int
 	pid   int
@@ -28,7 +29,7 @@ type heapWatch struct {
 	lines   []string // the timeline: samples and phase marks
 	phase   string
 	peak    heapSample
-	before  []byte // the profile of the sample before the current one
+	before  []byte // the profile at the highest HeapInuse so far
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -75,7 +76,6 @@ func (h *heapWatch) sampleOnce() {
 	if err != nil {
 		return
 	}
-	prof, _ := h.get("/debug/pprof/heap")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := heapSample{at: time.Since(h.start), phase: h.phase, heapInuse: stats["HeapInuse"], heapAlloc: stats["HeapAlloc"],
@@ -83,16 +83,21 @@ func (h *heapWatch) sampleOnce() {
 		heapReleased: stats["HeapReleased"], heapIdle: stats["HeapIdle"], numGCCount: stats["NumGC"]}
 	h.lines = append(h.lines, fmt.Sprintf("%7.1fs  inuse %s  alloc %s  nextGC %s  sys %s  released %s  rss %s  gc %d",
 		s.at.Seconds(), mib(s.heapInuse), mib(s.heapAlloc), mib(s.nextGC), mib(s.sys), mib(s.heapReleased), mib(s.rss), s.numGCCount))
-	if s.heapInuse > h.peak.heapInuse && prof != nil {
-		h.peak = s
-		_ = os.WriteFile(filepath.Join(h.dir, "heap-peak.pprof"), prof, 0o644)
-		if h.before != nil {
-			_ = os.WriteFile(filepath.Join(h.dir, "heap-before-peak.pprof"), h.before, 0o644)
-		}
+	if s.heapInuse <= h.peak.heapInuse {
+		return
 	}
-	if prof != nil {
-		h.before = prof
+	// A new highest: its profile, and the one of the highest before it (reading a profile every
+	// sample would add its own allocations to what is measured).
+	prof, err := h.get("/debug/pprof/heap")
+	if err != nil {
+		return
 	}
+	h.peak = s
+	if h.before != nil {
+		_ = os.WriteFile(filepath.Join(h.dir, "heap-before-peak.pprof"), h.before, 0o644)
+	}
+	_ = os.WriteFile(filepath.Join(h.dir, "heap-peak.pprof"), prof, 0o644)
+	h.before = prof
 }
 
 // finish stops sampling and logs the timeline and the peak.

@@ -115,6 +115,8 @@ type Proxy struct {
 	// pages of a listing; zoneWrites counts the writes to each zone, which make them stale.
 	listings   map[string]recordListing
 	zoneWrites map[string]uint64
+	// deploying are the distributions held InProgress (HoldInProgress).
+	deploying map[string]bool
 }
 
 // The emulators the proxy knows.
@@ -143,7 +145,7 @@ func New(emulator, target string) (*Proxy, error) {
 	}
 	n := &Proxy{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
 		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}, acmNames: map[string]string{},
-		listings: map[string]recordListing{}, zoneWrites: map[string]uint64{}}
+		listings: map[string]recordListing{}, zoneWrites: map[string]uint64{}, deploying: map[string]bool{}}
 	n.proxy = httputil.NewSingleHostReverseProxy(u)
 	n.proxy.ModifyResponse = n.modifyResponse
 	return n, nil
@@ -687,7 +689,34 @@ func (n *Proxy) cloudFront(resp *http.Response) error {
 	if m[1] == "" && req.Method == http.MethodGet {
 		return rewriteBody(resp, n.listWithKeptElements)
 	}
-	return rewriteBody(resp, func(b []byte) []byte { return n.keepElements(req, m[1], elements, b) })
+	return rewriteBody(resp, func(b []byte) []byte { return n.heldInProgress(m[1], n.keepElements(req, m[1], elements, b)) })
+}
+
+// HoldInProgress makes the proxy answer InProgress for the distribution (GetDistribution and the
+// answers to its updates), as CloudFront does for the minutes each change takes to deploy, until
+// release is called. Neither emulator keeps a distribution InProgress long enough for a test to
+// act while a change deploys: kumo answers Deployed at once, moto on the first read after the
+// change. Only a test that needs that window holds one; ListDistributions is left as it is.
+func (n *Proxy) HoldInProgress(id string) (release func()) {
+	n.mu.Lock()
+	n.deploying[id] = true
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		delete(n.deploying, id)
+		n.mu.Unlock()
+	}
+}
+
+// heldInProgress puts InProgress in place of Deployed in an answer about a held distribution.
+func (n *Proxy) heldInProgress(id string, b []byte) []byte {
+	n.mu.Lock()
+	held := n.deploying[id]
+	n.mu.Unlock()
+	if !held {
+		return b
+	}
+	return bytes.Replace(b, []byte("<Status>Deployed</Status>"), []byte("<Status>InProgress</Status>"), 1)
 }
 
 // listWithKeptElements puts into each distribution summary of a ListDistributions answer the
