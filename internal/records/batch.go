@@ -225,6 +225,7 @@ func (s *Service) sendBatch(zs *zoneState, reqs []*changeRequest) {
 		if out.ChangeInfo != nil {
 			res.changeID = strings.TrimPrefix(aws.ToString(out.ChangeInfo.Id), "/change/")
 			res.insync = out.ChangeInfo.Status == types.ChangeStatusInsync
+			s.recordSent(zs.id, res.changeID, res.insync)
 		}
 		for _, r := range reqs {
 			r.done <- res

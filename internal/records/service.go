@@ -72,7 +72,11 @@ type Service struct {
 
 	zoneCache zoneCache
 	insync    seenChanges // changes seen INSYNC lately (they never go back)
-	waiters   sync.Map    // change ID → *inSyncWaiter, one poll loop per change (insync.go)
+	sent      sentChanges // changes sent lately and not yet seen INSYNC, with their zone (insync.go)
+	waiters   sync.Map    // change ID → *inSyncWaiter, one poll loop per change not sent here (insync.go)
+	waitMu    sync.Mutex
+	zoneWaits map[string]*zoneWaits // zone ID → waiters of its changes, one poll loop per zone (insync.go)
+	pollRate  *rate.Limiter         // GetChange calls of the wait loops, all zones (insync.go)
 
 	ownerLocks keyedLocks // zone|owner, for read-modify-write edits (txt.go)
 }
@@ -92,7 +96,8 @@ func New(cfg aws.Config, opts Options) *Service {
 		opts.Now = time.Now
 	}
 	return &Service{client: r53.NewFromConfig(cfg), opts: opts, zones: map[string]*zoneState{},
-		changeRate: rate.NewLimiter(rate.Limit(opts.ChangeRate), max(int(opts.ChangeRate), 1))}
+		changeRate: rate.NewLimiter(rate.Limit(opts.ChangeRate), max(int(opts.ChangeRate), 1)),
+		pollRate:   rate.NewLimiter(pollRate, 1)}
 }
 
 func (s *Service) now() time.Time { return s.opts.Now() }
@@ -184,6 +189,10 @@ func (s *Service) ChangeInSync(ctx context.Context, changeID string) (bool, erro
 		return false, nil
 	}
 	s.insync.add(id, s.now())
+	if sc, ok := s.sent.get(id); ok {
+		// Route53 applies a zone's changes in order: those sent to the zone before are INSYNC too.
+		s.zoneSyncedUpTo(sc.zone, sc.seq)
+	}
 	return true, nil
 }
 

@@ -19,10 +19,13 @@ import (
 
 // One AWS emulator (kumo or moto, one run each) serves the package; each test works in zones of
 // its own.
-var awsCfg aws.Config
+var (
+	awsCfg   aws.Config
+	emulator *testworld.Emulator
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(testworld.RunWithEmulator(m, func(_ *testworld.Emulator, c awsclient.Config) { awsCfg = c.AWS }))
+	os.Exit(testworld.RunWithEmulator(m, func(e *testworld.Emulator, c awsclient.Config) { emulator, awsCfg = e, c.AWS }))
 }
 
 // fakeClock lets tests age snapshots and caches without sleeping.

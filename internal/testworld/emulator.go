@@ -221,6 +221,12 @@ func (e *Emulator) Stop() {
 // normalizer.Proxy.HoldInProgress: neither emulator keeps a change deploying for long).
 func (e *Emulator) HoldInProgress(id string) (release func()) { return e.proxy.HoldInProgress(id) }
 
+// HoldChangesPending makes the Route53 changes made to the hosted zone answer PENDING until
+// release is called (see normalizer.Proxy.HoldChangesPending: both emulators answer INSYNC at once).
+func (e *Emulator) HoldChangesPending(zoneID string) (release func()) {
+	return e.proxy.HoldChangesPending(zoneID)
+}
+
 // HasEdge reports whether the emulator serves distributions at an edge URL (kumo does, moto has no
 // CloudFront data plane).
 func (e *Emulator) HasEdge() bool { return e.Name == Kumo }

@@ -86,7 +86,8 @@ import (
 //
 // Departures it does not hide (they make the emulator more lenient, never stricter, and tests that
 // meet them say so): kumo's non-atomic change batches, DELETE matching name and type only, no NS/SOA, Deployed at once, deletion of an enabled distribution; moto's deletion of an enabled distribution, re-import with
-// tags accepted. moto's ImportCertificate crash on certificates without a subject Common Name is
+// tags accepted. Both answer every Route53 change INSYNC at once (AWS: PENDING for seconds to a
+// minute); a test that needs changes pending holds a zone's (HoldChangesPending). moto's ImportCertificate crash on certificates without a subject Common Name is
 // patched in moto_launcher.py.
 type Proxy struct {
 	// URL is where the proxy serves when started with Start ("" for New).
@@ -117,6 +118,10 @@ type Proxy struct {
 	zoneWrites map[string]uint64
 	// deploying are the distributions held InProgress (HoldInProgress).
 	deploying map[string]bool
+	// pendingZones are the hosted zones whose changes are held PENDING, pendingChanges those
+	// changes (HoldChangesPending).
+	pendingZones   map[string]bool
+	pendingChanges map[string]string // change ID → zone
 }
 
 // The emulators the proxy knows.
@@ -145,7 +150,8 @@ func New(emulator, target string) (*Proxy, error) {
 	}
 	n := &Proxy{emulator: emulator, target: target, kept: map[string]map[string]string{}, etags: map[string]string{},
 		acmTags: map[string]map[string]string{}, acmKeys: map[string]string{}, acmNames: map[string]string{},
-		listings: map[string]recordListing{}, zoneWrites: map[string]uint64{}, deploying: map[string]bool{}}
+		listings: map[string]recordListing{}, zoneWrites: map[string]uint64{}, deploying: map[string]bool{},
+		pendingZones: map[string]bool{}, pendingChanges: map[string]string{}}
 	n.proxy = httputil.NewSingleHostReverseProxy(u)
 	n.proxy.ModifyResponse = n.modifyResponse
 	return n, nil
@@ -653,7 +659,12 @@ func (n *Proxy) modifyResponse(resp *http.Response) error {
 		}
 		return nil
 	}
-	switch {
+	if resp.StatusCode == http.StatusOK && strings.HasPrefix(req.URL.Path, "/2013-04-01/") {
+		if err := n.heldPending(resp); err != nil {
+			return err
+		}
+	}
+		switch {
 	case n.emulator == Kumo && rrsetZone(req, http.MethodGet) != "":
 		return n.pageRecordSets(resp)
 	case n.emulator == Kumo && strings.HasPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager."):
@@ -814,4 +825,55 @@ func rewriteBody(resp *http.Response, f func([]byte) []byte) error {
 	resp.ContentLength = int64(len(b))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 	return nil
+}
+
+// changePath matches Route53's GetChange, /2013-04-01/change/<id>.
+var changePath = regexp.MustCompile(`^/2013-04-01/change/([^/]+)$`)
+
+// HoldChangesPending makes the proxy answer PENDING for the changes made to the hosted zone from
+// now on (the answers of ChangeResourceRecordSets and GetChange), as Route53 does for the seconds
+// to a minute a change takes to reach all its name servers, until release is called. Neither
+// emulator keeps a change PENDING: kumo and moto answer INSYNC at once. Only a test that needs
+// changes pending holds a zone.
+func (n *Proxy) HoldChangesPending(zoneID string) (release func()) {
+	zoneID = strings.TrimPrefix(zoneID, "/hostedzone/")
+	n.mu.Lock()
+	n.pendingZones[zoneID] = true
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		delete(n.pendingZones, zoneID)
+		for id, zone := range n.pendingChanges {
+			if zone == zoneID {
+				delete(n.pendingChanges, id)
+			}
+		}
+	}
+}
+
+// heldPending puts PENDING in place of INSYNC in the answer to a change to a held zone, or to a
+// GetChange of a change held.
+func (n *Proxy) heldPending(resp *http.Response) error {
+	req := resp.Request
+	zone := rrsetZone(req, http.MethodPost)
+	n.mu.Lock()
+	held := zone != "" && n.pendingZones[zone]
+	if m := changePath.FindStringSubmatch(req.URL.Path); m != nil && req.Method == http.MethodGet {
+		_, held = n.pendingChanges[m[1]]
+	}
+	n.mu.Unlock()
+	if !held {
+		return nil
+	}
+	return rewriteBody(resp, func(b []byte) []byte {
+		if zone != "" {
+			if m := firstID.FindSubmatch(b); m != nil {
+				n.mu.Lock()
+				n.pendingChanges[strings.TrimPrefix(string(m[1]), "/change/")] = zone
+				n.mu.Unlock()
+			}
+		}
+		return bytes.Replace(b, []byte("<Status>INSYNC</Status>"), []byte("<Status>PENDING</Status>"), 1)
+	})
 }
