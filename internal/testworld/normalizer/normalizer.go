@@ -664,7 +664,7 @@ func (n *Proxy) modifyResponse(resp *http.Response) error {
 			return err
 		}
 	}
-		switch {
+	switch {
 	case n.emulator == Kumo && rrsetZone(req, http.MethodGet) != "":
 		return n.pageRecordSets(resp)
 	case n.emulator == Kumo && strings.HasPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager."):
