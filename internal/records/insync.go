@@ -137,6 +137,7 @@ type inSyncWaiter struct {
 // zoneWaits are the waiters of one zone's changes; one poll loop serves them all.
 type zoneWaits struct {
 	waiters map[string]*inSyncWaiter // change ID → waiter
+	target  *inSyncWaiter            // the change polled until it is INSYNC
 	lastErr error
 }
 
@@ -218,11 +219,33 @@ func (s *Service) pollZone(zone string, zw *zoneWaits) {
 }
 
 // nextTarget wakes the zone's waiters whose change is known INSYNC or whose wait is over, and
-// returns the newest waiter left, or nil (and ends the zone's loop) when none is left.
+// returns the change to poll, or nil (and ends the zone's loop) when no waiter is left. The target
+// is kept until it is INSYNC: were it the newest waiter at every poll, changes sent faster than
+// they sync would keep every waiter waiting. A waiter therefore waits at most for the change that
+// was newest when its turn came.
 func (s *Service) nextTarget(zone string, zw *zoneWaits) *inSyncWaiter {
 	s.waitMu.Lock()
 	defer s.waitMu.Unlock()
 	var target *inSyncWaiter
+	s.wakeDone(zw)
+	for _, w := range zw.waiters {
+		if w == zw.target {
+			return w
+		}
+		if target == nil || w.seq > target.seq {
+			target = w
+		}
+	}
+	zw.target = target
+	if target == nil {
+		delete(s.zoneWaits, zone)
+	}
+	return target
+}
+
+// wakeDone wakes the zone's waiters whose change is known INSYNC or whose wait is over. s.waitMu
+// is held.
+func (s *Service) wakeDone(zw *zoneWaits) {
 	for id, w := range zw.waiters {
 		switch {
 		case s.insync.has(id, s.now()):
@@ -232,18 +255,11 @@ func (s *Service) nextTarget(zone string, zw *zoneWaits) *inSyncWaiter {
 				w.err = fmt.Errorf("waiting for Route53 change %s: %w", id, zw.lastErr)
 			}
 		default:
-			if target == nil || w.seq > target.seq {
-				target = w
-			}
 			continue
 		}
 		delete(zw.waiters, id)
 		close(w.done)
 	}
-	if target == nil {
-		delete(s.zoneWaits, zone)
-	}
-	return target
 }
 
 // zoneSyncedUpTo records that every change sent to the zone up to seq is INSYNC, so that their

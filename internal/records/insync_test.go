@@ -1,6 +1,7 @@
 package records
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -57,4 +58,44 @@ func TestManyPendingChangesCostFewPolls(t *testing.T) {
 		g.Expect(svc.ChangeInSync(w.ctx, id)).To(BeTrue())
 	}
 	t.Logf("%d pending changes, %d GetChange calls in %s", changes, polls, elapsed.Round(time.Millisecond))
+}
+
+// Under steady load new changes are sent to a zone faster than they become INSYNC. A change that
+// is INSYNC must still wake its waiter, not wait for a lull in the zone's changes.
+func TestInSyncWaitIsNotStarvedByNewerChanges(t *testing.T) {
+	g := NewWithT(t)
+	w := newWorld(t, "steady.site")
+	release := emulator.HoldChangesPending(w.zone.ID)
+	defer release()
+	svc := New(awsCfg, Options{ChangeRate: 1000})
+	ensure := func(i int) string {
+		res, err := svc.Ensure(w.ctx, w.zone, fmt.Sprintf("web/s%d", i), []Record{a(fmt.Sprintf("s%d.steady.site", i), "192.0.2.1")})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(res.InSync).To(BeFalse(), "the change is held PENDING")
+		return res.ChangeID
+	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	defer cancel()
+	first := ensure(0)
+	woken := make(chan error, 1)
+	go func() { woken <- svc.WaitInSync(ctx, first) }()
+
+	// A new pending change, and a waiter for it, every 300 ms; the first change is INSYNC after 1 s.
+	deadline := time.After(5 * inSyncPoll)
+	for i := 1; ; i++ {
+		id := ensure(i)
+		go func() { _ = svc.WaitInSync(ctx, id) }()
+		if i == 3 {
+			emulator.ReleaseChange(first)
+		}
+		select {
+		case err := <-woken:
+			g.Expect(err).NotTo(HaveOccurred())
+			t.Logf("woken after %d newer changes", i)
+			return
+		case <-deadline:
+			t.Fatalf("the first change's waiter still waits, %d newer changes pending", i)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
 }

@@ -227,6 +227,9 @@ func (e *Emulator) HoldChangesPending(zoneID string) (release func()) {
 	return e.proxy.HoldChangesPending(zoneID)
 }
 
+// ReleaseChange lets one held change answer INSYNC (normalizer.Proxy.ReleaseChange).
+func (e *Emulator) ReleaseChange(changeID string) { e.proxy.ReleaseChange(changeID) }
+
 // HasEdge reports whether the emulator serves distributions at an edge URL (kumo does, moto has no
 // CloudFront data plane).
 func (e *Emulator) HasEdge() bool { return e.Name == Kumo }

@@ -852,6 +852,14 @@ func (n *Proxy) HoldChangesPending(zoneID string) (release func()) {
 	}
 }
 
+// ReleaseChange lets one held change answer INSYNC (as the emulator does), the zone's other
+// changes staying held.
+func (n *Proxy) ReleaseChange(changeID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.pendingChanges, strings.TrimPrefix(changeID, "/change/"))
+}
+
 // heldPending puts PENDING in place of INSYNC in the answer to a change to a held zone, or to a
 // GetChange of a change held.
 func (n *Proxy) heldPending(resp *http.Response) error {
