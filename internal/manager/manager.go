@@ -1,5 +1,5 @@
 // Package manager wires the SecureSite controller: the controller-runtime manager (a cache of
-// the metadata of SecureSites and of our own Secrets only, metrics, probes, leader election), the
+// the metadata of SecureSites and of which site each of our own Secrets wakes, metrics, probes, leader election), the
 // SDK-backed services sharing one AWS configuration, the ACME issuance pool and the reconciler.
 // main.go and the tests that run the controller in-process build it here, so the tests exercise
 // the wiring users run.
@@ -261,8 +261,8 @@ func addDriftCheck(mgr ctrl.Manager, r *controllers.SecureSiteReconciler, dns *r
 	})
 }
 
-// newControllerManager is controller-runtime's manager: a cache of metadata (SecureSites, our own
-// Secrets, namespaces) and of SecureSiteClasses, metrics, probes and leader election.
+// newControllerManager is controller-runtime's manager: a cache of metadata (SecureSites, the
+// key and site of each of our own Secrets) and of SecureSiteClasses, metrics, probes and leader election.
 func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
 	// Only Secrets we labelled are watched: clusters hold thousands of unrelated Secrets, and
