@@ -118,6 +118,8 @@ type siteStep struct {
 	last  bool // the step ends with the last matching line (every name validated), else the first
 }
 
+// The removal of the challenge records is not a step: it runs beside the rest of the order (one
+// Route53 change after the names are validated) and holds up neither the certificate nor Ready.
 var siteSteps = []siteStep{
 	{what: "order submitted (first reconcile: permission, zone, certificate phase)", match: func(l logLine, _, name string) bool {
 		return l.Logger == "events" && l.Object.Name == name && l.Reason == "Issuing"
@@ -130,9 +132,6 @@ var siteSteps = []siteStep{
 	}},
 	{what: "every name validated (INSYNC, propagation check, CA validation)", last: true, match: func(l logLine, domain, _ string) bool {
 		return l.Msg == "The server validated our request." && l.has(domain)
-	}},
-	{what: "challenge records removed (one Route53 change)", match: func(l logLine, domain, _ string) bool {
-		return l.Msg == "dns01: challenge records removed." && l.has(domain)
 	}},
 	{what: "order finalized, certificate downloaded", match: func(l logLine, domain, _ string) bool {
 		return l.Msg == "Server responded with a certificate." && l.has(domain)
