@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,55 +24,27 @@ type siteSecret struct {
 func (s *siteSecret) certPEM() []byte { return s.secret.Data[corev1.TLSCertKey] }
 func (s *siteSecret) keyPEM() []byte  { return s.secret.Data[corev1.TLSPrivateKeyKey] }
 
-// observeSecret reads the site's TLS Secret. A Secret under that name that we do not own is a
-// conflict: it is never overwritten.
+// observeSecret reads the site's TLS Secret from the API server: one GET a pass, whose 404 says
+// there is none (the cache keeps no copy of our Secrets, only which site each one wakes). A
+// Secret under that name that we do not own is a conflict: it is never overwritten.
 func (r *SecureSiteReconciler) observeSecret(ctx context.Context, site *v1alpha1.SecureSite, name string) (*siteSecret, error) {
-	key := client.ObjectKey{Namespace: site.Namespace, Name: name}
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	err := r.Get(ctx, key, meta)
-	if apierrors.IsNotFound(err) {
-		// The cache only holds our labelled Secrets; ask the API server whether someone else's is there.
-		if err := r.APIReader.Get(ctx, key, meta); err == nil {
-			return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s exists and is not managed by SecureSite; not overwritten (delete it or set certificate.secretName)", site.Namespace, name)
-		} else if !apierrors.IsNotFound(err) {
-			return nil, err
-		}
-		return &siteSecret{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !controlledBySiteNamed(meta, site) {
-		return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
-	}
-	// Ours by name: its data is read from the API server (the cache holds metadata only), and
-	// the owner's UID is checked on that copy.
 	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, secret); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return &siteSecret{}, nil // deleted since the cache saw it
+			return &siteSecret{}, nil
 		}
 		return nil, err
 	}
+	if secret.Labels[v1alpha1.LabelManagedBy] != v1alpha1.LabelManagedByValue {
+		return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s exists and is not managed by SecureSite; not overwritten (delete it or set certificate.secretName)", site.Namespace, name)
+	}
+	// Controlled by this site: a Secret left by an earlier site of the same name has another UID.
 	if !metav1.IsControlledBy(secret, site) {
 		return nil, stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s belongs to another owner; not overwritten (set certificate.secretName)", site.Namespace, name)
 	}
 	// Ours but unreadable (edited by hand?): no certificate, so it is reissued.
 	parsed, _ := certs.ParseTLSSecret(secret.Data)
 	return &siteSecret{secret: secret, parsed: parsed}, nil
-}
-
-// controlledBySiteNamed: the cached metadata names a SecureSite of the site's name as its
-// controller. The cache keeps no UID in owner references (48 bytes a Secret); a Secret left by
-// an earlier site of the same name is told apart on the copy read from the API server.
-func controlledBySiteNamed(m metav1.Object, site *v1alpha1.SecureSite) bool {
-	ref := metav1.GetControllerOfNoCopy(m)
-	if ref == nil {
-		return false
-	}
-	group, _, _ := strings.Cut(ref.APIVersion, "/")
-	return group == v1alpha1.GroupVersion.Group && ref.Kind == "SecureSite" && ref.Name == site.Name
 }
 
 // writeSecret stores a certificate in the site's Secret, creating it if needed.

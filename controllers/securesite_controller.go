@@ -49,8 +49,8 @@ func (d Defaults) region(r string) string {
 // SecureSiteReconciler reconciles SecureSite objects.
 type SecureSiteReconciler struct {
 	client.Client
-	// APIReader reads around the cache: the cache only holds Secrets we labelled, so a Secret that
-	// someone else created under our name is seen here.
+	// APIReader reads around the cache: Secrets are read here (the cache keeps of our labelled
+	// Secrets only which site each wakes), so a Secret someone else created under our name is seen.
 	APIReader client.Reader
 	Recorder  recorder.EventRecorder
 	Clock     clock.PassiveClock

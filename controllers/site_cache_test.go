@@ -18,6 +18,8 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/certs"
+	"github.com/securesite-io/securesite/internal/manager"
 )
 
 // TestSitesCachedAsMetadataOnly: the manager's cache holds the metadata of SecureSites, not the
@@ -165,4 +167,45 @@ func TestSecretOfAnEarlierSiteIsNotAdopted(t *testing.T) {
 	if got := e.secret(ns, "shop-tls"); string(got.Data["note"]) != "the earlier site's" || len(got.Data) != 1 {
 		t.Errorf("the earlier site's Secret was changed: %v", got.Data)
 	}
+}
+
+// TestSiteSecretRestoredWhenDeletedOrBrokenByHand: the manager keeps only which site each of its
+// Secrets wakes, and that is enough for a Secret deleted by hand, or edited so that it holds no
+// certificate, to be written again within seconds, long before the site's next resync.
+func TestSiteSecretRestoredWhenDeletedOrBrokenByHand(t *testing.T) {
+	e := startEnvWith(t, func(_ *env, o *manager.Options) { o.ResyncPeriod = 10 * time.Minute })
+	ctx := context.Background()
+	e.w.CreateHostedZone(ctx, "restore.test")
+	ns := e.namespace("restore")
+	e.create(backendSite(ns, "shop", "restore.test", "api.restore.test", "203.0.113.40"))
+	e.waitCondition(ns, "shop", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
+	first := e.secret(ns, "shop-tls")
+
+	restored := func(what string, changed func(*corev1.Secret) bool) {
+		t.Helper()
+		start := time.Now()
+		e.eventually(15*time.Second, what, func() string {
+			got := &corev1.Secret{}
+			if err := e.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "shop-tls"}, got); err != nil {
+				return err.Error()
+			}
+			if _, err := certs.ParseTLSSecret(got.Data); err != nil || !changed(got) {
+				return fmt.Sprintf("Secret not written again yet (parse: %v)", err)
+			}
+			return ""
+		})
+		t.Logf("%s after %s", what, time.Since(start).Round(10*time.Millisecond))
+	}
+
+	if err := e.k8s.Delete(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	restored("a deleted Secret written again", func(s *corev1.Secret) bool { return s.UID != first.UID })
+
+	broken := e.secret(ns, "shop-tls")
+	broken.Data[corev1.TLSCertKey] = []byte("edited by hand")
+	if err := e.k8s.Update(ctx, broken); err != nil {
+		t.Fatal(err)
+	}
+	restored("a Secret edited by hand written again", func(s *corev1.Secret) bool { return s.ResourceVersion != broken.ResourceVersion })
 }

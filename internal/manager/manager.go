@@ -1,5 +1,5 @@
 // Package manager wires the SecureSite controller: the controller-runtime manager (a cache of
-// the metadata of SecureSites and of our own Secrets only, metrics, probes, leader election), the
+// the metadata of SecureSites and of which site each of our own Secrets wakes, metrics, probes, leader election), the
 // SDK-backed services sharing one AWS configuration, the ACME issuance pool and the reconciler.
 // main.go and the tests that run the controller in-process build it here, so the tests exercise
 // the wiring users run.
@@ -261,13 +261,14 @@ func addDriftCheck(mgr ctrl.Manager, r *controllers.SecureSiteReconciler, dns *r
 	})
 }
 
-// newControllerManager is controller-runtime's manager: a cache of metadata (SecureSites, our own
-// Secrets, namespaces) and of SecureSiteClasses, metrics, probes and leader election.
+// newControllerManager is controller-runtime's manager: a cache of metadata (SecureSites, the
+// key and site of each of our own Secrets) and of SecureSiteClasses, metrics, probes and leader election.
 func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
-	// Only Secrets we labelled are cached: clusters hold thousands of unrelated Secrets, and
-	// caching them would cost memory for nothing.
-	byObject := map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed, Transform: stripUnreadSecret}}
+	// Only Secrets we labelled are watched: clusters hold thousands of unrelated Secrets, and
+	// caching them would cost memory for nothing. Of each, the cache keeps only what wakes its
+	// site when it changes or goes (see secretWake).
+	byObject := map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed, Transform: secretWakeFrom}}
 	shard, err := ShardSelector(o.WatchLabelSelector)
 	if err != nil {
 		return nil, err
@@ -284,10 +285,10 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID(o.LeaderElectionID, o.WatchLabelSelector),
 		LeaderElectionNamespace: o.Namespace,
-		// Only the metadata of Secrets we labelled is cached (Owns with OnlyMetadata): clusters
-		// hold thousands of unrelated Secrets, and anyone who may label a Secret could otherwise
-		// make the controller hold its data. The Secrets the controller owns are read from the API
-		// server when needed. SecureSites too are cached as metadata only (For with OnlyMetadata):
+		// Only Secrets we labelled are watched (Owns with OnlyMetadata), and the cache keeps of
+		// each its key and controlling site alone: clusters hold thousands of unrelated Secrets,
+		// and anyone who may label a Secret could otherwise make the controller hold its data.
+		// Each pass reads its site's Secret from the API server. SecureSites too are cached as metadata only (For with OnlyMetadata):
 		// a decoded site is about 2.6 KB, the largest thing the manager held at 10,000 sites, and
 		// each pass reads its site from the API server anyway. A read of a type no watch caches
 		// (a whole SecureSite, a whole Secret) fails instead of starting a cluster-wide informer.
@@ -355,30 +356,6 @@ func internMetadataStrings(m *metav1.PartialObjectMetadata) {
 	for i := range m.Finalizers {
 		in(&m.Finalizers[i])
 	}
-}
-
-// stripUnreadSecret is stripUnread for the metadata of our Secrets, which also drops their
-// labels (the API server applies the cache's label selector; a Secret that loses the label
-// leaves the cache), annotations (the certificate's serial, expiry and issuer, for people and
-// tools), its UID and its owner's UID, and shares the strings every one repeats: the controller reads a Secret's owner
-// from the cache and everything else from the API server.
-func stripUnreadSecret(in any) (any, error) {
-	out, err := stripUnread(in)
-	if obj, aerr := meta.Accessor(out); aerr == nil {
-		obj.SetAnnotations(nil)
-		obj.SetLabels(nil)
-		obj.SetUID("") // nothing reads it: ownership is checked on the Secret read from the API server
-		obj.SetNamespace(unique.Make(obj.GetNamespace()).Value())
-		refs := obj.GetOwnerReferences()
-		for i := range refs {
-			refs[i].APIVersion = unique.Make(refs[i].APIVersion).Value()
-			refs[i].Kind = unique.Make(refs[i].Kind).Value()
-			// The owner's UID is checked on the Secret read from the API server (see
-			// controllers' observeSecret): the cache tells only which site the Secret names.
-			refs[i].UID = ""
-		}
-	}
-	return out, err
 }
 
 // newEventRecorder is the controller's Event recorder: client-go's events semantics with a

@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 )
@@ -70,28 +72,49 @@ func TestCacheDropsWhatTheControllerNeverReads(t *testing.T) {
 	g.Expect(out).To(Equal(notAnObject))
 }
 
-// Our Secrets are cached as their metadata without labels and annotations: the controller reads
-// their owner there and everything else from the API server.
-func TestCachedSecretsKeepTheirOwnerOnly(t *testing.T) {
+// Of our Secrets the cache keeps the key, the resourceVersion and the controlling site: what
+// wakes the site when its Secret changes or goes. A Secret no SecureSite controls wakes nobody.
+func TestCachedSecretsKeepTheirSiteOnly(t *testing.T) {
 	g := NewWithT(t)
-	owner := metav1.OwnerReference{APIVersion: "securesite.io/v1alpha1", Kind: "SecureSite", Name: "duckhoo", UID: "u1"}
-	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-		Name: "duckhoo-tls", Namespace: "web", UID: "9a1b-secret", ResourceVersion: "43",
-		Labels:          map[string]string{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue},
-		Annotations:     map[string]string{"securesite.io/serial": "0a"},
-		OwnerReferences: []metav1.OwnerReference{owner},
-		ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "securesite"}},
-	}}
-	out, err := stripUnreadSecret(in)
+	owner := metav1.OwnerReference{APIVersion: "securesite.io/v1alpha1", Kind: "SecureSite", Name: "duckhoo", UID: "u1",
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}
+	secret := func(refs ...metav1.OwnerReference) *metav1.PartialObjectMetadata {
+		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+			Name: "duckhoo-tls", Namespace: "web", UID: "9a1b-secret", ResourceVersion: "43",
+			Labels:          map[string]string{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue},
+			Annotations:     map[string]string{"securesite.io/serial": "0a"},
+			OwnerReferences: refs,
+			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "securesite"}},
+		}}
+	}
+	out, err := secretWakeFrom(secret(owner))
 	g.Expect(err).NotTo(HaveOccurred())
-	got := out.(*metav1.PartialObjectMetadata)
-	g.Expect(got.Annotations).To(BeNil())
-	g.Expect(got.ManagedFields).To(BeNil())
-	ownerWithoutUID := owner
-	ownerWithoutUID.UID = "" // checked on the Secret read from the API server
-	g.Expect(got.OwnerReferences).To(Equal([]metav1.OwnerReference{ownerWithoutUID}))
-	g.Expect(got.Labels).To(BeNil())
-	g.Expect(got.Name).To(Equal("duckhoo-tls"))
-	g.Expect(got.UID).To(BeEmpty(), "nothing reads it")
-	g.Expect(got.ResourceVersion).To(Equal("43"), "the informer tells a resync from an update by it")
+	got, ok := out.(client.Object)
+	g.Expect(ok).To(BeTrue(), "the informer and the event handlers take a client.Object")
+	g.Expect(got.GetName()).To(Equal("duckhoo-tls"))
+	g.Expect(got.GetNamespace()).To(Equal("web"))
+	g.Expect(got.GetResourceVersion()).To(Equal("43"), "the informer tells a resync from an update by it")
+	g.Expect(got.GetObjectKind().GroupVersionKind()).To(Equal(corev1.SchemeGroupVersion.WithKind("Secret")))
+	ref := metav1.GetControllerOf(got)
+	g.Expect(ref).NotTo(BeNil())
+	g.Expect(ref.APIVersion).To(Equal(owner.APIVersion))
+	g.Expect(ref.Kind).To(Equal(owner.Kind))
+	g.Expect(ref.Name).To(Equal(owner.Name))
+	g.Expect(ref.UID).To(BeEmpty(), "checked on the Secret read from the API server")
+	g.Expect(got.GetLabels()).To(BeNil())
+	g.Expect(got.GetAnnotations()).To(BeNil())
+	g.Expect(got.GetManagedFields()).To(BeNil())
+	g.Expect(got.DeepCopyObject()).To(Equal(got))
+
+	again, _ := secretWakeFrom(got)
+	g.Expect(again).To(BeIdenticalTo(got), "an object already transformed is kept as it is")
+
+	notOurs := owner
+	notOurs.APIVersion, notOurs.Kind = "apps/v1", "Deployment"
+	uncontrolled := owner
+	uncontrolled.Controller = nil
+	for _, refs := range [][]metav1.OwnerReference{nil, {notOurs}, {uncontrolled}} {
+		out, _ := secretWakeFrom(secret(refs...))
+		g.Expect(out.(client.Object).GetOwnerReferences()).To(BeEmpty(), "refs %v", refs)
+	}
 }
