@@ -81,6 +81,9 @@ import (
 //   - S3 answers HeadBucket for a bucket of another region as if it were in the request's region
 //     (AWS: 301 with x-amz-bucket-region naming the bucket's region): the proxy answers 301.
 //
+//   - Route53 gives every change the same ID (AWS: an ID per change, which GetChange answers for):
+//     the proxy gives each change an ID of its own; moto answers GetChange of any ID.
+//
 //   - Route53 zone and record names are case-sensitive (AWS compares them case-insensitively and
 //     answers in lowercase): the proxy lowercases the names in requests.
 //
@@ -660,6 +663,11 @@ func (n *Proxy) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	if resp.StatusCode == http.StatusOK && strings.HasPrefix(req.URL.Path, "/2013-04-01/") {
+		if n.emulator == Moto && rrsetZone(req, http.MethodPost) != "" {
+			if err := rewriteBody(resp, n.uniqueChangeID); err != nil {
+				return err
+			}
+		}
 		if err := n.heldPending(resp); err != nil {
 			return err
 		}
@@ -850,6 +858,16 @@ func (n *Proxy) HoldChangesPending(zoneID string) (release func()) {
 			}
 		}
 	}
+}
+
+// uniqueChangeID gives the change in moto's answer to ChangeResourceRecordSets an ID of its own
+// (moto answers every change with /change/C2682N5HXP0BZ4, and GetChange of any ID with INSYNC).
+func (n *Proxy) uniqueChangeID(b []byte) []byte {
+	n.mu.Lock()
+	n.seq++
+	id := fmt.Sprintf("<Id>/change/CMOTO%09d</Id>", n.seq)
+	n.mu.Unlock()
+	return firstID.ReplaceAll(b, []byte(id))
 }
 
 // ReleaseChange lets one held change answer INSYNC (as the emulator does), the zone's other
