@@ -662,15 +662,8 @@ func (n *Proxy) modifyResponse(resp *http.Response) error {
 		}
 		return nil
 	}
-	if resp.StatusCode == http.StatusOK && strings.HasPrefix(req.URL.Path, "/2013-04-01/") {
-		if n.emulator == Moto && rrsetZone(req, http.MethodPost) != "" {
-			if err := rewriteBody(resp, n.uniqueChangeID); err != nil {
-				return err
-			}
-		}
-		if err := n.heldPending(resp); err != nil {
-			return err
-		}
+	if err := n.changeAnswer(resp); err != nil {
+		return err
 	}
 	switch {
 	case n.emulator == Kumo && rrsetZone(req, http.MethodGet) != "":
@@ -858,6 +851,21 @@ func (n *Proxy) HoldChangesPending(zoneID string) (release func()) {
 			}
 		}
 	}
+}
+
+// changeAnswer rewrites the change status in Route53 answers: unique change IDs (moto) and held
+// changes (HoldChangesPending).
+func (n *Proxy) changeAnswer(resp *http.Response) error {
+	req := resp.Request
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(req.URL.Path, "/2013-04-01/") {
+		return nil
+	}
+	if n.emulator == Moto && rrsetZone(req, http.MethodPost) != "" {
+		if err := rewriteBody(resp, n.uniqueChangeID); err != nil {
+			return err
+		}
+	}
+	return n.heldPending(resp)
 }
 
 // uniqueChangeID gives the change in moto's answer to ChangeResourceRecordSets an ID of its own
