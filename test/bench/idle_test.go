@@ -452,14 +452,7 @@ func goMemory(t *testing.T, port int) string {
 	if err != nil {
 		return err.Error()
 	}
-	stats := map[string]int64{}
-	for _, l := range strings.Split(string(body), "\n") {
-		var k string
-		var v int64
-		if n, _ := fmt.Sscanf(l, "# %s = %d", &k, &v); n == 2 {
-			stats[k] = v
-		}
-	}
+	stats := parseMemStats(body)
 	// "# Stack = inuse / sys" and "# MSpan = inuse / sys" read as their in-use figure.
 	meta := stats["MSpan"] + stats["MCache"] + stats["BuckHashSys"] + stats["GCSys"] + stats["OtherSys"]
 	return fmt.Sprintf("%s / %s / %s / %s; %s; %s", mib(stats["HeapAlloc"]), mib(stats["HeapInuse"]), mib(stats["NextGC"]),
