@@ -1,6 +1,8 @@
 package acme
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -56,3 +58,49 @@ func TestPropagationRechecks(t *testing.T) {
 		}
 	}
 }
+
+// stuckWaiter is a PropagationWaiter whose change never syncs: it waits for the context.
+type stuckWaiter struct{}
+
+func (stuckWaiter) WaitPropagated(ctx context.Context, _, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestPropagationCheckStopsWithTheOrder: once the order's context has ended, the check tells
+// lego's wait loop to stop (lego's loop does not watch the context and would otherwise call it
+// again every 10 ms until the propagation timeout, holding the issuance worker and the manager's
+// shutdown), whether the context ended during the INSYNC wait, during a recheck's pause, or before.
+func TestPropagationCheckStopsWithTheOrder(t *testing.T) {
+	never := func(context.Context, string, string) (bool, error) { return false, nil }
+	for _, tc := range []struct {
+		name   string
+		waiter PropagationWaiter
+		tries  int
+	}{
+		{"ended during the INSYNC wait", stuckWaiter{}, 0},
+		{"ended during a recheck's pause", nearWaiter{}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &propagationCheck{waiter: tc.waiter, interval: time.Minute, tries: map[string]checkTries{}}
+			if tc.tries > 0 {
+				p.tries["_acme-challenge.a.test|v"] = checkTries{last: time.Now(), n: 8}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			stop, err := p.check(ctx, "", "_acme-challenge.a.test.", "v", never)
+			if !stop || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("check after the order's context ended: stop %v, err %v; want stop with the context's error", stop, err)
+			}
+			stop, err = p.check(ctx, "", "_acme-challenge.a.test.", "v", never)
+			if !stop || err == nil {
+				t.Fatalf("next call: stop %v, err %v; want stop at once", stop, err)
+			}
+		})
+	}
+}
+
+// nearWaiter is a PropagationWaiter whose changes are in sync.
+type nearWaiter struct{}
+
+func (nearWaiter) WaitPropagated(context.Context, string, string) error { return nil }

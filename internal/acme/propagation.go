@@ -48,10 +48,18 @@ type checkTries struct {
 	n    int
 }
 
+// check is the wrapper lego calls. lego's wait loop does not watch the context: it calls the check every firstLook until the
+// check says stop or the propagation timeout passes. So once the order's context has ended
+// (shutdown, order timeout) the check says stop, with the context's error; otherwise an order
+// caught in this wait held the issuance worker, and the manager's shutdown, for the whole
+// propagation timeout.
 func (p *propagationCheck) check(ctx context.Context, _, fqdn, value string, check dns01.PreCheckFunc) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return true, err
+	}
 	name := strings.TrimSuffix(fqdn, ".")
 	if err := p.waiter.WaitPropagated(ctx, name, value); err != nil {
-		return false, err
+		return ctx.Err() != nil, err
 	}
 	key := strings.ToLower(name) + "|" + value
 	p.mu.Lock()
@@ -63,7 +71,7 @@ func (p *propagationCheck) check(ctx context.Context, _, fqdn, value string, che
 			select {
 			case <-time.After(wait):
 			case <-ctx.Done():
-				return false, ctx.Err()
+				return true, ctx.Err()
 			}
 		}
 	}
