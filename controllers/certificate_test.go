@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/securesite-io/securesite/internal/acme"
 	"github.com/securesite-io/securesite/internal/awsclient"
 	"github.com/securesite-io/securesite/internal/certs"
+	"github.com/securesite-io/securesite/internal/testworld"
 )
 
 // issueTimeout covers DNS-01 against the test world's DNS server and pebble's validation.
@@ -206,7 +206,7 @@ func testCertificateBigSecretsMemory(t *testing.T, e *env, ns string) {
 	// Anyone who may create a Secret can put our managed-by label on it. The cache selects by
 	// that label, so it must hold metadata only, or 16 × 900 KiB lands in its memory.
 	const n, size = 16, 900 << 10
-	before := heapAfterGC()
+	before := testworld.LiveHeap()
 	for i := range n {
 		big := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("big-%d", i),
 			Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue}},
@@ -221,7 +221,7 @@ func testCertificateBigSecretsMemory(t *testing.T, e *env, ns string) {
 		}
 		return ""
 	})
-	grown := int64(heapAfterGC()) - int64(before)
+	grown := int64(testworld.LiveHeap()) - int64(before)
 	t.Logf("heap grew %d KiB after %d labelled Secrets of %d KiB", grown>>10, n, size>>10)
 	if grown > n*size/2 {
 		t.Errorf("heap grew %d KiB: the Secrets' data is held (%d KiB in all)", grown>>10, n*size>>10)
@@ -492,11 +492,4 @@ func TestCertificateSelfSigned(t *testing.T) {
 	if got := e.get(ns, "dev").Status.Certificate.SerialNumber; got != serial {
 		t.Errorf("renewed more than once: %s -> %s", serial, got)
 	}
-}
-
-func heapAfterGC() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/testworld"
 )
 
 // constSiteMetrics is the per-site collector as the client library's constant metrics build it
@@ -105,17 +106,12 @@ func TestSiteMetricsScrapeHoldsLittlePerSite(t *testing.T) {
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(collectorOf(&recs))
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	before := ms.HeapAlloc
+	before := testworld.LiveHeap()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	held := int64(ms.HeapAlloc) - int64(before)
+	held := int64(testworld.LiveHeap()) - int64(before)
 	series := 0
 	for _, f := range families {
 		series += len(f.GetMetric())

@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/securesite-io/securesite/internal/testworld"
 )
 
 // TestResyncSchedule: a scheduled site is due once, after its wait; a site without a record is
@@ -73,7 +75,7 @@ func BenchmarkIdleSiteMemory(b *testing.B) {
 	for _, name := range []string{"queue", "schedule", "classic-queue"} {
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
-				before := liveHeap()
+				before := testworld.LiveHeap()
 				q := benchQueue(name)
 				floodThenIdle(q, keys, func(k reconcile.Request) {
 					if name == "schedule" {
@@ -82,7 +84,7 @@ func BenchmarkIdleSiteMemory(b *testing.B) {
 						q.AddAfter(k, 10*time.Minute)
 					}
 				})
-				b.ReportMetric(float64(int64(liveHeap())-int64(before))/n, "B/site")
+				b.ReportMetric(float64(int64(testworld.LiveHeap())-int64(before))/n, "B/site")
 				q.ShutDown()
 				runtime.KeepAlive(q)
 			}
@@ -110,13 +112,6 @@ func floodThenIdle(q workqueue.TypedRateLimitingInterface[reconcile.Request], ke
 		q.Forget(k)
 	}
 	time.Sleep(100 * time.Millisecond) // the queue files its adds asynchronously
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
 
 // BenchmarkTakeDue is the schedule's cost per tick with 10,000 sites, one of them due (at a

@@ -11,6 +11,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/testworld"
 )
 
 // BenchmarkRememberedMemory reports what the recorder holds for its recent events: "remembered"
@@ -22,7 +23,7 @@ func BenchmarkRememberedMemory(b *testing.B) {
 	_ = v1alpha1.AddToScheme(scheme)
 	for range b.N {
 		clock := &fakeNow{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-		before := liveHeap()
+		before := testworld.LiveHeap()
 		r := New(nil, scheme, "securesite-controller", logr.Discard())
 		r.now = clock.now
 		for i := range DefaultRemembered {
@@ -33,11 +34,11 @@ func BenchmarkRememberedMemory(b *testing.B) {
 			r.Eventf(site, nil, corev1.EventTypeNormal, "CertificateIssued", "Reconcile", "certificate issued for %s, valid until %s", site.Name, "2026-03-01T00:00:00Z")
 			drain(r)
 		}
-		held := liveHeap()
+		held := testworld.LiveHeap()
 		clock.add(seriesWindow)
 		r.expire()
 		drain(r)
-		idle := liveHeap()
+		idle := testworld.LiveHeap()
 		b.ReportMetric(float64(int64(held)-int64(before))/DefaultRemembered, "B/remembered")
 		b.ReportMetric(float64(int64(idle)-int64(before))/DefaultRemembered, "B/idle")
 		runtime.KeepAlive(r)
@@ -52,11 +53,4 @@ func drain(r *Recorder) {
 			return
 		}
 	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

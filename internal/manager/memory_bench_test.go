@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/testworld"
 )
 
 // BenchmarkCachedMetadataMemory reports the bytes the cache keeps per site for the metadata of
@@ -21,21 +22,21 @@ func BenchmarkCachedMetadataMemory(b *testing.B) {
 	const n = 10000
 	for range b.N {
 		sites, secrets := newStore(), newStore()
-		before := liveHeap()
+		before := testworld.LiveHeap()
 		for i := range n {
 			s, _ := stripUnread(benchSite(i))
 			if err := sites.Add(s); err != nil {
 				b.Fatal(err)
 			}
 		}
-		mid := liveHeap()
+		mid := testworld.LiveHeap()
 		for i := range n {
 			c, _ := secretWakeFrom(benchSecret(i))
 			if err := secrets.Add(c); err != nil {
 				b.Fatal(err)
 			}
 		}
-		after := liveHeap()
+		after := testworld.LiveHeap()
 		b.ReportMetric(float64(int64(after)-int64(before))/n, "B/site")
 		b.ReportMetric(float64(int64(after)-int64(mid))/n, "B/secret")
 		runtime.KeepAlive(sites)
@@ -76,11 +77,4 @@ func benchSecret(i int) *metav1.PartialObjectMetadata {
 	}}
 	secret.APIVersion, secret.Kind = fresh("v1"), fresh("Secret")
 	return secret
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

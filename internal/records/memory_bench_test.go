@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
+
+	"github.com/securesite-io/securesite/internal/testworld"
 )
 
 // benchSites is the size the memory target is set for: 10,000 sites in one hosted zone.
@@ -59,13 +61,6 @@ func benchListing() []types.ResourceRecordSet {
 	return out
 }
 
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // BenchmarkZoneMemory reports the live heap the Route53 layer keeps for 10,000 sites in one zone:
 // the zone's snapshot as a re-list (the drift check's, once a minute) and one later write leave it, after a drift check compared every
 // site with it (the owner index), and the desired-record index the drift check reads. Run it with
@@ -73,7 +68,7 @@ func liveHeap() uint64 {
 // to the zone of 10,000 (its diff, and the snapshot with the write applied).
 func BenchmarkZoneMemory(b *testing.B) {
 	for range b.N {
-		before := liveHeap()
+		before := testworld.LiveHeap()
 		snap := benchSnapshot(benchListing()) // the listing itself is garbage once read
 		// A new site is written: the shared snapshot is replaced by one with the write applied.
 		snap = snap.withChanges(Diff(snap, benchOwner(benchSites), benchDesired(benchSites)).changes)
@@ -82,13 +77,13 @@ func BenchmarkZoneMemory(b *testing.B) {
 				b.Fatalf("site %d is not in sync with the zone", i)
 			}
 		}
-		withSnap := liveHeap()
+		withSnap := testworld.LiveHeap()
 		ix := NewDesiredIndex()
 		zone := Zone{ID: "Z0BENCH", Name: benchZone}
 		for i := range benchSites {
 			ix.Publish(benchKey(i), zone, benchOwner(i), benchDesired(i))
 		}
-		withIndex := liveHeap()
+		withIndex := testworld.LiveHeap()
 		b.ReportMetric(float64(withSnap-before)/benchSites, "snapshot-B/site")
 		b.ReportMetric(float64(withIndex-withSnap)/benchSites, "index-B/site")
 		b.ReportMetric(float64(withIndex-before)/benchSites, "B/site")
