@@ -18,20 +18,14 @@ import (
 // zone's changes PENDING.
 func TestManyPendingChangesCostFewPolls(t *testing.T) {
 	g := NewWithT(t)
-	w := newWorld(t, "pending.site")
-	release := emulator.HoldChangesPending(w.zone.ID)
-	defer release()
-	svc := New(awsCfg, Options{ChangeRate: 1000})
+	z := newPendingZone(t, "pending.site")
+	w, svc, release := z.world, z.svc, z.release
 
 	const changes = 30
 	ids := make([]string, changes)
 	for i := range changes {
-		res, err := svc.Ensure(w.ctx, w.zone, fmt.Sprintf("web/p%d", i), []Record{a(fmt.Sprintf("p%d.pending.site", i), "192.0.2.1")})
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(res.InSync).To(BeFalse(), "the change is held PENDING")
-		ids[i] = res.ChangeID
+		ids[i] = z.write(g, i)
 	}
-	g.Expect(ids).To(HaveLen(changes))
 
 	woken := make(chan string, changes)
 	var wg sync.WaitGroup
@@ -64,26 +58,18 @@ func TestManyPendingChangesCostFewPolls(t *testing.T) {
 // is INSYNC must still wake its waiter, not wait for a lull in the zone's changes.
 func TestInSyncWaitIsNotStarvedByNewerChanges(t *testing.T) {
 	g := NewWithT(t)
-	w := newWorld(t, "steady.site")
-	release := emulator.HoldChangesPending(w.zone.ID)
-	defer release()
-	svc := New(awsCfg, Options{ChangeRate: 1000})
-	ensure := func(i int) string {
-		res, err := svc.Ensure(w.ctx, w.zone, fmt.Sprintf("web/s%d", i), []Record{a(fmt.Sprintf("s%d.steady.site", i), "192.0.2.1")})
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(res.InSync).To(BeFalse(), "the change is held PENDING")
-		return res.ChangeID
-	}
-	ctx, cancel := context.WithCancel(w.ctx)
+	z := newPendingZone(t, "steady.site")
+	svc := z.svc
+	ctx, cancel := context.WithCancel(z.world.ctx)
 	defer cancel()
-	first := ensure(0)
+	first := z.write(g, 0)
 	woken := make(chan error, 1)
 	go func() { woken <- svc.WaitInSync(ctx, first) }()
 
 	// A new pending change, and a waiter for it, every 300 ms; the first change is INSYNC after 1 s.
 	deadline := time.After(5 * inSyncPoll)
 	for i := 1; ; i++ {
-		id := ensure(i)
+		id := z.write(g, i)
 		go func() { _ = svc.WaitInSync(ctx, id) }()
 		if i == 3 {
 			emulator.ReleaseChange(first)
@@ -98,4 +84,27 @@ func TestInSyncWaitIsNotStarvedByNewerChanges(t *testing.T) {
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// pendingZone is a zone whose changes the test world holds PENDING (both emulators answer INSYNC
+// at once) until released, and a service whose writes are not paced.
+type pendingZone struct {
+	world   *world
+	svc     *Service
+	release func()
+}
+
+func newPendingZone(t *testing.T, name string) pendingZone {
+	w := newWorld(t, name)
+	release := emulator.HoldChangesPending(w.zone.ID)
+	t.Cleanup(release)
+	return pendingZone{world: w, svc: New(awsCfg, Options{ChangeRate: 1000}), release: release}
+}
+
+// write sends one site's record and returns its change ID, held PENDING.
+func (z pendingZone) write(g Gomega, i int) string {
+	res, err := z.svc.Ensure(z.world.ctx, z.world.zone, fmt.Sprintf("web/r%d", i), []Record{a(fmt.Sprintf("r%d.%s", i, z.world.zone.Name), "192.0.2.1")})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.InSync).To(BeFalse(), "the change is held PENDING")
+	return res.ChangeID
 }
