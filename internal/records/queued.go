@@ -28,15 +28,9 @@ func (s *Service) EnsureQueued(ctx context.Context, zone Zone, owner string, des
 	}
 	zs := s.zoneState(zone.ID)
 	prev, waiting := zs.takeAnswer(owner)
-	var after uint64
-	rejections := 0
-	if prev != nil && prev.err != nil {
-		if !isRejection(prev.err) || prev.rejections > 1 {
-			return EnsureResult{}, prev.err
-		}
-		// The snapshot was stale (someone wrote to the zone since it was listed): decide again
-		// on a newer listing; what was a create may now be a conflict.
-		after, rejections = prev.gen, prev.rejections
+	after, rejections, err := prev.replan()
+	if err != nil {
+		return EnsureResult{}, err
 	}
 	snap, err := s.snapshot(ctx, zs, after)
 	if err != nil {
@@ -61,28 +55,43 @@ func (s *Service) EnsureQueued(ctx context.Context, zone Zone, owner string, des
 	}
 	zs.queued[owner] = q
 	zs.mu.Unlock()
-	req := s.enqueue(zs, plan.changes)
-	changed := plan.Changed()
-	go func() {
-		out := <-req.done
-		if out.err != nil {
-			q.err = out.err
-			if isRejection(out.err) {
-				q.rejections++
-			}
-		} else {
-			q.res = EnsureResult{Changed: changed, ChangeID: out.changeID, InSync: out.insync}
-			if out.insync && out.changeID != "" {
-				s.insync.add(out.changeID, s.now())
-			}
-		}
-		close(q.answered)
-		if done != nil {
-			done()
-		}
-	}()
+	go s.awaitAnswer(s.enqueue(zs, plan.changes), q, plan.Changed(), done)
 	res.InSync, res.Queued = false, true
 	return res, nil
+}
+
+// replan says how the owner's next plan follows the answer to its last queued change (nil: none):
+// on a listing newer than gen after a first refusal (the snapshot was stale: someone wrote to the
+// zone since it was listed, and what was a create may now be a conflict, as Ensure does); any
+// other error, or a second refusal, is reported.
+func (q *queuedChange) replan() (after uint64, rejections int, err error) {
+	if q == nil || q.err == nil {
+		return 0, 0, nil
+	}
+	if !isRejection(q.err) || q.rejections > 1 {
+		return 0, 0, q.err
+	}
+	return q.gen, q.rejections, nil
+}
+
+// awaitAnswer keeps Route53's answer to a queued change for its owner and runs done.
+func (s *Service) awaitAnswer(req *changeRequest, q *queuedChange, changed []Record, done func()) {
+	out := <-req.done
+	if out.err != nil {
+		q.err = out.err
+		if isRejection(out.err) {
+			q.rejections++
+		}
+	} else {
+		q.res = EnsureResult{Changed: changed, ChangeID: out.changeID, InSync: out.insync}
+		if out.insync && out.changeID != "" {
+			s.insync.add(out.changeID, s.now())
+		}
+	}
+	close(q.answered)
+	if done != nil {
+		done()
+	}
 }
 
 // takeAnswer takes the answer to the owner's queued change, if there is one; waiting is true

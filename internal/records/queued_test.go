@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	. "github.com/onsi/gomega"
 )
 
@@ -67,4 +68,28 @@ func TestEnsureWaitsForTheOwnersQueuedChange(t *testing.T) {
 	_, err = svc.Release(w.ctx, w.zone, "web/gone")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(w.records()).To(HaveLen(2), "only first.release.site and its registry record are left")
+}
+
+// A queued change the zone refuses because the snapshot was stale (a record made by hand after
+// the zone was listed) is planned again on a newer listing by the owner's next call, as Ensure
+// does: the hand-made record is then a conflict, not an error.
+func TestEnsureQueuedRefusedOnAStaleSnapshotPlansAgain(t *testing.T) {
+	g := NewWithT(t)
+	w := newWorld(t, "stale.site")
+	svc := New(awsCfg, Options{})
+	_, err := svc.Plan(w.ctx, w.zone, "web/x", nil) // listed before the hand edit
+	g.Expect(err).NotTo(HaveOccurred())
+	foreign := a("api.stale.site", "198.51.100.7")
+	w.byHand(types.ChangeActionCreate, foreign)
+
+	answered := make(chan struct{})
+	res, err := svc.EnsureQueued(w.ctx, w.zone, "web/a", []Record{a("api.stale.site", "192.0.2.1")}, func() { close(answered) })
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Queued).To(BeTrue())
+	<-answered
+	res, err = svc.EnsureQueued(w.ctx, w.zone, "web/a", []Record{a("api.stale.site", "192.0.2.1")}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Queued).To(BeFalse())
+	g.Expect(res.Conflicts).To(ConsistOf(HaveField("Owner", "")))
+	g.Expect(w.records()).To(Equal(map[string]Record{foreign.key(): foreign}))
 }
