@@ -44,14 +44,14 @@ func TestValidationLooksAreEarlyAndBounded(t *testing.T) {
 }
 
 // TestPropagationRechecks: after a check that misses (the change is INSYNC, a server or cache in
-// the way lags), the next two come 100 ms apart, then the gap doubles up to the poll interval.
+// the way lags), the next five come 100 ms apart, then the gap doubles up to the poll interval.
 func TestPropagationRechecks(t *testing.T) {
 	var gaps []time.Duration
-	for n := 1; n <= 6; n++ {
+	for n := 1; n <= 9; n++ {
 		gaps = append(gaps, recheckGap(n, time.Second))
 	}
-	want := []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
-		400 * time.Millisecond, 800 * time.Millisecond, time.Second}
+	ms := time.Millisecond
+	want := []time.Duration{100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second}
 	for i := range want {
 		if gaps[i] != want[i] {
 			t.Fatalf("gaps after 1…6 misses %v, want %v", gaps, want)
