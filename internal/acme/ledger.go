@@ -183,45 +183,55 @@ func (s *secretLedgerStore) Save(ctx context.Context, l Ledger) (Ledger, error) 
 		return merged, nil
 	}
 	for attempt := 0; ; attempt++ {
-		var sec corev1.Secret
-		err := s.reader.Get(ctx, s.key(), &sec)
-		exists := err == nil
-		if err != nil && !apierrors.IsNotFound(err) {
-			return l, fmt.Errorf("reading ACME rate-limit ledger %s: %w", s.key(), err)
-		}
-		merged := l.clone()
-		if exists {
-			var stored Ledger
-			if json.Unmarshal(sec.Data[ledgerField], &stored) == nil {
-				merged.merge(stored, s.keep())
-			}
-		}
-		merged.prune(s.keep())
-		raw, err := json.Marshal(merged)
-		if err != nil {
-			return l, err
-		}
-		if exists {
-			sec.Data = map[string][]byte{ledgerField: raw}
-			err = s.c.Update(ctx, &sec)
-		} else {
-			sec = corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: LedgerSecretName,
-					Labels: map[string]string{LabelManagedBy: ManagedBy, LabelComponent: LedgerComponent}},
-				Type: corev1.SecretTypeOpaque,
-				Data: map[string][]byte{ledgerField: raw},
-			}
-			err = s.c.Create(ctx, &sec)
-		}
+		merged, err := s.readMergeWrite(ctx, l)
 		if err == nil {
-			s.last = sec.ObjectMeta.DeepCopy()
 			return merged, nil
 		}
 		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 5 {
 			continue
 		}
+		return l, err
+	}
+}
+
+// readMergeWrite reads the stored ledger, merges l into it and writes the result over the version
+// it read (or creates the Secret).
+func (s *secretLedgerStore) readMergeWrite(ctx context.Context, l Ledger) (Ledger, error) {
+	var sec corev1.Secret
+	err := s.reader.Get(ctx, s.key(), &sec)
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return l, fmt.Errorf("reading ACME rate-limit ledger %s: %w", s.key(), err)
+	}
+	merged := l.clone()
+	if exists {
+		var stored Ledger
+		if json.Unmarshal(sec.Data[ledgerField], &stored) == nil {
+			merged.merge(stored, s.keep())
+		}
+	}
+	merged.prune(s.keep())
+	raw, err := json.Marshal(merged)
+	if err != nil {
+		return l, err
+	}
+	if exists {
+		sec.Data = map[string][]byte{ledgerField: raw}
+		err = s.c.Update(ctx, &sec)
+	} else {
+		sec = corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: LedgerSecretName,
+				Labels: map[string]string{LabelManagedBy: ManagedBy, LabelComponent: LedgerComponent}},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{ledgerField: raw},
+		}
+		err = s.c.Create(ctx, &sec)
+	}
+	if err != nil {
 		return l, fmt.Errorf("saving ACME rate-limit ledger %s: %w", s.key(), err)
 	}
+	s.last = sec.ObjectMeta.DeepCopy()
+	return merged, nil
 }
 
 // saveOverLast writes l over the version of the Secret this store last read or wrote. ok is

@@ -12,25 +12,24 @@ import (
 func looksWithin(limit time.Duration) []time.Duration {
 	var at []time.Duration
 	wait, t := firstValidationPoll, time.Duration(0)
-	for looks := 0; ; {
+	for {
 		if t += wait; t > limit {
 			return at
 		}
 		at = append(at, t)
-		looks++
-		wait = nextValidationPoll(wait, looks)
+		wait = nextValidationPoll(wait)
 	}
 }
 
-// TestValidationLooksAreEarlyAndBounded: the CA is first asked 0.1 s after the challenge is
-// accepted and again 0.1 s later (a CA that validates in well under a second is not waited on
-// for a quarter of a second), then less and less often: a Let's Encrypt validation of 1–2 s costs
-// 5–6 looks, and a name at most 10 in its first 30 s and one per 8 s after that.
+// TestValidationLooksAreEarlyAndBounded: the CA is first asked 0.05 s after the challenge is
+// accepted and again 0.1 s later (a CA that validates within tens of milliseconds is not waited
+// on for a tenth of a second), then less and less often: a Let's Encrypt validation of 1–2 s
+// costs 5–6 looks, and a name at most 10 in its first 30 s and one per 8 s after that.
 func TestValidationLooksAreEarlyAndBounded(t *testing.T) {
 	at := looksWithin(30 * time.Second)
 	t.Logf("looks within 30 s: %v", at)
-	if len(at) < 2 || at[0] != 100*time.Millisecond || at[1] != 200*time.Millisecond {
-		t.Errorf("first looks at %v, want 100ms and 200ms", at[:min(2, len(at))])
+	if len(at) < 2 || at[0] != 50*time.Millisecond || at[1] != 150*time.Millisecond {
+		t.Errorf("first looks at %v, want 50ms and 150ms", at[:min(2, len(at))])
 	}
 	if len(at) > 10 {
 		t.Errorf("%d looks within 30 s, want at most 10", len(at))
