@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -58,6 +59,12 @@ func main() {
 	if *showVersion {
 		fmt.Println(version.String("securesite"))
 		return
+	}
+	if o.PprofAddr == "" || o.PprofAddr == "0" {
+		// Heap profiles are served only by --pprof-bind-address. Without it nothing can read the
+		// allocations the runtime samples (one in every 512 KiB), yet it keeps a record of every
+		// call stack it sampled and a 1.4 MB hash table of them for the process's life.
+		runtime.MemProfileRate = 0
 	}
 	if o.DriftCheckInterval <= 0 {
 		o.DriftCheckInterval = -1 // off (manager.Options reads 0 as the default)
