@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/logsample"
 	"github.com/securesite-io/securesite/internal/manager"
 	"github.com/securesite-io/securesite/internal/version"
 )
@@ -69,7 +70,7 @@ func main() {
 	if o.DriftCheckInterval <= 0 {
 		o.DriftCheckInterval = -1 // off (manager.Options reads 0 as the default)
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctrl.SetLogger(logsample.Logger(&zapOpts))
 	tenancyLists()
 
 	if err := run(ctrl.SetupSignalHandler(), o, acmeCABundle, nameserver); err != nil {
