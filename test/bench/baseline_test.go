@@ -28,13 +28,14 @@ const baselineSettle = 20 * time.Second
 // binary on the test world with N idle sites (0 by default), run twice in one world, first at its
 // defaults (no profiler), then with --pprof-bind-address, which adds the Go runtime's own account
 // (MemStats after a collection) and a heap profile in the log directory.
-// SECURESITE_BASELINE_EXACT=1 runs the second manager with GODEBUG=memprofilerate=1, so the
-// profile records every allocation (its RSS is then not the production figure).
+// SECURESITE_BASELINE_GODEBUG is the second manager's GODEBUG: memprofilerate=1 makes the profile
+// record every allocation (its RSS is then not the production figure), memprofilerate=0 shows
+// what the runtime holds without the profiler's sampling.
 // SECURESITE_BASELINE_BINARY runs a manager binary built elsewhere (e.g. from an earlier commit)
 // instead of the working tree's. SECURESITE_BASELINE_OUT names a directory that keeps heap.pprof after the test (the log
 // directory is removed with the test's).
 //
-//	SECURESITE_BASELINE_N=0 [SECURESITE_BASELINE_EXACT=1] go test -count=1 -run TestIdleBaseline -v ./test/bench/
+//	SECURESITE_BASELINE_N=0 [SECURESITE_BASELINE_GODEBUG=memprofilerate=1] go test -count=1 -run TestIdleBaseline -v ./test/bench/
 func TestIdleBaseline(t *testing.T) {
 	v, ok := os.LookupEnv("SECURESITE_BASELINE_N")
 	if !ok {
@@ -67,13 +68,13 @@ func TestIdleBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := testworld.ManagerOptions{Binary: bin, LogName: "manager-pprof.log", Args: []string{fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", port)}}
-	exact := os.Getenv("SECURESITE_BASELINE_EXACT") != ""
-	if exact {
-		o.Env = []string{"GODEBUG=memprofilerate=1"}
+	godebug := os.Getenv("SECURESITE_BASELINE_GODEBUG")
+	if godebug != "" {
+		o.Env = []string{"GODEBUG=" + godebug}
 	}
 	profiled := &manager{w.StartManager(t, o)}
 	time.Sleep(baselineSettle)
-	t.Logf("--pprof-bind-address (memprofilerate=1: %v), N=%d: %s", exact, n, procMemory(profiled.Cmd.Process.Pid))
+	t.Logf("--pprof-bind-address (GODEBUG=%s), N=%d: %s", godebug, n, procMemory(profiled.Cmd.Process.Pid))
 	t.Logf("Go runtime after a collection: %s", baselineMemStats(t, port))
 	heapProfile(t, port, cmp.Or(os.Getenv("SECURESITE_BASELINE_OUT"), w.LogDir))
 }
