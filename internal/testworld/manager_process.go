@@ -122,8 +122,8 @@ func (w *World) StartManager(t testing.TB, o ManagerOptions) *ManagerProcess {
 	// The emulators speak plain HTTP. An AWS_CA_BUNDLE in the machine's environment would have the
 	// SDK parse that bundle into a pool of its own (~0.24 MB of a system bundle, held for the
 	// process's life) that a production pod, which sets none, does not hold.
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "AWS_CA_BUNDLE=") })
-	m.Cmd.Env = append(env, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "KUBECONFIG="+kubeconfig)
+	m.Cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "AWS_CA_BUNDLE=") })
+	m.Cmd.Env = append(m.Cmd.Env, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "KUBECONFIG="+kubeconfig)
 	m.Cmd.Env = append(m.Cmd.Env, o.Env...)
 	m.Cmd.Stdout, m.Cmd.Stderr = logFile, logFile
 	if err := m.Cmd.Start(); err != nil {
