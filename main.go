@@ -27,7 +27,7 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.BoolVar(&o.SecureMetrics, "metrics-secure", false, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
-	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "Address of the Go profiler (/debug/pprof/) for memory and CPU profiles; 0 disables it.")
+	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "Address of the Go profiler (/debug/pprof/) for memory and CPU profiles; 0 disables it (and the runtime's sampling of allocations for heap profiles).")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.StringVar(&o.LeaderElectionID, "leader-election-id", "", "Name of the leader election lease (default securesite.io; per shard securesite.io-shard-<hash of --watch-label-selector>).")
 	flag.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", "Only reconcile SecureSites matching this label selector (e.g. shard=a, or shard notin (a,b)); run one Deployment per shard with disjoint selectors.")
