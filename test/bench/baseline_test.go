@@ -77,6 +77,41 @@ func TestIdleBaseline(t *testing.T) {
 	t.Logf("--pprof-bind-address (GODEBUG=%s), N=%d: %s", godebug, n, procMemory(profiled.Cmd.Process.Pid))
 	t.Logf("Go runtime after a collection: %s", baselineMemStats(t, port))
 	heapProfile(t, port, cmp.Or(os.Getenv("SECURESITE_BASELINE_OUT"), w.LogDir))
+	t.Logf("goroutines by where they wait:\n%s", goroutineSummary(t, port))
+}
+
+// goroutineSummary is the head of the manager's goroutine profile: the total, then each group of
+// goroutines with the same stack (the largest first), one line each.
+func goroutineSummary(t *testing.T, port int) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", port))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, block := range strings.Split(string(body), "\n\n") {
+		lines := strings.Split(strings.TrimSpace(block), "\n")
+		// "N @ 0x…" then "#\t0x…\tfunction+0x…\tfile:line" frames: the count and the first frame
+		// outside the runtime say what the group is.
+		head, where := lines[0], ""
+		for _, l := range lines[1:] {
+			if f := strings.Fields(l); len(f) >= 3 && !strings.HasPrefix(f[2], "runtime.") && !strings.HasPrefix(f[2], "internal/") &&
+				!strings.HasPrefix(f[2], "sync.") && !strings.HasPrefix(f[2], "time.") {
+				where = f[2]
+				break
+			}
+		}
+		if n, _, ok := strings.Cut(head, " @ "); ok {
+			head = n + " " + where
+		}
+		out = append(out, head)
+	}
+	return strings.Join(out, "\n")
 }
 
 // createBaselineSites makes a zone and n idle sites (backend record, self-signed certificate).
