@@ -36,22 +36,7 @@ func TestSiteFloodAdmittedAWorkingSetAtATime(t *testing.T) {
 	e.create(selfSigned("edited"))
 	e.waitCondition(ns, "edited", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 60*time.Second)
 
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if d := int64(queueDepth(t)); d > peak.Load() {
-				peak.Store(d)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
+	peak, stop := sampleQueueDepth(t)
 	for i := range flood {
 		e.create(selfSigned(fmt.Sprintf("s%03d", i)))
 	}
@@ -77,8 +62,7 @@ func TestSiteFloodAdmittedAWorkingSetAtATime(t *testing.T) {
 		}
 		return ""
 	})
-	close(stop)
-	<-sampled
+	stop()
 	t.Logf("queue depth peaked at %d during a flood of %d sites", peak.Load(), flood)
 	if peak.Load() == 0 {
 		t.Fatal("no workqueue_depth for the securesite queue: its metrics are gone")
@@ -86,6 +70,26 @@ func TestSiteFloodAdmittedAWorkingSetAtATime(t *testing.T) {
 	if peak.Load() > workingSet {
 		t.Errorf("queue depth peaked at %d, working set %d", peak.Load(), workingSet)
 	}
+}
+
+// sampleQueueDepth records the securesite queue's deepest workqueue_depth until stop is called.
+func sampleQueueDepth(t *testing.T) (peak *atomic.Int64, stop func()) {
+	peak = &atomic.Int64{}
+	done, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if d := int64(queueDepth(t)); d > peak.Load() {
+				peak.Store(d)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return peak, func() { close(done); <-sampled }
 }
 
 // passed counts the flood's sites (all but "edited") that have had a pass: they have conditions.

@@ -41,7 +41,6 @@ func TestAdmissionQueue(t *testing.T) {
 	q.Done(first)
 	var order []reconcile.Request
 	for range n { // n+1 keys, first among them
-
 		if in := q.PriorityQueue.Len() + int(q.busy.Load()); in > q.bound {
 			t.Fatalf("%d ready or in progress, bound %d", in, q.bound)
 		}

@@ -34,14 +34,14 @@ func TestResyncSchedule(t *testing.T) {
 	if due := s.takeDue(start, 10); len(due) != 0 {
 		t.Fatalf("due at once: %v", due)
 	}
-	if due := s.takeDue(start.Add(12 * time.Second), 10); !slices.Equal(due, []types.NamespacedName{a}) {
+	if due := s.takeDue(start.Add(12*time.Second), 10); !slices.Equal(due, []types.NamespacedName{a}) {
 		t.Fatalf("due after 12s: %v, want [a]", due)
 	}
-	if due := s.takeDue(start.Add(13 * time.Second), 10); len(due) != 0 {
+	if due := s.takeDue(start.Add(13*time.Second), 10); len(due) != 0 {
 		t.Fatalf("a taken twice: %v", due)
 	}
 	s.store(b, siteRecord{written: "3"}) // b's pass ran for another reason and wrote its status
-	if due := s.takeDue(start.Add(2 * time.Minute), 10); len(due) != 0 {
+	if due := s.takeDue(start.Add(2*time.Minute), 10); len(due) != 0 {
 		t.Fatalf("b's old schedule survived its pass: %v", due)
 	}
 	if rec, _ := s.load(a); rec.written != "1" {
@@ -53,7 +53,9 @@ func TestResyncSchedule(t *testing.T) {
 // due first; the sites left over stay due and are taken next, before any site that comes due later.
 func TestResyncTakesLongestDueFirst(t *testing.T) {
 	var s siteRecords
-	key := func(i int) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("s%02d", i)} }
+	key := func(i int) types.NamespacedName {
+		return types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("s%02d", i)}
+	}
 	start := time.Now()
 	for i := range 20 {
 		s.store(key(i), siteRecord{written: "1"})
