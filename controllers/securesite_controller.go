@@ -186,15 +186,13 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 func (r *SecureSiteReconciler) fetch(ctx context.Context, key types.NamespacedName) (*v1alpha1.SecureSite, error) {
 	site := &v1alpha1.SecureSite{}
 	_, watched, err := r.cachedSites.GetByKey(key.String())
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
-	case !watched:
-		err = apierrors.NewNotFound(v1alpha1.GroupVersion.WithResource("securesites").GroupResource(), key.Name)
-	default:
+	}
+	if watched {
 		err = r.APIReader.Get(ctx, key, site)
 	}
-	if apierrors.IsNotFound(err) {
+	if !watched || apierrors.IsNotFound(err) {
 		r.forgetSite(key)
 		return nil, nil
 	}
