@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/securesite-io/securesite/internal/acme"
+	"github.com/securesite-io/securesite/internal/logsample"
 	"github.com/securesite-io/securesite/internal/manager"
 	"github.com/securesite-io/securesite/internal/version"
 )
@@ -25,7 +27,7 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.BoolVar(&o.SecureMetrics, "metrics-secure", false, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
-	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "Address of the Go profiler (/debug/pprof/) for memory and CPU profiles; 0 disables it.")
+	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "Address of the Go profiler (/debug/pprof/) for memory and CPU profiles; 0 disables it (and the runtime's sampling of allocations for heap profiles).")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.StringVar(&o.LeaderElectionID, "leader-election-id", "", "Name of the leader election lease (default securesite.io; per shard securesite.io-shard-<hash of --watch-label-selector>).")
 	flag.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", "Only reconcile SecureSites matching this label selector (e.g. shard=a, or shard notin (a,b)); run one Deployment per shard with disjoint selectors.")
@@ -59,10 +61,16 @@ func main() {
 		fmt.Println(version.String("securesite"))
 		return
 	}
+	if o.PprofAddr == "" || o.PprofAddr == "0" {
+		// Heap profiles are served only by --pprof-bind-address. Without it nothing can read the
+		// allocations the runtime samples (one in every 512 KiB), yet it keeps a record of every
+		// call stack it sampled and a 1.4 MB hash table of them for the process's life.
+		runtime.MemProfileRate = 0
+	}
 	if o.DriftCheckInterval <= 0 {
 		o.DriftCheckInterval = -1 // off (manager.Options reads 0 as the default)
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctrl.SetLogger(logsample.Logger(&zapOpts))
 	tenancyLists()
 
 	if err := run(ctrl.SetupSignalHandler(), o, acmeCABundle, nameserver); err != nil {
