@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -61,28 +62,38 @@ func (r *SecureSiteReconciler) reconcilePermission(ctx context.Context, s *scope
 }
 
 // watchGrants re-checks sites when what grants them changes: any SecureSiteClass (a class
-// appearing, becoming default or narrowing), or their namespace's labels.
+// appearing, becoming default or narrowing), or their namespace's labels. One change can wake
+// every site: they are bulk work, behind users' edits.
 func (r *SecureSiteReconciler) watchGrants(b *builder.TypedBuilder[reconcile.Request]) *builder.TypedBuilder[reconcile.Request] {
 	return b.
-		Watches(&v1alpha1.SecureSiteClass{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-			return r.sitesIn(ctx)
-		})).
-		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.sitesIn(ctx, client.InNamespace(o.GetName()))
-		}))
+		Watches(&v1alpha1.SecureSiteClass{}, lowPriorityEvents{handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			return r.sitesIn(ctx, "")
+		})}).
+		WatchesMetadata(&corev1.Namespace{}, lowPriorityEvents{handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return r.sitesIn(ctx, o.GetName())
+		})})
 }
 
-// sitesIn lists the sites this controller watches, from the cache (their metadata is all it holds).
-func (r *SecureSiteReconciler) sitesIn(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
-	sites := &metav1.PartialObjectMetadataList{}
-	sites.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSiteList"))
-	if err := r.List(ctx, sites, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
-		log.FromContext(ctx).Error(err, "listing SecureSites to re-check their grants")
-		return nil
+// sitesIn lists the sites this controller watches in namespace ("": all), by key from the
+// informer's store (the cache keeps a CachedSite of each, which no cache read returns).
+func (r *SecureSiteReconciler) sitesIn(ctx context.Context, namespace string) []reconcile.Request {
+	var keys []string
+	if namespace == "" {
+		keys = r.cachedSites.ListKeys()
+	} else {
+		var err error
+		if keys, err = r.cachedSites.IndexKeys(toolscache.NamespaceIndex, namespace); err != nil {
+			log.FromContext(ctx).Error(err, "listing SecureSites to re-check their grants", "namespace", namespace)
+			return nil
+		}
 	}
-	out := make([]reconcile.Request, 0, len(sites.Items))
-	for _, s := range sites.Items {
-		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
+	out := make([]reconcile.Request, 0, len(keys))
+	for _, k := range keys {
+		ns, name, err := toolscache.SplitMetaNamespaceKey(k)
+		if err != nil {
+			continue // not a namespace/name key: not a site
+		}
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
 	}
 	return out
 }

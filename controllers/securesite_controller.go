@@ -10,11 +10,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -24,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -83,6 +87,8 @@ type SecureSiteReconciler struct {
 	// sites keeps, per site, the resourceVersion of its last status patch and what the per-site
 	// metrics export: a few dozen bytes where a cached SecureSite was kilobytes.
 	sites siteRecords
+	// cachedSites is the store of the cache's SecureSite informer (see CachedSite).
+	cachedSites toolscache.Indexer
 	// resyncScheduled is set once the resync schedule adds due sites to the queue (see
 	// resyncSource); until then resyncs wait in the queue.
 	resyncScheduled atomic.Bool
@@ -176,18 +182,21 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 // fetch reads the site; nil when it is gone, or not this controller's. The cache holds only the
-// metadata of the sites this controller watches (its shard): it says whether the site is ours, and
-// the API server says what the site is now. A read from the API server is never behind our own
-// last status patch; a cached copy was when wake-ups came in a row, and a pass working from it
-// redid the last pass (imported a second ACM certificate) or undid it (removed alias records it
-// did not know about yet).
+// sites this controller watches (its shard), each as a CachedSite: it says whether the site is
+// ours, and the API server says what the site is now. A read from the API server is never behind
+// our own last status patch; a cached copy was when wake-ups came in a row, and a pass working
+// from it redid the last pass (imported a second ACM certificate) or undid it (removed alias
+// records it did not know about yet).
 func (r *SecureSiteReconciler) fetch(ctx context.Context, key types.NamespacedName) (*v1alpha1.SecureSite, error) {
 	site := &v1alpha1.SecureSite{}
-	err := r.Get(ctx, key, siteMetadata())
-	if err == nil {
+	_, watched, err := r.cachedSites.GetByKey(key.String())
+	if err != nil {
+		return nil, err
+	}
+	if watched {
 		err = r.APIReader.Get(ctx, key, site)
 	}
-	if apierrors.IsNotFound(err) {
+	if !watched || apierrors.IsNotFound(err) {
 		r.forgetSite(key)
 		return nil, nil
 	}
@@ -197,7 +206,8 @@ func (r *SecureSiteReconciler) fetch(ctx context.Context, key types.NamespacedNa
 	return site, nil
 }
 
-// siteMetadata is an empty SecureSite as the cache holds it: metadata only.
+// siteMetadata is an empty SecureSite as the cache's informer decodes it: metadata only (the
+// informer then keeps a CachedSite of it).
 func siteMetadata() *metav1.PartialObjectMetadata {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSite"))
@@ -326,6 +336,22 @@ func (r *SecureSiteReconciler) wake(key types.NamespacedName) {
 	}
 }
 
+// siteControllerName names the controller, its logs and its workqueue metrics (the name For
+// would have given it).
+const siteControllerName = "securesite"
+
+// siteLogger is the logger For would have given each pass: the controller, the kind, the site.
+func siteLogger(base logr.Logger) func(*reconcile.Request) logr.Logger {
+	gvk := v1alpha1.GroupVersion.WithKind("SecureSite")
+	base = base.WithValues("controller", siteControllerName, "controllerGroup", gvk.Group, "controllerKind", gvk.Kind)
+	return func(req *reconcile.Request) logr.Logger {
+		if req == nil {
+			return base
+		}
+		return base.WithValues(gvk.Kind, klog.KRef(req.Namespace, req.Name), "namespace", req.Namespace, "name", req.Name)
+	}
+}
+
 // SetupWithManager registers the controller: SecureSites, the Secrets they own, and wake-ups from
 // the issuance pool.
 func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -333,18 +359,32 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Clock = clock.RealClock{}
 	}
 	collectSiteMetricsFrom(&r.sites)
-	// Only the metadata of SecureSites is cached (the predicates below read metadata alone); each
-	// pass reads its site from the API server.
+	sites, err := cachedSiteIndex(mgr)
+	if err != nil {
+		return err
+	}
+	r.cachedSites = sites
+	workers := max(1, r.MaxConcurrentReconciles)
+	// Of SecureSites the cache keeps only what wakes them (CachedSite, from the metadata-only
+	// informer); each pass reads its site from the API server. The sites' own handler (siteEvents)
+	// and the admission queue keep floods of sites out of the work queue (see admissionQueue).
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.SecureSite{}, builder.OnlyMetadata, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&corev1.Secret{}, builder.OnlyMetadata).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
+		Named(siteControllerName).
+		Watches(&v1alpha1.SecureSite{}, siteEvents{}, builder.OnlyMetadata, builder.WithPredicates(siteChanged)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &v1alpha1.SecureSite{}, handler.OnlyControllerOwner()), builder.OnlyMetadata).
+		WithLogConstructor(siteLogger(mgr.GetLogger())).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: workers,
+			NewQueue: func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+				return newAdmissionQueue(name, workers, rl)
+			},
+		})
 	b = r.watchGrants(b)
 	if r.Wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.Wake, &handler.EnqueueRequestForObject{}))
 	}
 	if r.Drifted != nil {
-		b = b.WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{}))
+		b = b.WatchesRawSource(source.Channel(r.Drifted, handler.TypedEventHandler[client.Object, reconcile.Request](lowPriorityEvents{&handler.EnqueueRequestForObject{}})))
 	}
 	b = b.WatchesRawSource(r.resyncSource())
 	return b.Complete(r)

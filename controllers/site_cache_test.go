@@ -10,20 +10,23 @@ import (
 	"testing"
 	"time"
 
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/controllers"
 	"github.com/securesite-io/securesite/internal/certs"
 	"github.com/securesite-io/securesite/internal/manager"
 )
 
-// TestSitesCachedAsMetadataOnly: the manager's cache holds the metadata of SecureSites, not the
-// whole objects (a decoded site was about 2.6 KB, the largest thing held at 10,000 sites), and
+// TestSitesCachedAsMetadataOnly: the manager's cache holds of SecureSites what wakes them, not
+// the whole objects (a decoded site was about 2.6 KB, the largest thing held at 10,000 sites), and
 // what users rely on still works without them: a spec change is acted upon, and the per-site
 // metrics show each site's certificate expiry and Ready/Stalled state, and nothing once it is
 // deleted.
@@ -46,12 +49,15 @@ func TestSitesCachedAsMetadataOnly(t *testing.T) {
 	if err := e.cache.Get(ctx, key, &v1alpha1.SecureSite{}); !errors.As(err, &notCached) {
 		t.Errorf("reading a whole SecureSite from the cache: err = %v, want ErrResourceNotCached (the cache holds whole sites)", err)
 	}
+	// Of the site it keeps the key, resourceVersion and generation (controllers.CachedSite),
+	// which no cache read returns: from the informer's store.
+	if c, ok := e.cachedSite(key).(*controllers.CachedSite); !ok || c.GetGeneration() != shop.Generation || c.GetResourceVersion() == "" || c.GetUID() != "" {
+		t.Errorf("the site in the cache: %#v; want a CachedSite of generation %d with a resourceVersion", e.cachedSite(key), shop.Generation)
+	}
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSite"))
-	// Its metadata is, without the UID (nothing reads it there: 48 bytes a site).
-	if err := e.cache.Get(ctx, key, m); err != nil || m.Generation != shop.Generation || m.ResourceVersion == "" || m.UID != "" {
-		t.Errorf("the site's metadata from the cache: generation %d, resourceVersion %q, uid %q, err %v; want generation %d, a resourceVersion, no uid",
-			m.Generation, m.ResourceVersion, m.UID, err, shop.Generation)
+	if err := e.cache.Get(ctx, key, m); err == nil {
+		t.Errorf("a site's whole metadata read from the cache: %+v; want none kept", m.ObjectMeta)
 	}
 
 	want := append(conditionSeries(ns, "shop", metav1.ConditionTrue, metav1.ConditionFalse), conditionSeries(ns, "taken", metav1.ConditionFalse, metav1.ConditionTrue)...)
@@ -208,4 +214,86 @@ func TestSiteSecretRestoredWhenDeletedOrBrokenByHand(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored("a Secret edited by hand written again", func(s *corev1.Secret) bool { return s.ResourceVersion != broken.ResourceVersion })
+}
+
+// cachedSite is what the manager's cache holds of a site (nil: nothing), from its SecureSite
+// informer's store.
+func (e *env) cachedSite(key types.NamespacedName) any {
+	e.t.Helper()
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSite"))
+	inf, err := e.cache.GetInformer(context.Background(), m, cache.BlockUntilSynced(true))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	obj, _, err := inf.(toolscache.SharedIndexInformer).GetStore().GetByKey(key.String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return obj
+}
+
+// TestSiteWakesOnAnnotationAndGrantChanges: the cache keeps of a site only what wakes it, and
+// every wake-up a user relies on still comes, with no resync and no drift check to cover for a
+// missed one: a class created for a site that names it, a namespace labelled so that the class
+// selects it, an annotation edit (the record changed by hand is written again), and a deletion
+// (the API server bumps the generation when it sets the deletionTimestamp, which is what wakes it).
+func TestSiteWakesOnAnnotationAndGrantChanges(t *testing.T) {
+	e := startEnvWith(t, func(_ *env, o *manager.Options) {
+		o.ResyncPeriod = time.Hour
+		o.DriftCheckInterval = -1
+	})
+	ctx := context.Background()
+	zoneID := e.w.CreateHostedZone(ctx, "wake.test")
+	granted, later := e.namespace("wake"), e.namespace("wake")
+	e.labelNamespace(granted, map[string]string{"team": "wake"})
+
+	// A class created after the site that names it: the site is re-checked.
+	e.create(withClass("wake", backendSite(granted, "early", "wake.test", "api.wake.test", "203.0.113.50")))
+	e.waitCondition(granted, "early", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonNotPermitted, 30*time.Second)
+	if err := e.k8s.Create(ctx, teamClass("wake", "wake", "wake.test")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCondition(granted, "early", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
+
+	// A namespace labelled so that the class selects it: its sites are re-checked.
+	e.create(withClass("wake", backendSite(later, "labelled", "wake.test", "www.wake.test", "203.0.113.51")))
+	e.waitCondition(later, "labelled", v1alpha1.ConditionStalled, metav1.ConditionTrue, v1alpha1.ReasonNotPermitted, 30*time.Second)
+	e.labelNamespace(later, map[string]string{"team": "wake"})
+	e.waitCondition(later, "labelled", v1alpha1.ConditionReady, metav1.ConditionTrue, "", 30*time.Second)
+
+	// An annotation edit: the pass it wakes writes back the record changed by hand.
+	e.handWrite(zoneID, r53types.ChangeActionUpsert, "api.wake.test", "A", "198.51.100.50")
+	time.Sleep(1500 * time.Millisecond) // past the test manager's 1 s Route53 snapshot
+	e.poke(granted, "early")
+	e.eventually(15*time.Second, "record written again after the annotation edit", func() string {
+		if v := values(e.records(zoneID)["A api.wake.test"]); !slices.Equal(v, []string{"203.0.113.50"}) {
+			return fmt.Sprint(v)
+		}
+		return ""
+	})
+
+	// A deletion, held by a finalizer of someone else's so the object stays to be looked at.
+	const hold = "test.securesite.io/hold"
+	e.update(later, "labelled", func(s *v1alpha1.SecureSite) { s.Finalizers = append(s.Finalizers, hold) })
+	before := e.get(later, "labelled")
+	if err := e.k8s.Delete(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(30*time.Second, "the controller's finalizer removed", func() string {
+		s := e.get(later, "labelled")
+		if slices.Contains(s.Finalizers, v1alpha1.Finalizer) {
+			return fmt.Sprintf("finalizers %v", s.Finalizers)
+		}
+		if s.Generation != before.Generation+1 {
+			t.Errorf("generation %d once deleting, want %d: the deletion did not bump it, and the watch would not wake the site for it", s.Generation, before.Generation+1)
+		}
+		return ""
+	})
+	if _, ok := e.records(zoneID)["A www.wake.test"]; ok {
+		t.Errorf("the deleted site's record is still in the zone")
+	}
+	e.update(later, "labelled", func(s *v1alpha1.SecureSite) {
+		s.Finalizers = slices.DeleteFunc(s.Finalizers, func(f string) bool { return f == hold })
+	})
 }

@@ -1,5 +1,5 @@
 // Package manager wires the SecureSite controller: the controller-runtime manager (a cache of
-// the metadata of SecureSites and of which site each of our own Secrets wakes, metrics, probes, leader election), the
+// what wakes each SecureSite and of which site each of our own Secrets wakes, metrics, probes, leader election), the
 // SDK-backed services sharing one AWS configuration, the ACME issuance pool and the reconciler.
 // main.go and the tests that run the controller in-process build it here, so the tests exercise
 // the wiring users run.
@@ -267,21 +267,23 @@ func addDriftCheck(mgr ctrl.Manager, r *controllers.SecureSiteReconciler, dns *r
 	})
 }
 
-// newControllerManager is controller-runtime's manager: a cache of metadata (SecureSites, the
-// key and site of each of our own Secrets) and of SecureSiteClasses, metrics, probes and leader election.
+// newControllerManager is controller-runtime's manager: a cache of what wakes each SecureSite,
+// of the key and site of each of our own Secrets, and of SecureSiteClasses, metrics, probes and leader election.
 func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.LabelManagedByValue})
 	// Only Secrets we labelled are watched: clusters hold thousands of unrelated Secrets, and
 	// caching them would cost memory for nothing. Of each, the cache keeps only what wakes its
 	// site when it changes or goes (see secretWake).
-	byObject := map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: managed, Transform: secretWakeFrom}}
 	shard, err := ShardSelector(o.WatchLabelSelector)
 	if err != nil {
 		return nil, err
 	}
-	if shard != nil {
-		// Keyed by kind, so the selector applies to the metadata-only informer of SecureSites too.
-		byObject[&v1alpha1.SecureSite{}] = cache.ByObject{Label: shard}
+	byObject := map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: managed, Transform: secretWakeFrom},
+		// Keyed by kind, so the shard's selector and the transform apply to the metadata-only
+		// informer of SecureSites too. Of each site the cache keeps only what wakes it (see
+		// controllers.CachedSite).
+		&v1alpha1.SecureSite{}: {Label: shard, Transform: controllers.CompactSite},
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
@@ -294,9 +296,10 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		// Only Secrets we labelled are watched (Owns with OnlyMetadata), and the cache keeps of
 		// each its key and controlling site alone: clusters hold thousands of unrelated Secrets,
 		// and anyone who may label a Secret could otherwise make the controller hold its data.
-		// Each pass reads its site's Secret from the API server. SecureSites too are cached as metadata only (For with OnlyMetadata):
-		// a decoded site is about 2.6 KB, the largest thing the manager held at 10,000 sites, and
-		// each pass reads its site from the API server anyway. A read of a type no watch caches
+		// Each pass reads its site's Secret from the API server. SecureSites too are watched as
+		// metadata only (For with OnlyMetadata), and the cache keeps of each its key, generation and
+		// a digest of its annotations: a decoded site is about 2.6 KB, its metadata about 460
+		// bytes in the store, and each pass reads its site from the API server anyway. A read of a type no watch caches
 		// (a whole SecureSite, a whole Secret) fails instead of starting a cluster-wide informer.
 		Cache: cache.Options{
 			ByObject:                    byObject,
@@ -318,10 +321,10 @@ func newControllerManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 }
 
 // stripUnread drops from every object the cache keeps what the controller never reads:
-// managedFields (server-side apply bookkeeping), kubectl's last-applied-configuration
-// annotation (a second copy of the whole object for every site applied with kubectl apply) and
-// a cached site's UID (48 bytes a site). The resourceVersion stays: the informer tells a resync
-// from an update by it.
+// managedFields (server-side apply bookkeeping) and kubectl's last-applied-configuration
+// annotation (a second copy of the whole object for every object applied with kubectl apply).
+// The resourceVersion stays: the informer tells a resync from an update by it. SecureSites and
+// our Secrets have transforms of their own (CompactSite, secretWakeFrom).
 // Nothing is written back from the cache: a pass reads its site from the API server and patches
 // against that copy. The informer hands the transform a freshly decoded object.
 func stripUnread(in any) (any, error) {
@@ -334,11 +337,6 @@ func stripUnread(in any) (any, error) {
 	}
 	if m, ok := in.(*metav1.PartialObjectMetadata); ok {
 		internMetadataStrings(m)
-		if m.GroupVersionKind().GroupKind() == v1alpha1.GroupVersion.WithKind("SecureSite").GroupKind() {
-			// Nothing reads a cached site's UID: a pass reads its site (and its Secret, whose
-			// owner's UID is checked there) from the API server.
-			m.UID = ""
-		}
 	}
 	if a := obj.GetAnnotations(); a != nil {
 		if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
@@ -353,7 +351,7 @@ func stripUnread(in any) (any, error) {
 
 // internMetadataStrings makes the strings every cached object of a kind repeats (apiVersion and
 // kind, which the informer sets on each object it decodes, namespace, finalizers) share one copy:
-// decoded from JSON, each object had its own. SecureSites are cached as this metadata alone.
+// decoded from JSON, each object had its own. Namespaces are cached as this metadata alone.
 func internMetadataStrings(m *metav1.PartialObjectMetadata) {
 	in := func(s *string) { *s = unique.Make(*s).Value() }
 	in(&m.APIVersion)

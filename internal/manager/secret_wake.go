@@ -7,9 +7,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
+	"github.com/securesite-io/securesite/internal/compactmeta"
 )
 
 // secretWake is all the cache keeps of one of our Secrets: its key, its resourceVersion and the
@@ -19,8 +20,9 @@ import (
 // as a PartialObjectMetadata was about 320 bytes before its strings; this is 64.
 //
 // It is a client.Object so the informer and controller-runtime's event handlers take it; the
-// metadata it does not keep reads as empty and setting it does nothing.
+// metadata it does not keep reads as empty and setting it does nothing (compactmeta.Unkept).
 type secretWake struct {
+	compactmeta.Unkept
 	name, namespace, resourceVersion string
 	site                             string // "" when no SecureSite controls the Secret
 }
@@ -47,7 +49,7 @@ const siteKind = "SecureSite"
 
 var (
 	siteAPIVersion = v1alpha1.GroupVersion.String()
-	secretGVK      = schema.GroupVersionKind{Version: "v1", Kind: "Secret"}
+	secretKind     = compactmeta.Kind{GVK: schema.GroupVersionKind{Version: "v1", Kind: "Secret"}}
 )
 
 // GetOwnerReferences is the controlling site, the one reference the event handler looks at
@@ -60,48 +62,14 @@ func (w *secretWake) GetOwnerReferences() []metav1.OwnerReference {
 	return []metav1.OwnerReference{{APIVersion: siteAPIVersion, Kind: siteKind, Name: w.site, Controller: &controller}}
 }
 
-func (w *secretWake) GetName() string                  { return w.name }
-func (w *secretWake) GetNamespace() string             { return w.namespace }
-func (w *secretWake) GetResourceVersion() string       { return w.resourceVersion }
-func (w *secretWake) GetObjectKind() schema.ObjectKind { return secretKind{} }
+func (w *secretWake) GetName() string            { return w.name }
+func (w *secretWake) GetNamespace() string       { return w.namespace }
+func (w *secretWake) GetResourceVersion() string { return w.resourceVersion }
+
+// GetObjectKind is v1 Secret: the cache holds Secrets alone.
+func (w *secretWake) GetObjectKind() schema.ObjectKind { return &secretKind }
 
 // DeepCopyObject copies it: every field is a string.
 func (w *secretWake) DeepCopyObject() runtime.Object { c := *w; return &c }
 
-// secretKind reports v1 Secret and ignores changes: the cache holds Secrets alone.
-type secretKind struct{}
-
-func (secretKind) SetGroupVersionKind(schema.GroupVersionKind) {}
-func (secretKind) GroupVersionKind() schema.GroupVersionKind   { return secretGVK }
-
-// The metadata a secretWake does not keep.
-
-func (*secretWake) SetNamespace(string)                           {}
-func (*secretWake) SetName(string)                                {}
-func (*secretWake) GetGenerateName() string                       { return "" }
-func (*secretWake) SetGenerateName(string)                        {}
-func (*secretWake) GetUID() types.UID                             { return "" }
-func (*secretWake) SetUID(types.UID)                              {}
-func (*secretWake) SetResourceVersion(string)                     {}
-func (*secretWake) GetGeneration() int64                          { return 0 }
-func (*secretWake) SetGeneration(int64)                           {}
-func (*secretWake) GetSelfLink() string                           { return "" }
-func (*secretWake) SetSelfLink(string)                            {}
-func (*secretWake) GetCreationTimestamp() metav1.Time             { return metav1.Time{} }
-func (*secretWake) SetCreationTimestamp(metav1.Time)              {}
-func (*secretWake) GetDeletionTimestamp() *metav1.Time            { return nil }
-func (*secretWake) SetDeletionTimestamp(*metav1.Time)             {}
-func (*secretWake) GetDeletionGracePeriodSeconds() *int64         { return nil }
-func (*secretWake) SetDeletionGracePeriodSeconds(*int64)          {}
-func (*secretWake) GetLabels() map[string]string                  { return nil }
-func (*secretWake) SetLabels(map[string]string)                   {}
-func (*secretWake) GetAnnotations() map[string]string             { return nil }
-func (*secretWake) SetAnnotations(map[string]string)              {}
-func (*secretWake) GetFinalizers() []string                       { return nil }
-func (*secretWake) SetFinalizers([]string)                        {}
-func (*secretWake) SetOwnerReferences([]metav1.OwnerReference)    {}
-func (*secretWake) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
-func (*secretWake) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
-
-var _ metav1.Object = (*secretWake)(nil)
-var _ runtime.Object = (*secretWake)(nil)
+var _ client.Object = (*secretWake)(nil)

@@ -32,28 +32,26 @@ func TestCacheDropsWhatTheControllerNeverReads(t *testing.T) {
 	g.Expect(got.Annotations).To(Equal(map[string]string{"example.com/keep": "yes"}))
 	g.Expect(got.Spec.Domain).To(Equal("duckhoo.site"))
 
-	// SecureSites are cached as metadata: the strings every site repeats are shared, their values
-	// unchanged, and the rest of the metadata is kept.
-	siteMeta := func() *metav1.PartialObjectMetadata {
+	// Namespaces are cached as metadata: the strings every namespace repeats are shared, their
+	// values unchanged, and the rest of the metadata is kept.
+	nsMeta := func() *metav1.PartialObjectMetadata {
 		m := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-			Name: "duckhoo", Namespace: string([]byte("web")), Generation: 3, UID: "5f0c3e2a-site", ResourceVersion: "42",
-			Finalizers:  []string{string([]byte(v1alpha1.Finalizer))},
-			Labels:      map[string]string{"securesite.io/shard": "a"},
+			Name: "web", Namespace: string([]byte("")), UID: "5f0c3e2a-ns", ResourceVersion: "42",
+			Finalizers:  []string{string([]byte("example.com/hold"))},
+			Labels:      map[string]string{"team": "a"},
 			Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: "{}", "example.com/keep": "yes"},
 		}}
-		m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSite"))
+		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
 		m.APIVersion, m.Kind = string([]byte(m.APIVersion)), string([]byte(m.Kind))
 		return m
 	}
-	a, b := siteMeta(), siteMeta()
-	want := siteMeta()
+	a, b := nsMeta(), nsMeta()
+	want := nsMeta()
 	want.Annotations = map[string]string{"example.com/keep": "yes"}
-	want.UID = "" // read from the API server with the site
 	_, _ = stripUnread(a)
 	_, _ = stripUnread(b)
 	g.Expect(b).To(Equal(want))
 	for _, field := range []func(m *metav1.PartialObjectMetadata) string{
-		func(m *metav1.PartialObjectMetadata) string { return m.Namespace },
 		func(m *metav1.PartialObjectMetadata) string { return m.APIVersion },
 		func(m *metav1.PartialObjectMetadata) string { return m.Kind },
 		func(m *metav1.PartialObjectMetadata) string { return m.Finalizers[0] },
