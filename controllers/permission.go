@@ -62,15 +62,16 @@ func (r *SecureSiteReconciler) reconcilePermission(ctx context.Context, s *scope
 }
 
 // watchGrants re-checks sites when what grants them changes: any SecureSiteClass (a class
-// appearing, becoming default or narrowing), or their namespace's labels.
+// appearing, becoming default or narrowing), or their namespace's labels. One change can wake
+// every site: they are bulk work, behind users' edits.
 func (r *SecureSiteReconciler) watchGrants(b *builder.TypedBuilder[reconcile.Request]) *builder.TypedBuilder[reconcile.Request] {
 	return b.
-		Watches(&v1alpha1.SecureSiteClass{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		Watches(&v1alpha1.SecureSiteClass{}, lowPriorityEvents{handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 			return r.sitesIn(ctx, "")
-		})).
-		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		})}).
+		WatchesMetadata(&corev1.Namespace{}, lowPriorityEvents{handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return r.sitesIn(ctx, o.GetName())
-		}))
+		})})
 }
 
 // sitesIn lists the sites this controller watches in namespace ("": all), by key from the

@@ -1,7 +1,10 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
+	"math"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -41,39 +44,123 @@ func (s *siteRecords) scheduleResync(key types.NamespacedName, after time.Durati
 	return true
 }
 
-// takeDue returns the sites whose resync is due at now and unschedules them: each is added to
-// the queue once, and its pass schedules the next.
-func (s *siteRecords) takeDue(now time.Time) []types.NamespacedName {
+// takeDue returns up to limit of the sites whose resync is due at now, the longest due first, and
+// unschedules them: each is added to the queue once, and its pass schedules the next. Sites left
+// over stay due, for the next call; none waits behind a site that came due after it.
+func (s *siteRecords) takeDue(now time.Time, limit int) []types.NamespacedName {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.nextResync == 0 {
+	if s.nextResync == 0 || limit <= 0 {
 		return nil
 	}
 	tick := uint32(now.Sub(s.epoch)/resyncTick) + 1
 	if tick < s.nextResync {
 		return nil
 	}
-	var due []types.NamespacedName
+	due := longestDue{limit: limit}
 	next := uint32(0)
+	later := func(at uint32) {
+		if next == 0 || at < next {
+			next = at
+		}
+	}
 	for key, rec := range s.m {
 		switch {
 		case rec.resyncAt == 0:
 		case rec.resyncAt <= tick:
-			due = append(due, key)
-			rec.resyncAt = 0
-			s.m[key] = rec
-		case next == 0 || rec.resyncAt < next:
-			next = rec.resyncAt
+			if left, ok := due.offer(key, rec.resyncAt); ok {
+				later(left)
+			}
+		default:
+			later(rec.resyncAt)
 		}
 	}
 	s.nextResync = next
-	return due
+	out := due.sorted()
+	for _, key := range out {
+		rec := s.m[key]
+		rec.resyncAt = 0
+		s.m[key] = rec
+	}
+	return out
 }
 
-// resyncSource adds the sites whose resync is due to the controller's queue, checking every tick.
-// It runs with the controller (on the leader), from the records of the passes it ran.
+// longestDue keeps the limit sites due longest of those offered: a max-heap on resyncAt, so the
+// most recently due of those kept is the one a longer-due site displaces.
+type longestDue struct {
+	limit int
+	heap  []dueSite
+}
+
+type dueSite struct {
+	key types.NamespacedName
+	at  uint32
+}
+
+// offer keeps the site if it is among the limit due longest so far; it returns the resyncAt of
+// the site left over (this one, or the one it displaced), if any.
+func (d *longestDue) offer(key types.NamespacedName, at uint32) (uint32, bool) {
+	if len(d.heap) < d.limit {
+		d.heap = append(d.heap, dueSite{key, at})
+		d.up(len(d.heap) - 1)
+		return 0, false
+	}
+	if at >= d.heap[0].at {
+		return at, true
+	}
+	left := d.heap[0].at
+	d.heap[0] = dueSite{key, at}
+	d.down(0)
+	return left, true
+}
+
+func (d *longestDue) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if d.heap[parent].at >= d.heap[i].at {
+			return
+		}
+		d.heap[parent], d.heap[i] = d.heap[i], d.heap[parent]
+		i = parent
+	}
+}
+
+func (d *longestDue) down(i int) {
+	for {
+		largest := i
+		for _, c := range []int{2*i + 1, 2*i + 2} {
+			if c < len(d.heap) && d.heap[c].at > d.heap[largest].at {
+				largest = c
+			}
+		}
+		if largest == i {
+			return
+		}
+		d.heap[largest], d.heap[i] = d.heap[i], d.heap[largest]
+		i = largest
+	}
+}
+
+// sorted is the kept sites' keys, the longest due first.
+func (d *longestDue) sorted() []types.NamespacedName {
+	slices.SortFunc(d.heap, func(a, b dueSite) int { return cmp.Compare(a.at, b.at) })
+	out := make([]types.NamespacedName, len(d.heap))
+	for i, s := range d.heap {
+		out[i] = s.key
+	}
+	return out
+}
+
+// resyncSource adds the sites whose resync is due to the controller's queue as bulk work, no
+// more at a time than the queue's working set has room for (see admissionQueue): the rest stay
+// due in their records, which cost nothing extra, and are taken as passes end. It runs with the
+// controller (on the leader), from the records of the passes it ran.
 func (r *SecureSiteReconciler) resyncSource() source.TypedSource[reconcile.Request] {
 	return source.TypedFunc[reconcile.Request](func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		room, freed := func() int { return math.MaxInt }, (<-chan struct{})(nil)
+		if aq, ok := q.(*admissionQueue); ok {
+			room, freed = aq.room, aq.freed
+		}
 		go func() {
 			t := time.NewTicker(resyncTick)
 			defer t.Stop()
@@ -81,10 +168,11 @@ func (r *SecureSiteReconciler) resyncSource() source.TypedSource[reconcile.Reque
 				select {
 				case <-ctx.Done():
 					return
-				case now := <-t.C:
-					for _, key := range r.sites.takeDue(now) {
-						q.Add(reconcile.Request{NamespacedName: key})
-					}
+				case <-t.C:
+				case <-freed:
+				}
+				for _, key := range r.sites.takeDue(time.Now(), room()) {
+					addAtLowPriority(q, reconcile.Request{NamespacedName: key})
 				}
 			}
 		}()

@@ -31,21 +31,62 @@ func TestResyncSchedule(t *testing.T) {
 		t.Fatal("a site with a record was not scheduled")
 	}
 	start := time.Now()
-	if due := s.takeDue(start); len(due) != 0 {
+	if due := s.takeDue(start, 10); len(due) != 0 {
 		t.Fatalf("due at once: %v", due)
 	}
-	if due := s.takeDue(start.Add(12 * time.Second)); !slices.Equal(due, []types.NamespacedName{a}) {
+	if due := s.takeDue(start.Add(12*time.Second), 10); !slices.Equal(due, []types.NamespacedName{a}) {
 		t.Fatalf("due after 12s: %v, want [a]", due)
 	}
-	if due := s.takeDue(start.Add(13 * time.Second)); len(due) != 0 {
+	if due := s.takeDue(start.Add(13*time.Second), 10); len(due) != 0 {
 		t.Fatalf("a taken twice: %v", due)
 	}
 	s.store(b, siteRecord{written: "3"}) // b's pass ran for another reason and wrote its status
-	if due := s.takeDue(start.Add(2 * time.Minute)); len(due) != 0 {
+	if due := s.takeDue(start.Add(2*time.Minute), 10); len(due) != 0 {
 		t.Fatalf("b's old schedule survived its pass: %v", due)
 	}
 	if rec, _ := s.load(a); rec.written != "1" {
 		t.Fatalf("taking a's resync changed its record: %+v", rec)
+	}
+}
+
+// TestResyncTakesLongestDueFirst: a batch of due resyncs is taken a few at a time, the longest
+// due first; the sites left over stay due and are taken next, before any site that comes due later.
+func TestResyncTakesLongestDueFirst(t *testing.T) {
+	var s siteRecords
+	key := func(i int) types.NamespacedName {
+		return types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("s%02d", i)}
+	}
+	start := time.Now()
+	for i := range 20 {
+		s.store(key(i), siteRecord{written: "1"})
+		// s00 is due after 20s, s01 after 19s, ... s19 after 1s; s20 to s29 (below) after 100s.
+		s.scheduleResync(key(i), time.Duration(20-i)*time.Second)
+	}
+	for i := 20; i < 30; i++ {
+		s.store(key(i), siteRecord{written: "1"})
+		s.scheduleResync(key(i), 100*time.Second)
+	}
+	var taken []types.NamespacedName
+	for range 4 {
+		batch := s.takeDue(start.Add(30*time.Second), 6)
+		if len(batch) > 6 {
+			t.Fatalf("took %d, limit 6", len(batch))
+		}
+		taken = append(taken, batch...)
+	}
+	if len(taken) != 20 {
+		t.Fatalf("took %d of the 20 due sites: %v", len(taken), taken)
+	}
+	for i, k := range taken {
+		if want := key(19 - i); k != want {
+			t.Fatalf("taken %d is %s, want %s (longest due first): %v", i, k, want, taken)
+		}
+	}
+	if due := s.takeDue(start.Add(30*time.Second), 6); len(due) != 0 {
+		t.Fatalf("a site not yet due was taken: %v", due)
+	}
+	if due := s.takeDue(start.Add(102*time.Second), 100); len(due) != 10 {
+		t.Fatalf("after 102s took %d, want the 10 due after 100s", len(due))
 	}
 }
 
@@ -59,7 +100,8 @@ func TestSiteRecordSize(t *testing.T) {
 // BenchmarkIdleSiteMemory reports the bytes per site that 10,000 idle sites cost between their
 // resyncs, after the start-up flood (every site in the queue once): "queue" with each site
 // waiting in controller-runtime's priority queue for its resync (as before the schedule),
-// "schedule" with each site's resync in its record; "classic-queue" is client-go's rate-limited
+// "schedule" with each site's resync in its record, "admitted" the same with the flood let into
+// the queue a working set at a time (admissionQueue, 4 workers); "classic-queue" is client-go's rate-limited
 // queue (controller-runtime's other choice) holding the waits. The records themselves are not
 // counted (the controller keeps them either way; the schedule does not make them larger).
 func BenchmarkIdleSiteMemory(b *testing.B) {
@@ -72,13 +114,13 @@ func BenchmarkIdleSiteMemory(b *testing.B) {
 	for _, k := range keys {
 		records.store(k.NamespacedName, siteRecord{written: "1"})
 	}
-	for _, name := range []string{"queue", "schedule", "classic-queue"} {
+	for _, name := range []string{"queue", "schedule", "admitted", "classic-queue"} {
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
 				before := testworld.LiveHeap()
 				q := benchQueue(name)
 				floodThenIdle(q, keys, func(k reconcile.Request) {
-					if name == "schedule" {
+					if name == "schedule" || name == "admitted" {
 						records.scheduleResync(k.NamespacedName, 10*time.Minute)
 					} else {
 						q.AddAfter(k, 10*time.Minute)
@@ -93,7 +135,10 @@ func BenchmarkIdleSiteMemory(b *testing.B) {
 }
 
 func benchQueue(name string) workqueue.TypedRateLimitingInterface[reconcile.Request] {
-	if name == "classic-queue" {
+	switch name {
+	case "admitted":
+		return newAdmissionQueue("bench-"+name, 4, workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	case "classic-queue":
 		return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](),
 			workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Name: "bench-" + name})
 	}
@@ -103,7 +148,7 @@ func benchQueue(name string) workqueue.TypedRateLimitingInterface[reconcile.Requ
 // floodThenIdle adds every key, then takes each as a worker would and lets idle decide its wait.
 func floodThenIdle(q workqueue.TypedRateLimitingInterface[reconcile.Request], keys []reconcile.Request, idle func(reconcile.Request)) {
 	for _, k := range keys {
-		q.Add(k)
+		addAtLowPriority(q, k) // as the initial list adds them
 	}
 	for range keys {
 		k, _ := q.Get()
@@ -126,6 +171,6 @@ func BenchmarkTakeDue(b *testing.B) {
 	now := time.Now()
 	b.ResetTimer()
 	for i := range b.N {
-		s.takeDue(now.Add(time.Duration(i%10000) * time.Second))
+		s.takeDue(now.Add(time.Duration(i%10000)*time.Second), 64)
 	}
 }

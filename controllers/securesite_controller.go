@@ -10,12 +10,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -25,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -318,6 +322,22 @@ func endpointURLs(site *v1alpha1.SecureSite, s *scope) v1alpha1.URLsStatus {
 	return u
 }
 
+// siteControllerName names the controller, its logs and its workqueue metrics (the name For
+// would have given it).
+const siteControllerName = "securesite"
+
+// siteLogger is the logger For would have given each pass: the controller, the kind, the site.
+func siteLogger(base logr.Logger) func(*reconcile.Request) logr.Logger {
+	gvk := v1alpha1.GroupVersion.WithKind("SecureSite")
+	base = base.WithValues("controller", siteControllerName, "controllerGroup", gvk.Group, "controllerKind", gvk.Kind)
+	return func(req *reconcile.Request) logr.Logger {
+		if req == nil {
+			return base
+		}
+		return base.WithValues(gvk.Kind, klog.KRef(req.Namespace, req.Name), "namespace", req.Namespace, "name", req.Name)
+	}
+}
+
 // SetupWithManager registers the controller: SecureSites, the Secrets they own, and wake-ups from
 // the issuance pool.
 func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -330,18 +350,27 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.cachedSites = sites
+	workers := max(1, r.MaxConcurrentReconciles)
 	// Of SecureSites the cache keeps only what wakes them (CachedSite, from the metadata-only
-	// informer); each pass reads its site from the API server.
+	// informer); each pass reads its site from the API server. The sites' own handler (siteEvents)
+	// and the admission queue keep floods of sites out of the work queue (see admissionQueue).
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.SecureSite{}, builder.OnlyMetadata, builder.WithPredicates(siteChanged)).
-		Owns(&corev1.Secret{}, builder.OnlyMetadata).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)})
+		Named(siteControllerName).
+		Watches(&v1alpha1.SecureSite{}, siteEvents{}, builder.OnlyMetadata, builder.WithPredicates(siteChanged)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &v1alpha1.SecureSite{}, handler.OnlyControllerOwner()), builder.OnlyMetadata).
+		WithLogConstructor(siteLogger(mgr.GetLogger())).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: workers,
+			NewQueue: func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+				return newAdmissionQueue(name, workers, rl)
+			},
+		})
 	b = r.watchGrants(b)
 	if r.Wake != nil {
 		b = b.WatchesRawSource(source.Channel(r.Wake, &handler.EnqueueRequestForObject{}))
 	}
 	if r.Drifted != nil {
-		b = b.WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{}))
+		b = b.WatchesRawSource(source.Channel(r.Drifted, handler.TypedEventHandler[client.Object, reconcile.Request](lowPriorityEvents{&handler.EnqueueRequestForObject{}})))
 	}
 	b = b.WatchesRawSource(r.resyncSource())
 	return b.Complete(r)
