@@ -74,9 +74,12 @@ type SecureSiteReconciler struct {
 
 	// ResyncPeriod re-checks a Ready site for drift. Default 10 minutes.
 	ResyncPeriod time.Duration
-	// Wake receives a site's key when an issuance finishes or Route53 answers a queued record
-	// change, so the reconciler picks up the result without polling.
+	// Wake receives a site's key when an issuance finishes, so the reconciler picks up the result
+	// without polling.
 	Wake chan event.GenericEvent
+	// answered receives a site's key when Route53 has answered its queued record change (see
+	// wake); made by SetupWithManager.
+	answered chan event.GenericEvent
 	// DesiredRecords receives each site's desired Route53 records for the zone-level drift check
 	// (nil: no drift check), and Drifted carries the sites it found drifted.
 	DesiredRecords desiredRecordIndex
@@ -322,16 +325,19 @@ func endpointURLs(site *v1alpha1.SecureSite, s *scope) v1alpha1.URLsStatus {
 	return u
 }
 
-// wake queues a pass of the site through Wake, without blocking: when the channel is full, the
-// requeue the pass asked for (dnsPendingWait) looks again.
+// wake queues a pass of the site once Route53 has answered its queued record change, without
+// blocking: when the channel is full, the requeue the pass asked for (dnsPendingWait) looks
+// again. The pass is bulk work, behind a user's edit and behind sites that have not had a first
+// pass yet: a flood of new sites answered together must not keep the rest of the flood from
+// ordering its certificates.
 func (r *SecureSiteReconciler) wake(key types.NamespacedName) {
-	if r.Wake == nil {
+	if r.answered == nil {
 		return
 	}
 	obj := &v1alpha1.SecureSite{}
 	obj.Namespace, obj.Name = key.Namespace, key.Name
 	select {
-	case r.Wake <- event.GenericEvent{Object: obj}:
+	case r.answered <- event.GenericEvent{Object: obj}:
 	default:
 	}
 }
@@ -386,6 +392,10 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Drifted != nil {
 		b = b.WatchesRawSource(source.Channel(r.Drifted, handler.TypedEventHandler[client.Object, reconcile.Request](lowPriorityEvents{&handler.EnqueueRequestForObject{}})))
 	}
+	if r.answered == nil {
+		r.answered = make(chan event.GenericEvent, 1024)
+	}
+	b = b.WatchesRawSource(source.Channel(r.answered, handler.TypedEventHandler[client.Object, reconcile.Request](lowPriorityEvents{&handler.EnqueueRequestForObject{}})))
 	b = b.WatchesRawSource(r.resyncSource())
 	return b.Complete(r)
 }
