@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
@@ -32,6 +33,9 @@ func TestAdmissionQueue(t *testing.T) {
 	}
 	if got := q.Len(); got != n {
 		t.Fatalf("Len %d, want %d", got, n)
+	}
+	if got := testutil.ToFloat64(admissionBacklog); got != float64(n-q.bound) {
+		t.Fatalf("securesite_workqueue_backlog %v, want %d", got, n-q.bound)
 	}
 	edited := request(n - 1) // the last of the flood, waiting in the backlog
 	q.Add(edited)
@@ -72,6 +76,9 @@ func TestAdmissionQueue(t *testing.T) {
 		if pos[request(i)] < pos[request(i-1)] {
 			t.Fatalf("%s before %s: the backlog is not in the order it came", request(i), request(i-1))
 		}
+	}
+	if got := testutil.ToFloat64(admissionBacklog); got != 0 {
+		t.Errorf("securesite_workqueue_backlog %v after draining", got)
 	}
 	if q.backlog != nil || q.urgent != nil || q.bulk != nil {
 		t.Errorf("backlog kept after draining: %d keys, %d+%d slots", len(q.backlog), cap(q.urgent), cap(q.bulk))
