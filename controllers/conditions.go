@@ -84,6 +84,8 @@ func dnsReadyCondition(o dnsObservation) metav1.Condition {
 		return c(false, v1alpha1.ReasonRecordConflict, conflictMessage(o.conflicts))
 	case len(o.wouldChange) > 0:
 		return c(false, v1alpha1.ReasonSuspended, "suspended; would change: "+strings.Join(o.wouldChange, ", "))
+	case o.queued:
+		return c(false, v1alpha1.ReasonRecordsPending, fmt.Sprintf("changes queued for zone %s's next Route53 call", o.zone.Name))
 	case o.pending:
 		return c(false, v1alpha1.ReasonRecordsPending, fmt.Sprintf("changes sent to zone %s, waiting for Route53 to report INSYNC", o.zone.Name))
 	default:

@@ -18,6 +18,9 @@ import (
 type dnsService interface {
 	FindZone(ctx context.Context, domain, zoneID string) (records.Zone, error)
 	Ensure(ctx context.Context, zone records.Zone, owner string, desired []records.Record) (records.EnsureResult, error)
+	// EnsureQueued is Ensure without waiting for the zone's next Route53 call: done runs once
+	// the call is answered, and the owner's next EnsureQueued reports the answer.
+	EnsureQueued(ctx context.Context, zone records.Zone, owner string, desired []records.Record, done func()) (records.EnsureResult, error)
 	Plan(ctx context.Context, zone records.Zone, owner string, desired []records.Record) (records.Plan, error)
 	Release(ctx context.Context, zone records.Zone, owner string) (records.EnsureResult, error)
 	ChangeInSync(ctx context.Context, changeID string) (bool, error)

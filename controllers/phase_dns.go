@@ -79,11 +79,12 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 		s.dns.conflicts, s.dns.wouldChange = plan.Conflicts, plan.Summary()
 		return nil
 	}
-	res := records.EnsureResult{Conflicts: plan.Conflicts, InSync: true}
-	if !plan.InSync() {
-		if res, err = r.DNS.Ensure(ctx, zone, s.owner, desired); err != nil {
-			return fmt.Errorf("writing records to zone %s: %w", zone.Name, err)
-		}
+	// The write joins the zone's next Route53 call without holding this worker until then; the
+	// site is woken when Route53 has answered. Called when the plan is in sync too: the answer
+	// to a change queued by an earlier pass (what changed, the change to poll) comes back here.
+	res, err := r.DNS.EnsureQueued(ctx, zone, s.owner, desired, func() { r.wake(siteRef(site)) })
+	if err != nil {
+		return fmt.Errorf("writing records to zone %s: %w", zone.Name, err)
 	}
 	r.recordEnsured(s, desired, res)
 	r.publishDesired(s, desired)
@@ -121,7 +122,8 @@ func (r *SecureSiteReconciler) recordEnsured(s *scope, desired []records.Record,
 		st.PendingChangeID = res.ChangeID
 	}
 	st.Records = recordStatuses(desired, res.Conflicts)
-	s.dns.pending = st.PendingChangeID != ""
+	s.dns.queued = res.Queued
+	s.dns.pending = st.PendingChangeID != "" || res.Queued
 	if s.dns.pending {
 		s.waitFor(dnsPendingWait)
 	}

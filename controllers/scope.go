@@ -129,8 +129,10 @@ type dnsObservation struct {
 	zone        records.Zone
 	zoneProblem string
 	conflicts   []records.Conflict
-	// pending: a change was sent and Route53 has not reported INSYNC yet.
+	// pending: a change was sent and Route53 has not reported INSYNC yet, or it is queued.
 	pending bool
+	// queued: the change waits for the zone's next Route53 call (the site is woken after it).
+	queued bool
 	// wouldChange lists what a suspended site would have written.
 	wouldChange []string
 	records     []records.Record

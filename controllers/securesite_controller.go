@@ -74,8 +74,8 @@ type SecureSiteReconciler struct {
 
 	// ResyncPeriod re-checks a Ready site for drift. Default 10 minutes.
 	ResyncPeriod time.Duration
-	// Wake receives a site's key when an issuance finishes, so the reconciler picks up the result
-	// without polling.
+	// Wake receives a site's key when an issuance finishes or Route53 answers a queued record
+	// change, so the reconciler picks up the result without polling.
 	Wake chan event.GenericEvent
 	// DesiredRecords receives each site's desired Route53 records for the zone-level drift check
 	// (nil: no drift check), and Drifted carries the sites it found drifted.
@@ -320,6 +320,20 @@ func endpointURLs(site *v1alpha1.SecureSite, s *scope) v1alpha1.URLsStatus {
 		u.Site = "https://" + site.Spec.Domain
 	}
 	return u
+}
+
+// wake queues a pass of the site through Wake, without blocking: when the channel is full, the
+// requeue the pass asked for (dnsPendingWait) looks again.
+func (r *SecureSiteReconciler) wake(key types.NamespacedName) {
+	if r.Wake == nil {
+		return
+	}
+	obj := &v1alpha1.SecureSite{}
+	obj.Namespace, obj.Name = key.Namespace, key.Name
+	select {
+	case r.Wake <- event.GenericEvent{Object: obj}:
+	default:
+	}
 }
 
 // siteControllerName names the controller, its logs and its workqueue metrics (the name For

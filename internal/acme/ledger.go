@@ -134,6 +134,11 @@ type secretLedgerStore struct {
 	// keep says how far back entries matter (the longest window).
 	keep func() time.Time
 	mu   sync.Mutex
+	// last is the Secret's metadata as this store last read or wrote it (under mu). A save
+	// writes over that version without reading the Secret first: when no one else wrote since,
+	// the stored ledger is what this store wrote, which the ledger it saves already holds. Each
+	// order's send waits for a save, and the read before the write was half of it.
+	last *metav1.ObjectMeta
 }
 
 // NewSecretLedgerStore keeps the ledger in a Secret in the controller's namespace, labelled so
@@ -157,6 +162,9 @@ func (s *secretLedgerStore) Load(ctx context.Context) (Ledger, error) {
 	if err != nil {
 		return l, fmt.Errorf("reading ACME rate-limit ledger %s: %w", s.key(), err)
 	}
+	s.mu.Lock()
+	s.last = sec.ObjectMeta.DeepCopy()
+	s.mu.Unlock()
 	if raw := sec.Data[ledgerField]; len(raw) > 0 {
 		var stored Ledger
 		if err := json.Unmarshal(raw, &stored); err != nil {
@@ -171,45 +179,84 @@ func (s *secretLedgerStore) Load(ctx context.Context) (Ledger, error) {
 func (s *secretLedgerStore) Save(ctx context.Context, l Ledger) (Ledger, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if merged, ok := s.saveOverLast(ctx, l); ok {
+		return merged, nil
+	}
 	for attempt := 0; ; attempt++ {
-		var sec corev1.Secret
-		err := s.reader.Get(ctx, s.key(), &sec)
-		exists := err == nil
-		if err != nil && !apierrors.IsNotFound(err) {
-			return l, fmt.Errorf("reading ACME rate-limit ledger %s: %w", s.key(), err)
-		}
-		merged := l.clone()
-		if exists {
-			var stored Ledger
-			if json.Unmarshal(sec.Data[ledgerField], &stored) == nil {
-				merged.merge(stored, s.keep())
-			}
-		}
-		merged.prune(s.keep())
-		raw, err := json.Marshal(merged)
-		if err != nil {
-			return l, err
-		}
-		if exists {
-			sec.Data = map[string][]byte{ledgerField: raw}
-			err = s.c.Update(ctx, &sec)
-		} else {
-			sec = corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: LedgerSecretName,
-					Labels: map[string]string{LabelManagedBy: ManagedBy, LabelComponent: LedgerComponent}},
-				Type: corev1.SecretTypeOpaque,
-				Data: map[string][]byte{ledgerField: raw},
-			}
-			err = s.c.Create(ctx, &sec)
-		}
+		merged, err := s.readMergeWrite(ctx, l)
 		if err == nil {
 			return merged, nil
 		}
 		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 5 {
 			continue
 		}
+		return l, err
+	}
+}
+
+// readMergeWrite reads the stored ledger, merges l into it and writes the result over the version
+// it read (or creates the Secret).
+func (s *secretLedgerStore) readMergeWrite(ctx context.Context, l Ledger) (Ledger, error) {
+	var sec corev1.Secret
+	err := s.reader.Get(ctx, s.key(), &sec)
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return l, fmt.Errorf("reading ACME rate-limit ledger %s: %w", s.key(), err)
+	}
+	merged := l.clone()
+	if exists {
+		var stored Ledger
+		if json.Unmarshal(sec.Data[ledgerField], &stored) == nil {
+			merged.merge(stored, s.keep())
+		}
+	}
+	merged.prune(s.keep())
+	raw, err := json.Marshal(merged)
+	if err != nil {
+		return l, err
+	}
+	if exists {
+		sec.Data = map[string][]byte{ledgerField: raw}
+		err = s.c.Update(ctx, &sec)
+	} else {
+		sec = corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: LedgerSecretName,
+				Labels: map[string]string{LabelManagedBy: ManagedBy, LabelComponent: LedgerComponent}},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{ledgerField: raw},
+		}
+		err = s.c.Create(ctx, &sec)
+	}
+	if err != nil {
 		return l, fmt.Errorf("saving ACME rate-limit ledger %s: %w", s.key(), err)
 	}
+	s.last = sec.ObjectMeta.DeepCopy()
+	return merged, nil
+}
+
+// saveOverLast writes l over the version of the Secret this store last read or wrote. ok is
+// false when that version is unknown or the write failed (someone else wrote since): the caller
+// then reads, merges and writes.
+func (s *secretLedgerStore) saveOverLast(ctx context.Context, l Ledger) (Ledger, bool) {
+	if s.last == nil || s.last.ResourceVersion == "" {
+		return l, false
+	}
+	merged := l.clone()
+	merged.prune(s.keep())
+	raw, err := json.Marshal(merged)
+	if err != nil {
+		return l, false
+	}
+	sec := corev1.Secret{ObjectMeta: *s.last.DeepCopy(), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{ledgerField: raw}}
+	err = s.c.Update(ctx, &sec)
+	if err != nil {
+		// Someone else wrote (a conflict), the Secret is gone, or it is not as this store left
+		// it: read, merge and write.
+		s.last = nil
+		return l, false
+	}
+	s.last = sec.ObjectMeta.DeepCopy()
+	return merged, true
 }
 
 // memoryLedger keeps the ledger for the life of the process (tests, one-shot tools).

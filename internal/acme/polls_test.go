@@ -12,25 +12,24 @@ import (
 func looksWithin(limit time.Duration) []time.Duration {
 	var at []time.Duration
 	wait, t := firstValidationPoll, time.Duration(0)
-	for looks := 0; ; {
+	for {
 		if t += wait; t > limit {
 			return at
 		}
 		at = append(at, t)
-		looks++
-		wait = nextValidationPoll(wait, looks)
+		wait = nextValidationPoll(wait)
 	}
 }
 
-// TestValidationLooksAreEarlyAndBounded: the CA is first asked 0.1 s after the challenge is
-// accepted and again 0.1 s later (a CA that validates in well under a second is not waited on
-// for a quarter of a second), then less and less often: a Let's Encrypt validation of 1–2 s costs
-// 5–6 looks, and a name at most 10 in its first 30 s and one per 8 s after that.
+// TestValidationLooksAreEarlyAndBounded: the CA is first asked 0.05 s after the challenge is
+// accepted and again 0.1 s later (a CA that validates within tens of milliseconds is not waited
+// on for a tenth of a second), then less and less often: a Let's Encrypt validation of 1–2 s
+// costs 5–6 looks, and a name at most 10 in its first 30 s and one per 8 s after that.
 func TestValidationLooksAreEarlyAndBounded(t *testing.T) {
 	at := looksWithin(30 * time.Second)
 	t.Logf("looks within 30 s: %v", at)
-	if len(at) < 2 || at[0] != 100*time.Millisecond || at[1] != 200*time.Millisecond {
-		t.Errorf("first looks at %v, want 100ms and 200ms", at[:min(2, len(at))])
+	if len(at) < 2 || at[0] != 50*time.Millisecond || at[1] != 150*time.Millisecond {
+		t.Errorf("first looks at %v, want 50ms and 150ms", at[:min(2, len(at))])
 	}
 	if len(at) > 10 {
 		t.Errorf("%d looks within 30 s, want at most 10", len(at))
@@ -44,14 +43,14 @@ func TestValidationLooksAreEarlyAndBounded(t *testing.T) {
 }
 
 // TestPropagationRechecks: after a check that misses (the change is INSYNC, a server or cache in
-// the way lags), the next two come 100 ms apart, then the gap doubles up to the poll interval.
+// the way lags), the next five come 100 ms apart, then the gap doubles up to the poll interval.
 func TestPropagationRechecks(t *testing.T) {
 	var gaps []time.Duration
-	for n := 1; n <= 6; n++ {
+	for n := 1; n <= 9; n++ {
 		gaps = append(gaps, recheckGap(n, time.Second))
 	}
-	want := []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
-		400 * time.Millisecond, 800 * time.Millisecond, time.Second}
+	ms := time.Millisecond
+	want := []time.Duration{100 * ms, 100 * ms, 100 * ms, 100 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second}
 	for i := range want {
 		if gaps[i] != want[i] {
 			t.Fatalf("gaps after 1…6 misses %v, want %v", gaps, want)

@@ -20,21 +20,25 @@ type PropagationWaiter interface {
 // record is in place: the wait is done by WaitPropagated, not by sleeping.
 const firstLook = 10 * time.Millisecond
 
-// firstRecheck is the wait before checking again after a failed check: twice, then doubling up
-// to the poll interval. Once the change is INSYNC a miss is a resolver or cache lagging by
-// moments, and a check is one DNS query to a name server (no API quota), so the rechecks come
-// soon: 100 ms, 100 ms, 200 ms, 400 ms, … The second check of a value that is not served at once
-// cost 250 ms before.
+// firstRecheck is the wait before checking again after a failed check: for the first half
+// second, then doubling up to the poll interval. Once the change is INSYNC a miss is a resolver
+// or cache lagging by moments, and a check is one DNS query to a name server (no API quota), so
+// the rechecks come soon: 100 ms five times, then 200 ms, 400 ms, … A value served 0.25 s after
+// the first miss was seen only at 0.4 s when the gaps doubled from the third on; the second check
+// of a value that is not served at once cost 250 ms before that.
 const firstRecheck = 100 * time.Millisecond
+
+// steadyRechecks is how many rechecks come firstRecheck apart before the gap doubles.
+const steadyRechecks = 5
 
 // recheckGap is the wait before the next check after n failed ones (n ≥ 1).
 func recheckGap(n int, interval time.Duration) time.Duration {
-	return min(firstRecheck<<min(max(n-2, 0), 8), interval)
+	return min(firstRecheck<<min(max(n-steadyRechecks, 0), 8), interval)
 }
 
 // propagationCheck wraps lego's DNS check: wait for the write to be in sync, then check once; a
-// check that fails is repeated after 100 ms, 100 ms, 200 ms, … up to every interval (lego calls the
-// wrapper every firstLook).
+// check that fails is repeated every 100 ms for half a second, then after 200 ms, 400 ms, … up to
+// every interval (lego calls the wrapper every firstLook).
 type propagationCheck struct {
 	waiter   PropagationWaiter
 	interval time.Duration

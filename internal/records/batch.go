@@ -154,6 +154,17 @@ func isRejection(err error) bool {
 // change costs no wait; under load each call carries everything that came during the previous
 // one, so batches grow with the load instead of with a fixed window.
 func (s *Service) submit(ctx context.Context, zs *zoneState, changes []types.Change) (batchResult, error) {
+	req := s.enqueue(zs, changes)
+	select {
+	case res := <-req.done:
+		return res, res.err
+	case <-ctx.Done():
+		return batchResult{}, ctx.Err()
+	}
+}
+
+// enqueue hands changes to the zone's sender; their outcome comes on the request's done channel.
+func (s *Service) enqueue(zs *zoneState, changes []types.Change) *changeRequest {
 	req := &changeRequest{changes: changes, done: make(chan batchResult, 1)}
 	zs.mu.Lock()
 	zs.pending = append(zs.pending, req)
@@ -163,12 +174,7 @@ func (s *Service) submit(ctx context.Context, zs *zoneState, changes []types.Cha
 	if start {
 		go s.sendPending(zs)
 	}
-	select {
-	case res := <-req.done:
-		return res, res.err
-	case <-ctx.Done():
-		return batchResult{}, ctx.Err()
-	}
+	return req
 }
 
 // sendPending is the zone's one sender while changes are pending: sends for one zone are

@@ -57,6 +57,9 @@ type EnsureResult struct {
 	Changed   []Record   // what this call created/updated/deleted (registry records excluded)
 	InSync    bool       // true when nothing had to change, or the change is already INSYNC
 	ChangeID  string     // Route53 change to poll when !InSync
+	// Queued: the change waits for the zone's next call (EnsureQueued); InSync is false and
+	// the owner's next EnsureQueued reports the answer.
+	Queued bool
 }
 
 // Service is the Route53 layer. It is safe for concurrent use, and meant to be shared by
@@ -135,6 +138,11 @@ func (s *Service) Ensure(ctx context.Context, zone Zone, owner string, desired [
 		return EnsureResult{}, err
 	}
 	zs := s.zoneState(zone.ID)
+	// A change EnsureQueued handed over for the owner lands first: planned without it, this
+	// call could miss records it is about to create (a Release would leave them behind).
+	if err := s.waitQueued(ctx, zs, owner); err != nil {
+		return EnsureResult{}, err
+	}
 	var after uint64
 	for attempt := 0; ; attempt++ {
 		snap, err := s.snapshot(ctx, zs, after)

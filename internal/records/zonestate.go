@@ -30,6 +30,8 @@ type zoneState struct {
 
 	pending []*changeRequest
 	sending bool // a sender runs for the zone (batch.go)
+
+	queued map[string]*queuedChange // owner → its change handed over by EnsureQueued (queued.go)
 }
 
 // journalEntry is a write that succeeded, kept so that a list which started before it finished

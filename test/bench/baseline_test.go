@@ -55,7 +55,7 @@ func TestIdleBaseline(t *testing.T) {
 	}
 
 	bin := os.Getenv("SECURESITE_BASELINE_BINARY")
-	plain := &manager{w.StartManager(t, testworld.ManagerOptions{Binary: bin, LogName: "manager-defaults.log"})}
+	plain := &manager{ManagerProcess: w.StartManager(t, testworld.ManagerOptions{Binary: bin, LogName: "manager-defaults.log"})}
 	if n > 0 {
 		waitIdleReady(t, k8s, n, 10*time.Minute)
 	}
@@ -72,7 +72,7 @@ func TestIdleBaseline(t *testing.T) {
 	if godebug != "" {
 		o.Env = []string{"GODEBUG=" + godebug}
 	}
-	profiled := &manager{w.StartManager(t, o)}
+	profiled := &manager{ManagerProcess: w.StartManager(t, o)}
 	time.Sleep(baselineSettle)
 	t.Logf("--pprof-bind-address (GODEBUG=%s), N=%d: %s", godebug, n, procMemory(profiled.Cmd.Process.Pid))
 	t.Logf("Go runtime after a collection: %s", baselineMemStats(t, port))

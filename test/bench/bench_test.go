@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -94,6 +95,8 @@ func measureSingleSite(t *testing.T, r *report, k8s client.Client) {
 func measureConvergence(t *testing.T, r *report, k8s client.Client, m *manager, n int) (time.Duration, int) {
 	t.Helper()
 	start := time.Now()
+	cpuBefore, managerBefore := readMachineCPU(), m.cpu(t)
+	profiled := cpuProfile(t, m, 30*time.Second)
 	testworld.Parallel(n, 16, func(i int) { mustCreate(t, k8s, benchSite(i)) })
 	applied := time.Since(start)
 	if t.Failed() {
@@ -101,6 +104,8 @@ func measureConvergence(t *testing.T, r *report, k8s client.Client, m *manager, 
 	}
 	sites := waitAllReady(t, k8s, m, n, start)
 	converged := time.Since(start)
+	busy, managerCPU := busyShare(cpuBefore, readMachineCPU()), m.cpu(t)-managerBefore
+	profiled()
 
 	perSite := make([]time.Duration, 0, len(sites))
 	var failures []string
@@ -120,6 +125,10 @@ func measureConvergence(t *testing.T, r *report, k8s client.Client, m *manager, 
 		t.Logf("backing off: %s", f)
 	}
 	r.add("per-site time to Ready, median / max", fmt.Sprintf("%s / %s", median(perSite), slices.Max(perSite)), "")
+	r.add("machine CPU busy while converging (all processes: API server, etcd, emulators, pebble, manager, this test)",
+		fmt.Sprintf("%.0f%% of %d cores", 100*busy, runtime.NumCPU()), "")
+	r.add("manager CPU time used while converging (per site)", fmt.Sprintf("%s (%s)", managerCPU.Round(100*time.Millisecond),
+		(managerCPU/time.Duration(n)).Round(100*time.Microsecond)), "")
 	return converged, len(failures)
 }
 

@@ -147,7 +147,7 @@ func startIdleWorld(t *testing.T, run idleRun) *idleWorld {
 	if iw.pprofPort, err = testworld.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	iw.m = &manager{w.StartManager(t, testworld.ManagerOptions{Args: []string{
+	iw.m = &manager{ManagerProcess: w.StartManager(t, testworld.ManagerOptions{Args: []string{
 		"--aws-endpoint-url=" + awsURL, "--resync-period=2m", "--max-concurrent-reconciles=8",
 		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", iw.pprofPort),
 	}})}

@@ -19,7 +19,11 @@ import (
 
 // manager is the real manager binary running as its own process, so that its memory is its own
 // (an in-process manager would share the heap with the test's client and world).
-type manager struct{ *testworld.ManagerProcess }
+type manager struct {
+	*testworld.ManagerProcess
+	// pprofAddr serves the manager's profiles when SECURESITE_BENCH_CPUPROFILE asks for one.
+	pprofAddr string
+}
 
 // issuanceWorkers is the manager's pool of ACME orders in the benchmark; the pebble floor's client
 // runs as many orders at once, so the two are compared at the same concurrency.
@@ -28,13 +32,23 @@ const issuanceWorkers = 16
 // startManager runs the manager against the world with the worker counts the benchmark measures.
 func startManager(t *testing.T, w *testworld.World) *manager {
 	t.Helper()
-	m := w.StartManager(t, testworld.ManagerOptions{Args: []string{
+	args := []string{
 		"--acme-email=bench@bench.test", "--max-concurrent-reconciles=8", fmt.Sprintf("--issuance-workers=%d", issuanceWorkers),
 		// Timestamps to the nanosecond, so an order's steps can be read from the log.
 		"--zap-time-encoding=rfc3339nano",
-	}})
+	}
+	var pprofAddr string
+	if os.Getenv("SECURESITE_BENCH_CPUPROFILE") != "" {
+		port, err := testworld.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		args = append(args, "--pprof-bind-address="+pprofAddr)
+	}
+	m := w.StartManager(t, testworld.ManagerOptions{Args: args})
 	t.Logf("manager pid %d, metrics %s, log %s", m.Cmd.Process.Pid, m.MetricsURL, m.LogPath)
-	return &manager{m}
+	return &manager{ManagerProcess: m, pprofAddr: pprofAddr}
 }
 
 // memory reads the manager's resident set (VmRSS) and its peak (VmHWM) in bytes.

@@ -82,7 +82,7 @@ func TestSingleSite(t *testing.T) {
 		// lego's steps are read from the log.
 		"--zap-time-encoding=rfc3339nano",
 	}})
-	mgr := &manager{m}
+	mgr := &manager{ManagerProcess: m}
 	before := mgr.scrape(t)
 	const first = 9100
 	start := time.Now()
