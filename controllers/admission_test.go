@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
@@ -33,6 +34,9 @@ func TestAdmissionQueue(t *testing.T) {
 	if got := q.Len(); got != n {
 		t.Fatalf("Len %d, want %d", got, n)
 	}
+	if got := testutil.ToFloat64(admissionBacklog); got != float64(n-q.bound) {
+		t.Fatalf("securesite_workqueue_backlog %v, want %d", got, n-q.bound)
+	}
 	edited := request(n - 1) // the last of the flood, waiting in the backlog
 	q.Add(edited)
 	q.Add(request(n)) // a new key, urgent
@@ -52,26 +56,9 @@ func TestAdmissionQueue(t *testing.T) {
 		q.Done(k)
 	}
 	order = append([]reconcile.Request{first}, order...)
-	// The working set admitted before the edit goes first; the two urgent keys right after.
-	pos := map[reconcile.Request]int{}
-	for i, k := range order {
-		if _, dup := pos[k]; dup {
-			t.Fatalf("%s handed out twice", k)
-		}
-		pos[k] = i
-	}
-	if len(pos) != n+1 {
-		t.Fatalf("handed out %d keys, want %d", len(pos), n+1)
-	}
-	for _, k := range []reconcile.Request{edited, request(n)} {
-		if pos[k] > q.bound+2 {
-			t.Errorf("urgent %s handed out at %d, behind the backlog (working set %d)", k, pos[k], q.bound)
-		}
-	}
-	for i := 1; i < n-1; i++ {
-		if pos[request(i)] < pos[request(i-1)] {
-			t.Fatalf("%s before %s: the backlog is not in the order it came", request(i), request(i-1))
-		}
+	checkAdmissionOrder(t, order, n, q.bound, edited)
+	if got := testutil.ToFloat64(admissionBacklog); got != 0 {
+		t.Errorf("securesite_workqueue_backlog %v after draining", got)
 	}
 	if q.backlog != nil || q.urgent != nil || q.bulk != nil {
 		t.Errorf("backlog kept after draining: %d keys, %d+%d slots", len(q.backlog), cap(q.urgent), cap(q.bulk))
@@ -96,5 +83,32 @@ func TestAdmissionQueuePassesWaitsThrough(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if got := q.PriorityQueue.Len(); got != q.bound+1 {
 		t.Fatalf("priority queue holds %d, want the working set %d and the wait that came due", got, q.bound)
+	}
+}
+
+// checkAdmissionOrder: each of the n+1 keys handed out once; the two urgent keys (edited and
+// request(n)) right after the working set admitted before them; the flood in the order it came.
+func checkAdmissionOrder(t *testing.T, order []reconcile.Request, n, bound int, edited reconcile.Request) {
+	t.Helper()
+	// The working set admitted before the edit goes first; the two urgent keys right after.
+	pos := map[reconcile.Request]int{}
+	for i, k := range order {
+		if _, dup := pos[k]; dup {
+			t.Fatalf("%s handed out twice", k)
+		}
+		pos[k] = i
+	}
+	if len(pos) != n+1 {
+		t.Fatalf("handed out %d keys, want %d", len(pos), n+1)
+	}
+	for _, k := range []reconcile.Request{edited, request(n)} {
+		if pos[k] > bound+2 {
+			t.Errorf("urgent %s handed out at %d, behind the backlog (working set %d)", k, pos[k], bound)
+		}
+	}
+	for i := 1; i < n-1; i++ {
+		if pos[request(i)] < pos[request(i-1)] {
+			t.Fatalf("%s before %s: the backlog is not in the order it came", request(i), request(i-1))
+		}
 	}
 }
