@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -84,12 +82,7 @@ func TestIdleBaseline(t *testing.T) {
 // goroutines with the same stack (the largest first), one line each.
 func goroutineSummary(t *testing.T, port int) string {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", port))
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := pprofGet(port, "/debug/pprof/goroutine?debug=1")
 	if err != nil {
 		return err.Error()
 	}
@@ -149,12 +142,7 @@ func procMemory(pid int) string {
 // (?gc=1): the live heap and what the runtime holds beside it.
 func baselineMemStats(t *testing.T, port int) string {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1&debug=1", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := pprofGet(port, "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,12 @@ func (h *heapWatch) finish(t *testing.T) heapSample {
 }
 
 func (h *heapWatch) get(path string) ([]byte, error) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", h.port, path))
+	return pprofGet(h.port, path)
+}
+
+// pprofGet reads one of the manager's profiler pages (path from /debug/pprof/ on).
+func pprofGet(port int, path string) ([]byte, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 	if err != nil {
 		return nil, err
 	}

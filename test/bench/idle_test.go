@@ -443,12 +443,7 @@ func startMoto(t *testing.T, logDir string) string {
 // headroom, what is not yet returned to the OS, and what is stacks and runtime metadata.
 func goMemory(t *testing.T, port int) string {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", port))
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := pprofGet(port, "/debug/pprof/heap?debug=1")
 	if err != nil {
 		return err.Error()
 	}
