@@ -84,9 +84,6 @@ func (s *Service) awaitAnswer(req *changeRequest, q *queuedChange, changed []Rec
 		}
 	} else {
 		q.res = EnsureResult{Changed: changed, ChangeID: out.changeID, InSync: out.insync}
-		if out.insync && out.changeID != "" {
-			s.insync.add(out.changeID, s.now())
-		}
 	}
 	close(q.answered)
 	if done != nil {

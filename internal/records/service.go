@@ -167,9 +167,6 @@ func (s *Service) Ensure(ctx context.Context, zone Zone, owner string, desired [
 		}
 		res.Changed = plan.Changed()
 		res.ChangeID, res.InSync = out.changeID, out.insync
-		if out.insync && out.changeID != "" {
-			s.insync.add(out.changeID, s.now())
-		}
 		return res, nil
 	}
 }
