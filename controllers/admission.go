@@ -210,11 +210,7 @@ func (q *admissionQueue) Done(item reconcile.Request) {
 
 // addAtLowPriority adds a request as bulk work, behind users' edits.
 func addAtLowPriority(q workqueue.TypedRateLimitingInterface[reconcile.Request], req reconcile.Request) {
-	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
-		pq.AddWithOpts(priorityqueue.AddOpts{Priority: new(handler.LowPriority)}, req)
-		return
-	}
-	q.Add(req)
+	atLowPriority(q).Add(req)
 }
 
 // lowPriorityQueue is a queue whose adds are all bulk work.
