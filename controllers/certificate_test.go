@@ -17,8 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
@@ -184,15 +182,8 @@ func testCertificateCacheOnlyOurs(t *testing.T, e *env, ns string) {
 // store (the cache keeps of each only what wakes its site, which no cache read returns).
 func (e *env) cachedSecrets(ns string) []string {
 	e.t.Helper()
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	inf, err := e.cache.GetInformer(context.Background(), m, cache.BlockUntilSynced(true))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	store := inf.(toolscache.SharedIndexInformer).GetStore()
 	var names []string
-	for _, k := range store.ListKeys() {
+	for _, k := range e.informerStore(corev1.SchemeGroupVersion.WithKind("Secret")).ListKeys() {
 		if n, ok := strings.CutPrefix(k, ns+"/"); ok {
 			names = append(names, n)
 		}

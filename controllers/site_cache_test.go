@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -220,17 +221,23 @@ func TestSiteSecretRestoredWhenDeletedOrBrokenByHand(t *testing.T) {
 // informer's store.
 func (e *env) cachedSite(key types.NamespacedName) any {
 	e.t.Helper()
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("SecureSite"))
-	inf, err := e.cache.GetInformer(context.Background(), m, cache.BlockUntilSynced(true))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	obj, _, err := inf.(toolscache.SharedIndexInformer).GetStore().GetByKey(key.String())
+	obj, _, err := e.informerStore(v1alpha1.GroupVersion.WithKind("SecureSite")).GetByKey(key.String())
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return obj
+}
+
+// informerStore is the store of the manager cache's metadata informer for kind, synced.
+func (e *env) informerStore(kind schema.GroupVersionKind) toolscache.Store {
+	e.t.Helper()
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(kind)
+	inf, err := e.cache.GetInformer(context.Background(), m, cache.BlockUntilSynced(true))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return inf.(toolscache.SharedIndexInformer).GetStore()
 }
 
 // TestSiteWakesOnAnnotationAndGrantChanges: the cache keeps of a site only what wakes it, and
