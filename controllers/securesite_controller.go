@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -166,7 +167,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 
 	s := newScope(site, r.Clock.Now(), r.Tenancy.OwnerID)
-	status := r.statusWriter(req.NamespacedName, site)
+	status := r.statusWriter(req.NamespacedName, site, s)
 	s.saveStatus = status.save
 	r.runPhases(ctx, s)
 	r.setConditions(site, s)
@@ -273,25 +274,46 @@ func nextPass(phaseWait, resync time.Duration) time.Duration {
 }
 
 // statusPatch writes the site's status as a merge patch against what was last written, so a
-// pass writes status once at the end (and a phase may save a fact early, see reconcileACM).
+// pass writes status once at the end (and a phase may save a fact early, see reconcileACM). A
+// pass that changed nothing in status sends nothing: an empty patch costs the API server a whole
+// status update (decoding, validation, managed fields) to store nothing, and passes that change
+// nothing are most passes (resyncs, wake-ups whose news an earlier pass already took).
 type statusPatch struct {
-	r    *SecureSiteReconciler
-	key  types.NamespacedName
-	site *v1alpha1.SecureSite
-	base *v1alpha1.SecureSite
+	r     *SecureSiteReconciler
+	key   types.NamespacedName
+	site  *v1alpha1.SecureSite
+	base  *v1alpha1.SecureSite
+	scope *scope
 }
 
-func (r *SecureSiteReconciler) statusWriter(key types.NamespacedName, site *v1alpha1.SecureSite) *statusPatch {
-	return &statusPatch{r: r, key: key, site: site, base: site.DeepCopy()}
+func (r *SecureSiteReconciler) statusWriter(key types.NamespacedName, site *v1alpha1.SecureSite, s *scope) *statusPatch {
+	return &statusPatch{r: r, key: key, site: site, base: site.DeepCopy(), scope: s}
 }
 
 func (p *statusPatch) save(ctx context.Context) error {
+	if equality.Semantic.DeepEqual(p.site.Status, p.base.Status) {
+		p.keepUnchanged()
+		return nil
+	}
 	if err := p.r.Status().Patch(ctx, p.site, client.MergeFrom(p.base)); err != nil {
 		return err
 	}
 	p.r.sites.store(p.key, recordOf(p.site))
 	p.base = p.site.DeepCopy()
 	return nil
+}
+
+// keepUnchanged records a pass that left status as it was read, without a patch. The
+// resourceVersion read stands for status we wrote (foreignStatusObject skips its owner check for
+// it) only when this pass checked the owners of what status names; otherwise the version our
+// last patch returned is kept, and the next pass checks them.
+func (p *statusPatch) keepUnchanged() {
+	rec := recordOf(p.site)
+	if !p.scope.ownersChecked {
+		last, _ := p.r.sites.load(p.key)
+		rec.written = last.written
+	}
+	p.r.sites.store(p.key, rec)
 }
 
 func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
