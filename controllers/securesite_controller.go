@@ -91,6 +91,9 @@ type SecureSiteReconciler struct {
 	// sites keeps, per site, the resourceVersion of its last status patch and what the per-site
 	// metrics export: a few dozen bytes where a cached SecureSite was kilobytes.
 	sites siteRecords
+	// ownWrites holds the site Secret writes whose watch event has not come in yet: that event
+	// does not wake the site (see ownSecretWrites).
+	ownWrites ownSecretWrites
 	// cachedSites is the store of the cache's SecureSite informer (see CachedSite).
 	cachedSites toolscache.Indexer
 	// resyncScheduled is set once the resync schedule adds due sites to the queue (see
@@ -219,10 +222,12 @@ func siteMetadata() *metav1.PartialObjectMetadata {
 }
 
 // forgetSite drops what the controller keeps of a site that is gone, being deleted or no longer
-// this controller's: drift repair, metrics, the last patch's resourceVersion.
+// this controller's: drift repair, metrics, the last patch's resourceVersion, a Secret write
+// waiting for its event.
 func (r *SecureSiteReconciler) forgetSite(key types.NamespacedName) {
 	r.forgetDesired(key)
 	r.sites.remove(key)
+	r.ownWrites.forget(key)
 }
 
 // runPhases runs the phases in order; the first error ends the pass and is kept in the scope.
@@ -395,11 +400,13 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	workers := max(1, r.MaxConcurrentReconciles)
 	// Of SecureSites the cache keeps only what wakes them (CachedSite, from the metadata-only
 	// informer); each pass reads its site from the API server. The sites' own handler (siteEvents)
-	// and the admission queue keep floods of sites out of the work queue (see admissionQueue).
+	// and the admission queue keep floods of sites out of the work queue (see admissionQueue). A
+	// site's Secret wakes it when anyone but this controller changes it (see ownSecretWrites).
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(siteControllerName).
 		Watches(&v1alpha1.SecureSite{}, siteEvents{}, builder.OnlyMetadata, builder.WithPredicates(siteChanged)).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &v1alpha1.SecureSite{}, handler.OnlyControllerOwner()), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &v1alpha1.SecureSite{}, handler.OnlyControllerOwner()),
+			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.notOurWrite())).
 		WithLogConstructor(siteLogger(mgr.GetLogger())).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: workers,
