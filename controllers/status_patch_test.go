@@ -75,27 +75,6 @@ func (e *env) waitIdle(timeout time.Duration) {
 	})
 }
 
-// sitePasses is controller_runtime_reconcile_total of the site controller, all results.
-func sitePasses(t *testing.T) float64 {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n float64
-	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabel(m, "controller", "securesite") {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return n
-}
-
 // siteGauge is a gauge of the site controller, by the label that names the controller.
 func siteGauge(t *testing.T, name, label string) float64 {
 	t.Helper()
