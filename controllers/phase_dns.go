@@ -80,9 +80,11 @@ func (r *SecureSiteReconciler) reconcileDNS(ctx context.Context, s *scope) error
 		return nil
 	}
 	// The write joins the zone's next Route53 call without holding this worker until then; the
-	// site is woken when Route53 has answered. Called when the plan is in sync too: the answer
-	// to a change queued by an earlier pass (what changed, the change to poll) comes back here.
-	res, err := r.DNS.EnsureQueued(ctx, zone, s.owner, desired, func() { r.wake(siteRef(site)) })
+	// site is woken when Route53 has answered (recordsAnswered). Called when the plan is in sync
+	// too: the answer to a change queued by an earlier pass (what changed, the change to poll)
+	// comes back here.
+	key := siteRef(site)
+	res, err := r.DNS.EnsureQueued(ctx, zone, s.owner, desired, func() { r.recordsAnswered(key) })
 	if err != nil {
 		return fmt.Errorf("writing records to zone %s: %w", zone.Name, err)
 	}

@@ -352,11 +352,20 @@ func endpointURLs(site *v1alpha1.SecureSite, s *scope) v1alpha1.URLsStatus {
 	return u
 }
 
-// wake queues a pass of the site once Route53 has answered its queued record change, without
-// blocking: when the channel is full, the requeue the pass asked for (dnsPendingWait) looks
-// again. The pass is bulk work, behind a user's edit and behind sites that have not had a first
-// pass yet: a flood of new sites answered together must not keep the rest of the flood from
-// ordering its certificates.
+// recordsAnswered wakes the site once Route53 has answered its queued record change, unless the
+// site's certificate order is still queued or running: the pass its result wakes takes the
+// answer as well (one pass for both instead of two), and a site whose order waits longer (the
+// CA's rate limits) is looked at again within issuingRecheck anyway.
+func (r *SecureSiteReconciler) recordsAnswered(key types.NamespacedName) {
+	if r.Issuer != nil && r.Issuer.InFlight(key) {
+		return
+	}
+	r.wake(key)
+}
+
+// wake queues a pass of the site, without blocking: when the channel is full, the requeue the
+// pass asked for (dnsPendingWait) looks again. The pass goes ahead of bulk work, like an order's
+// result: it is what the site waits for to be Ready, and a site woken here has had its first pass.
 func (r *SecureSiteReconciler) wake(key types.NamespacedName) {
 	if r.answered == nil {
 		return
@@ -424,7 +433,7 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.answered == nil {
 		r.answered = make(chan event.GenericEvent, 1024)
 	}
-	b = b.WatchesRawSource(source.Channel(r.answered, handler.TypedEventHandler[client.Object, reconcile.Request](lowPriorityEvents{&handler.EnqueueRequestForObject{}})))
+	b = b.WatchesRawSource(source.Channel(r.answered, &handler.EnqueueRequestForObject{}))
 	b = b.WatchesRawSource(r.resyncSource())
 	return b.Complete(r)
 }
