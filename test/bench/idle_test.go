@@ -38,7 +38,8 @@ const idleZone = "idle.test"
 // undone. SECURESITE_IDLE_AWS=moto runs it on moto. Both page ListResourceRecordSets at 300 record
 // sets as AWS does (kumo through the test world's proxy, which pages kumo's one-page answer).
 // SECURESITE_IDLE_RESYNC sets another --resync-period (2,500 sites at 30s need the resync rate of
-// 10,000 at 2m); SECURESITE_IDLE_WINDOW_ONLY=1 stops after the idle window and logs its table
+// 10,000 at 2m) and SECURESITE_IDLE_WORKERS another --max-concurrent-reconciles than 8;
+// SECURESITE_IDLE_WINDOW_ONLY=1 stops after the idle window and logs its table
 // without writing docs/benchmarks.md.
 //
 //	SECURESITE_IDLE_N=1000 [SECURESITE_IDLE_AWS=moto] [SECURESITE_IDLE_FOR=5m] [SECURESITE_IDLE_RESYNC=2m] go test -count=1 -timeout 60m -run TestIdleSteadyState -v ./test/bench/
@@ -87,6 +88,8 @@ type idleRun struct {
 	// resync is the manager's --resync-period; windowOnly ends the run after the idle window.
 	resync     time.Duration
 	windowOnly bool
+	// workers is the manager's --max-concurrent-reconciles.
+	workers int
 	// The 10,000-site run of the issue: every staticEvery-th site with a static site, noise
 	// unrelated Secrets in the cluster.
 	staticEvery, noise int
@@ -102,10 +105,11 @@ func idleRunFromEnv(t *testing.T, n int) idleRun {
 	if err != nil {
 		t.Fatal(err)
 	}
+	workers, _ := strconv.Atoi(cmp.Or(os.Getenv("SECURESITE_IDLE_WORKERS"), "8"))
 	staticEvery, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_STATIC_EVERY"))
 	noise, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_NOISE"))
 	return idleRun{n: n, emulator: cmp.Or(os.Getenv("SECURESITE_IDLE_AWS"), "kumo"), idleFor: idleFor, resync: resync,
-		windowOnly: os.Getenv("SECURESITE_IDLE_WINDOW_ONLY") == "1", staticEvery: staticEvery, noise: noise}
+		windowOnly: os.Getenv("SECURESITE_IDLE_WINDOW_ONLY") == "1", workers: workers, staticEvery: staticEvery, noise: noise}
 }
 
 // report is the run's empty report, with the command that reproduces it.
@@ -125,6 +129,11 @@ func (run idleRun) report() *report {
 		r.key += fmt.Sprintf(" resync %s", run.resync)
 		r.title += fmt.Sprintf(", --resync-period=%s", run.resync)
 		r.cmd = "SECURESITE_IDLE_RESYNC=" + run.resync.String() + " " + r.cmd
+	}
+	if run.workers != 8 {
+		r.key += fmt.Sprintf(" workers %d", run.workers)
+		r.title += fmt.Sprintf(", --max-concurrent-reconciles=%d", run.workers)
+		r.cmd = fmt.Sprintf("SECURESITE_IDLE_WORKERS=%d %s", run.workers, r.cmd)
 	}
 	return r
 }
@@ -169,7 +178,7 @@ func startIdleWorld(t *testing.T, run idleRun) *idleWorld {
 		t.Fatal(err)
 	}
 	iw.m = &manager{ManagerProcess: w.StartManager(t, testworld.ManagerOptions{Args: []string{
-		"--aws-endpoint-url=" + awsURL, "--resync-period=" + run.resync.String(), "--max-concurrent-reconciles=8",
+		"--aws-endpoint-url=" + awsURL, "--resync-period=" + run.resync.String(), fmt.Sprintf("--max-concurrent-reconciles=%d", run.workers),
 		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", iw.pprofPort),
 	}})}
 	iw.hw = startHeapWatch(iw.pprofPort, iw.m.Cmd.Process.Pid, w.LogDir, 2*time.Second)
@@ -230,6 +239,7 @@ func (iw *idleWorld) measureIdleWindow(t *testing.T, r *report, run idleRun, pag
 	r.add(fmt.Sprintf("idle window (no pokes), --resync-period=%s, default --drift-check-interval=1m", shortDuration(run.resync)), run.idleFor.String(), "")
 	r.add("… reconciles in the window (every site's own resync)", fmt.Sprintf("%g", reconciles), "")
 	addResyncLateness(r, run, before, after)
+	addWorkerLoad(r, run, before, after)
 	r.add("… drift checks in the window", fmt.Sprintf("%g", checks), "")
 	checkSecs := after.sum("securesite_dns_drift_check_duration_seconds_sum", nil) - before.sum("securesite_dns_drift_check_duration_seconds_sum", nil)
 	if checks > 0 {
@@ -267,6 +277,27 @@ func addResyncLateness(r *report, run idleRun, before, after scrape) {
 	r.add("… resync lateness (due → pass start): median / p99 / max, as histogram bucket bounds",
 		fmt.Sprintf("%s / %s / %s", latenessBound(buckets, median), latenessBound(buckets, p99), latenessBound(buckets, most)),
 		verdict("p99 ≤ 2 s", buckets[p99].le <= 2))
+}
+
+// addWorkerLoad adds what the reconcile workers could do in the window: the mean pass, the passes
+// a second the workers have time for at that mean, and the mean wait in the work queue.
+func addWorkerLoad(r *report, run idleRun, before, after scrape) {
+	delta := func(name string) float64 {
+		match := map[string]string{"controller": "securesite"}
+		if strings.HasPrefix(name, "workqueue_") {
+			match = map[string]string{"name": "securesite"}
+		}
+		return after.sum(name, match) - before.sum(name, match)
+	}
+	passes, passSecs := delta("controller_runtime_reconcile_time_seconds_count"), delta("controller_runtime_reconcile_time_seconds_sum")
+	queued, queueSecs := delta("workqueue_queue_duration_seconds_count"), delta("workqueue_queue_duration_seconds_sum")
+	if passes == 0 || queued == 0 {
+		return
+	}
+	mean := passSecs / passes
+	r.add(fmt.Sprintf("… mean pass / passes a second %d workers have time for / needed (N ÷ period) / mean wait in the work queue", run.workers),
+		fmt.Sprintf("%s / %.0f / %.0f / %s", time.Duration(mean*float64(time.Second)).Round(time.Millisecond), float64(run.workers)/mean,
+			float64(run.n)/run.resync.Seconds(), time.Duration(queueSecs/queued*float64(time.Second)).Round(time.Millisecond)), "")
 }
 
 // latenessBucket is one cumulative bucket of the lateness histogram's increase over the window.
