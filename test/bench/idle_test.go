@@ -240,6 +240,7 @@ func (iw *idleWorld) measureIdleWindow(t *testing.T, r *report, run idleRun, pag
 	r.add("… reconciles in the window (every site's own resync)", fmt.Sprintf("%g", reconciles), "")
 	addResyncLateness(r, run, before, after)
 	addWorkerLoad(r, run, before, after)
+	addPassSources(r, before, after)
 	r.add("… drift checks in the window", fmt.Sprintf("%g", checks), "")
 	checkSecs := after.sum("securesite_dns_drift_check_duration_seconds_sum", nil) - before.sum("securesite_dns_drift_check_duration_seconds_sum", nil)
 	if checks > 0 {
@@ -298,6 +299,21 @@ func addWorkerLoad(r *report, run idleRun, before, after scrape) {
 	r.add(fmt.Sprintf("… mean pass / passes a second %d workers have time for / needed (N ÷ period) / mean wait in the work queue", run.workers),
 		fmt.Sprintf("%s / %.0f / %.0f / %s", time.Duration(mean*float64(time.Second)).Round(time.Millisecond), float64(run.workers)/mean,
 			float64(run.n)/run.resync.Seconds(), time.Duration(queueSecs/queued*float64(time.Second)).Round(time.Millisecond)), "")
+}
+
+// addPassSources adds what else the window's passes came from, when fewer than all were resyncs:
+// passes by result (a requeue_after is a short wait a phase asked for), the sites the drift check
+// woke, and the backlog waiting for admission at the end.
+func addPassSources(r *report, before, after scrape) {
+	byResult := map[string]float64{}
+	for _, x := range after {
+		if x.name == "controller_runtime_reconcile_total" && x.labels["controller"] == "securesite" {
+			byResult[x.labels["result"]] += x.value - before.sum(x.name, x.labels)
+		}
+	}
+	drifted := after.sum("securesite_dns_drifted_sites_total", nil) - before.sum("securesite_dns_drifted_sites_total", nil)
+	r.add("… passes in the window by result; sites the drift check woke; backlog at the end", fmt.Sprintf("%s; %g; %g",
+		ops(byResult), drifted, after.sum("securesite_workqueue_backlog", nil)), "")
 }
 
 // latenessBucket is one cumulative bucket of the lateness histogram's increase over the window.
