@@ -39,7 +39,7 @@ const idleZone = "idle.test"
 // sets as AWS does (kumo through the test world's proxy, which pages kumo's one-page answer).
 // SECURESITE_IDLE_RESYNC sets another --resync-period (2,500 sites at 30s need the resync rate of
 // 10,000 at 2m) and SECURESITE_IDLE_WORKERS another --max-concurrent-reconciles than 8;
-// SECURESITE_IDLE_WINDOW_ONLY=1 stops after the idle window and logs its table
+// SECURESITE_IDLE_SETTLE the wait between all Ready and the window (30s); SECURESITE_IDLE_WINDOW_ONLY=1 stops after the idle window and logs its table
 // without writing docs/benchmarks.md.
 //
 //	SECURESITE_IDLE_N=1000 [SECURESITE_IDLE_AWS=moto] [SECURESITE_IDLE_FOR=5m] [SECURESITE_IDLE_RESYNC=2m] go test -count=1 -timeout 60m -run TestIdleSteadyState -v ./test/bench/
@@ -90,6 +90,8 @@ type idleRun struct {
 	windowOnly bool
 	// workers is the manager's --max-concurrent-reconciles.
 	workers int
+	// settle is the wait between all sites Ready and the idle window.
+	settle time.Duration
 	// The 10,000-site run of the issue: every staticEvery-th site with a static site, noise
 	// unrelated Secrets in the cluster.
 	staticEvery, noise int
@@ -106,10 +108,14 @@ func idleRunFromEnv(t *testing.T, n int) idleRun {
 		t.Fatal(err)
 	}
 	workers, _ := strconv.Atoi(cmp.Or(os.Getenv("SECURESITE_IDLE_WORKERS"), "8"))
+	settle, err := time.ParseDuration(cmp.Or(os.Getenv("SECURESITE_IDLE_SETTLE"), "30s"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	staticEvery, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_STATIC_EVERY"))
 	noise, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_NOISE"))
 	return idleRun{n: n, emulator: cmp.Or(os.Getenv("SECURESITE_IDLE_AWS"), "kumo"), idleFor: idleFor, resync: resync,
-		windowOnly: os.Getenv("SECURESITE_IDLE_WINDOW_ONLY") == "1", workers: workers, staticEvery: staticEvery, noise: noise}
+		windowOnly: os.Getenv("SECURESITE_IDLE_WINDOW_ONLY") == "1", workers: workers, settle: settle, staticEvery: staticEvery, noise: noise}
 }
 
 // report is the run's empty report, with the command that reproduces it.
@@ -223,7 +229,7 @@ func (iw *idleWorld) convergeSites(t *testing.T, r *report, run idleRun) int {
 func (iw *idleWorld) measureIdleWindow(t *testing.T, r *report, run idleRun, pages int) {
 	t.Helper()
 	m := iw.m
-	time.Sleep(30 * time.Second) // let the last writes' INSYNC polls and requeues pass
+	time.Sleep(run.settle) // let the last writes' INSYNC polls and requeues pass
 	iw.hw.mark("idle window")
 	before, cpuBefore := m.scrape(t), m.cpu(t)
 	time.Sleep(run.idleFor)
