@@ -74,19 +74,37 @@ func (r *SecureSiteReconciler) writeSecret(ctx context.Context, site *v1alpha1.S
 	if err := controllerutil.SetControllerReference(site, secret, r.Scheme()); err != nil {
 		return err
 	}
-	if s.secret == nil {
-		err = r.Create(ctx, secret)
-		if apierrors.IsAlreadyExists(err) {
-			return stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s appeared while issuing and is not managed by SecureSite; not overwritten", site.Namespace, secret.Name)
-		}
-	} else {
-		err = r.Update(ctx, secret)
-	}
-	if err != nil {
-		return fmt.Errorf("writing Secret %s: %w", secret.Name, err)
+	if err := r.saveSecret(ctx, site, secret, s.secret == nil); err != nil {
+		return err
 	}
 	s.secret, s.parsed = secret, parsed
 	r.Recorder.Eventf(site, secret, corev1.EventTypeNormal, v1alpha1.ReasonIssued, "WriteSecret",
 		"certificate %s for %v stored in Secret %s, valid until %s", parsed.SerialHex, parsed.DNSNames, secret.Name, parsed.NotAfter.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// saveSecret creates or updates the site's Secret. The watch event of the write does not wake the
+// site (see ownSecretWrites): the pass that wrote it already works from what it wrote.
+func (r *SecureSiteReconciler) saveSecret(ctx context.Context, site *v1alpha1.SecureSite, secret *corev1.Secret, create bool) error {
+	key := client.ObjectKeyFromObject(site)
+	before := secret.ResourceVersion
+	r.ownWrites.writing(key, secret.Name)
+	var err error
+	if create {
+		err = r.Create(ctx, secret)
+	} else {
+		err = r.Update(ctx, secret)
+	}
+	written := secret.ResourceVersion
+	if err != nil || written == before {
+		written = "" // nothing written, no event to wait for
+	}
+	r.ownWrites.wrote(key, written)
+	if apierrors.IsAlreadyExists(err) {
+		return stalled(v1alpha1.ReasonSecretConflict, "Secret %s/%s appeared while issuing and is not managed by SecureSite; not overwritten", site.Namespace, secret.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("writing Secret %s: %w", secret.Name, err)
+	}
 	return nil
 }

@@ -36,6 +36,9 @@ type scope struct {
 	// saveStatus writes the status as it stands now, for a fact that must survive a crash before
 	// the pass ends (see reconcileACM).
 	saveStatus func(ctx context.Context) error
+	// ownersChecked: every AWS object the site's status names was found to be the site's own, or
+	// gone (the status authority phase), so the status as read may be trusted as ours.
+	ownersChecked bool
 
 	zone         zoneObservation
 	cert         certObservation

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,6 +91,9 @@ type SecureSiteReconciler struct {
 	// sites keeps, per site, the resourceVersion of its last status patch and what the per-site
 	// metrics export: a few dozen bytes where a cached SecureSite was kilobytes.
 	sites siteRecords
+	// ownWrites holds the site Secret writes whose watch event has not come in yet: that event
+	// does not wake the site (see ownSecretWrites).
+	ownWrites ownSecretWrites
 	// cachedSites is the store of the cache's SecureSite informer (see CachedSite).
 	cachedSites toolscache.Indexer
 	// resyncScheduled is set once the resync schedule adds due sites to the queue (see
@@ -167,7 +171,7 @@ func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 
 	s := newScope(site, r.Clock.Now(), r.Tenancy.OwnerID)
-	status := r.statusWriter(req.NamespacedName, site)
+	status := r.statusWriter(req.NamespacedName, site, s)
 	s.saveStatus = status.save
 	r.runPhases(ctx, s)
 	r.setConditions(site, s)
@@ -219,10 +223,12 @@ func siteMetadata() *metav1.PartialObjectMetadata {
 }
 
 // forgetSite drops what the controller keeps of a site that is gone, being deleted or no longer
-// this controller's: drift repair, metrics, the last patch's resourceVersion.
+// this controller's: drift repair, metrics, the last patch's resourceVersion, a Secret write
+// waiting for its event.
 func (r *SecureSiteReconciler) forgetSite(key types.NamespacedName) {
 	r.forgetDesired(key)
 	r.sites.remove(key)
+	r.ownWrites.forget(key)
 }
 
 // runPhases runs the phases in order; the first error ends the pass and is kept in the scope.
@@ -274,25 +280,46 @@ func nextPass(phaseWait, resync time.Duration) time.Duration {
 }
 
 // statusPatch writes the site's status as a merge patch against what was last written, so a
-// pass writes status once at the end (and a phase may save a fact early, see reconcileACM).
+// pass writes status once at the end (and a phase may save a fact early, see reconcileACM). A
+// pass that changed nothing in status sends nothing: an empty patch costs the API server a whole
+// status update (decoding, validation, managed fields) to store nothing, and passes that change
+// nothing are most passes (resyncs, wake-ups whose news an earlier pass already took).
 type statusPatch struct {
-	r    *SecureSiteReconciler
-	key  types.NamespacedName
-	site *v1alpha1.SecureSite
-	base *v1alpha1.SecureSite
+	r     *SecureSiteReconciler
+	key   types.NamespacedName
+	site  *v1alpha1.SecureSite
+	base  *v1alpha1.SecureSite
+	scope *scope
 }
 
-func (r *SecureSiteReconciler) statusWriter(key types.NamespacedName, site *v1alpha1.SecureSite) *statusPatch {
-	return &statusPatch{r: r, key: key, site: site, base: site.DeepCopy()}
+func (r *SecureSiteReconciler) statusWriter(key types.NamespacedName, site *v1alpha1.SecureSite, s *scope) *statusPatch {
+	return &statusPatch{r: r, key: key, site: site, base: site.DeepCopy(), scope: s}
 }
 
 func (p *statusPatch) save(ctx context.Context) error {
+	if equality.Semantic.DeepEqual(p.site.Status, p.base.Status) {
+		p.keepUnchanged()
+		return nil
+	}
 	if err := p.r.Status().Patch(ctx, p.site, client.MergeFrom(p.base)); err != nil {
 		return err
 	}
 	p.r.sites.store(p.key, recordOf(p.site))
 	p.base = p.site.DeepCopy()
 	return nil
+}
+
+// keepUnchanged records a pass that left status as it was read, without a patch. The
+// resourceVersion read stands for status we wrote (foreignStatusObject skips its owner check for
+// it) only when this pass checked the owners of what status names; otherwise the version our
+// last patch returned is kept, and the next pass checks them.
+func (p *statusPatch) keepUnchanged() {
+	rec := recordOf(p.site)
+	if !p.scope.ownersChecked {
+		last, _ := p.r.sites.load(p.key)
+		rec.written = last.written
+	}
+	p.r.sites.store(p.key, rec)
 }
 
 func (r *SecureSiteReconciler) setConditions(site *v1alpha1.SecureSite, s *scope) {
@@ -374,11 +401,13 @@ func (r *SecureSiteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	workers := max(1, r.MaxConcurrentReconciles)
 	// Of SecureSites the cache keeps only what wakes them (CachedSite, from the metadata-only
 	// informer); each pass reads its site from the API server. The sites' own handler (siteEvents)
-	// and the admission queue keep floods of sites out of the work queue (see admissionQueue).
+	// and the admission queue keep floods of sites out of the work queue (see admissionQueue). A
+	// site's Secret wakes it when anyone but this controller changes it (see ownSecretWrites).
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(siteControllerName).
 		Watches(&v1alpha1.SecureSite{}, siteEvents{}, builder.OnlyMetadata, builder.WithPredicates(siteChanged)).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &v1alpha1.SecureSite{}, handler.OnlyControllerOwner()), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &v1alpha1.SecureSite{}, handler.OnlyControllerOwner()),
+			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.notOurWrite())).
 		WithLogConstructor(siteLogger(mgr.GetLogger())).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: workers,

@@ -126,6 +126,7 @@ func (r *SecureSiteReconciler) reconcileStatusAuthority(ctx context.Context, s *
 	if msg != "" {
 		return stalled(v1alpha1.ReasonNotPermitted, "%s", msg)
 	}
+	s.ownersChecked = true
 	return nil
 }
 

@@ -49,7 +49,7 @@ func TestBenchmark(t *testing.T) {
 	m := startManager(t, w)
 	measureSingleSite(t, r, k8s)
 	before := m.scrape(t)
-	converged, backingOff := measureConvergence(t, r, k8s, m, n)
+	converged, backingOff := measureConvergence(t, r, w, k8s, m, n)
 	if floor > 0 {
 		addFloorRatio(r, converged, floor, floorFailed, backingOff)
 	}
@@ -92,11 +92,12 @@ func measureSingleSite(t *testing.T, r *report, k8s client.Client) {
 
 // measureConvergence applies n sites at once and waits until each is Ready or backing off after
 // a failed order. It returns the time that took and the number backing off.
-func measureConvergence(t *testing.T, r *report, k8s client.Client, m *manager, n int) (time.Duration, int) {
+func measureConvergence(t *testing.T, r *report, w *testworld.World, k8s client.Client, m *manager, n int) (time.Duration, int) {
 	t.Helper()
 	start := time.Now()
+	apiBefore := apiServerScrape(t, w)
 	cpuBefore, managerBefore := readMachineCPU(), m.cpu(t)
-	profiled := cpuProfile(t, m, 30*time.Second)
+	profiled, apiProfiled := cpuProfile(t, m, 30*time.Second), apiServerProfile(t, w, 25*time.Second)
 	testworld.Parallel(n, 16, func(i int) { mustCreate(t, k8s, benchSite(i)) })
 	applied := time.Since(start)
 	if t.Failed() {
@@ -105,7 +106,9 @@ func measureConvergence(t *testing.T, r *report, k8s client.Client, m *manager, 
 	sites := waitAllReady(t, k8s, m, n, start)
 	converged := time.Since(start)
 	busy, managerCPU := busyShare(cpuBefore, readMachineCPU()), m.cpu(t)-managerBefore
+	apiRequests := testworld.CountDiff(apiRequestsByKind(apiServerScrape(t, w)), apiRequestsByKind(apiBefore))
 	profiled()
+	apiProfiled()
 
 	perSite := make([]time.Duration, 0, len(sites))
 	var failures []string
@@ -129,7 +132,26 @@ func measureConvergence(t *testing.T, r *report, k8s client.Client, m *manager, 
 		fmt.Sprintf("%.0f%% of %d cores", 100*busy, runtime.NumCPU()), "")
 	r.add("manager CPU time used while converging (per site)", fmt.Sprintf("%s (%s)", managerCPU.Round(100*time.Millisecond),
 		(managerCPU/time.Duration(n)).Round(100*time.Microsecond)), "")
+	r.add("Kubernetes API requests while converging (all clients: the manager, and this test's creates and lists), per site",
+		fmt.Sprintf("%.1f: %s", total(apiRequests)/float64(n), ops(apiRequests)), "")
 	return converged, len(failures)
+}
+
+// apiRequestsByKind sums the API server's request counter by verb and resource (with its
+// subresource), e.g. "PATCH securesites/status"; WATCH and long-running requests included.
+func apiRequestsByKind(s scrape) map[string]float64 {
+	out := map[string]float64{}
+	for _, x := range s {
+		if x.name != "apiserver_request_total" {
+			continue
+		}
+		kind := x.labels["verb"] + " " + x.labels["resource"]
+		if sub := x.labels["subresource"]; sub != "" {
+			kind += "/" + sub
+		}
+		out[kind] += x.value
+	}
+	return out
 }
 
 // addConvergenceCalls adds the orders and the AWS calls the convergence cost, between two scrapes.

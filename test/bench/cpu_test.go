@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/securesite-io/securesite/internal/testworld"
 )
 
 // machineCPU is the machine's CPU time so far from /proc/stat: busy (everything but idle and
@@ -67,6 +71,42 @@ func cpuProfile(t *testing.T, m *manager, d time.Duration) func() {
 			t.Logf("CPU profile: %v", err)
 		}
 		t.Logf("CPU profile of the manager over %s written to %s", d, path)
+	}()
+	return func() { <-done }
+}
+
+// apiServerProfile writes a CPU profile of the world's API server over d, from now on, to
+// $SECURESITE_BENCH_APISERVER_CPUPROFILE when that is set (the API server serves pprof to its
+// admin user); the returned func waits for it.
+func apiServerProfile(t *testing.T, w *testworld.World, d time.Duration) func() {
+	path := os.Getenv("SECURESITE_BENCH_APISERVER_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	hc, err := rest.HTTPClientFor(w.RESTConfig)
+	if err != nil {
+		t.Logf("API server CPU profile: %v", err)
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := hc.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(w.RESTConfig.Host, "/"), int(d.Seconds())))
+		if err != nil {
+			t.Logf("API server CPU profile: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			t.Logf("API server CPU profile: %v", err)
+			return
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			t.Logf("API server CPU profile: %v", err)
+		}
+		t.Logf("CPU profile of the API server over %s written to %s", d, path)
 	}()
 	return func() { <-done }
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/securesite-io/securesite/internal/testworld"
 )
 
@@ -133,6 +135,29 @@ func (m *manager) scrape(t *testing.T) scrape {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseScrape(body)
+}
+
+// apiServerScrape reads the world's API server's metrics endpoint.
+func apiServerScrape(t *testing.T, w *testworld.World) scrape {
+	t.Helper()
+	hc, err := rest.HTTPClientFor(w.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Get(strings.TrimSuffix(w.RESTConfig.Host, "/") + "/metrics")
+	if err != nil {
+		t.Fatalf("scraping the API server's metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseScrape(body)
+}
+
+func parseScrape(body []byte) scrape {
 	var out scrape
 	for _, line := range strings.Split(string(body), "\n") {
 		sm := sampleLine.FindStringSubmatch(line)
