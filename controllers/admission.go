@@ -187,11 +187,25 @@ func (q *admissionQueue) Get() (reconcile.Request, bool) {
 	return item, shutdown
 }
 
+// GetWithPriority hands out the next item; a wake of the same site still waiting in the backlog
+// is dropped: it came before this pass, which reads the site as it is now. During a flood a new
+// site's pass waits for Route53 (its own requeue) and is also woken by Route53's answer as bulk
+// work; the wake reached the front of the backlog minutes after the requeue's pass had made the
+// site Ready, and ran a second, empty pass for every site of the flood, holding back the resyncs
+// that wait for the backlog to drain.
 func (q *admissionQueue) GetWithPriority() (reconcile.Request, int, bool) {
 	item, priority, shutdown := q.PriorityQueue.GetWithPriority()
-	if !shutdown {
-		q.busy.Add(1)
+	if shutdown {
+		return item, priority, shutdown
 	}
+	q.busy.Add(1)
+	q.mu.Lock()
+	if _, waiting := q.backlog[item]; waiting {
+		// Its place in urgent or bulk is skipped when reached (next).
+		delete(q.backlog, item)
+		q.admit()
+	}
+	q.mu.Unlock()
 	return item, priority, shutdown
 }
 

@@ -86,6 +86,44 @@ func TestAdmissionQueuePassesWaitsThrough(t *testing.T) {
 	}
 }
 
+// TestAdmissionQueueDropsWakesAPassCovers: a site waiting in the backlog whose pass starts for
+// another reason (its own requeue came due) is not handed out again when the backlog reaches it:
+// the wake came before that pass, which read the site as it was after the wake. A wake that comes
+// during the pass still gets a pass of its own.
+func TestAdmissionQueueDropsWakesAPassCovers(t *testing.T) {
+	q := newAdmissionQueue("", 1, workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	for i := range q.bound { // the working set is full
+		addAtLowPriority(q, request(i))
+	}
+	woken, later := request(100), request(101)
+	addAtLowPriority(q, woken) // Route53's answer: waits in the backlog
+	addAtLowPriority(q, later)
+	q.AddAfter(woken, time.Millisecond) // the site's own requeue, straight to the priority queue
+	time.Sleep(20 * time.Millisecond)
+	handedOut := map[reconcile.Request]int{}
+	for range q.bound + 2 {
+		k, shutdown := q.Get()
+		if shutdown {
+			t.Fatal("queue shut down")
+		}
+		handedOut[k]++
+		if k == later {
+			addAtLowPriority(q, later) // a wake during the pass
+		}
+		q.Done(k)
+	}
+	if handedOut[woken] != 1 {
+		t.Errorf("%s handed out %d times, want once: its wake waited for a pass that had already run", woken, handedOut[woken])
+	}
+	if k, _ := q.Get(); k != later || handedOut[later] != 1 {
+		t.Errorf("the wake during %s's pass got no pass of its own (next %s, handed out %d times)", later, k, handedOut[later])
+	}
+	if q.Len() != 0 {
+		t.Errorf("%d left in the queue", q.Len())
+	}
+}
+
 // checkAdmissionOrder: each of the n+1 keys handed out once; the two urgent keys (edited and
 // request(n)) right after the working set admitted before them; the flood in the order it came.
 func checkAdmissionOrder(t *testing.T, order []reconcile.Request, n, bound int, edited reconcile.Request) {

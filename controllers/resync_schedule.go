@@ -7,8 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 )
@@ -22,6 +24,24 @@ import (
 
 // resyncTick is the schedule's resolution: a resync is due at most this late.
 const resyncTick = time.Second
+
+// resyncTaken marks a record whose resync the schedule has added to the queue: resyncAt keeps the
+// tick the resync came due in, so the pass that starts it can tell how late it is (see
+// resyncStarted), in the record's four bytes rather than anything per site.
+const resyncTaken uint32 = 1 << 31
+
+// resyncLateness says whether resyncs keep to the resync period: a resync that starts late,
+// because the workers are busy or the schedule held it back, stretches the period for that site.
+var resyncLateness = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name: "securesite_resync_lateness_seconds",
+	Help: "How long after it came due each scheduled resync started (counted from the start of the schedule's one-second tick it came due in).",
+	// Fine below five seconds, where an on-time resync lands, coarse up to the 10-minute period.
+	Buckets: []float64{0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600},
+})
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(resyncLateness)
+}
 
 // scheduleResync sets when the site's next resync is due (after from now). It is false when the
 // controller keeps no record of the site; the caller then requeues it as any other wait.
@@ -45,7 +65,7 @@ func (s *siteRecords) scheduleResync(key types.NamespacedName, after time.Durati
 }
 
 // takeDue returns up to limit of the sites whose resync is due at now, the longest due first, and
-// unschedules them: each is added to the queue once, and its pass schedules the next. Sites left
+// marks them taken: each is added to the queue once, and its pass schedules the next. Sites left
 // over stay due, for the next call; none waits behind a site that came due after it.
 func (s *siteRecords) takeDue(now time.Time, limit int) []types.NamespacedName {
 	s.mu.Lock()
@@ -66,7 +86,7 @@ func (s *siteRecords) takeDue(now time.Time, limit int) []types.NamespacedName {
 	}
 	for key, rec := range s.m {
 		switch {
-		case rec.resyncAt == 0:
+		case rec.resyncAt == 0 || rec.resyncAt&resyncTaken != 0:
 		case rec.resyncAt <= tick:
 			if left, ok := due.offer(key, rec.resyncAt); ok {
 				later(left)
@@ -79,10 +99,34 @@ func (s *siteRecords) takeDue(now time.Time, limit int) []types.NamespacedName {
 	out := due.sorted()
 	for _, key := range out {
 		rec := s.m[key]
-		rec.resyncAt = 0
+		rec.resyncAt |= resyncTaken
 		s.m[key] = rec
 	}
 	return out
+}
+
+// resyncStarted is called as a pass of the site starts: if the schedule took the site's resync, it
+// returns how late the resync starts (from the start of the tick it came due in, so up to one tick
+// more than the exact lateness) and clears the mark.
+func (s *siteRecords) resyncStarted(key types.NamespacedName, now time.Time) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.m[key]
+	if !ok || rec.resyncAt&resyncTaken == 0 {
+		return 0, false
+	}
+	dueTick := rec.resyncAt &^ resyncTaken
+	rec.resyncAt = 0
+	s.m[key] = rec
+	due := s.epoch.Add(time.Duration(dueTick-1) * resyncTick)
+	return max(0, now.Sub(due)), true
+}
+
+// observeResyncStart records the lateness of the site's resync, if this pass starts one.
+func (r *SecureSiteReconciler) observeResyncStart(key types.NamespacedName) {
+	if late, ok := r.sites.resyncStarted(key, time.Now()); ok {
+		resyncLateness.Observe(late.Seconds())
+	}
 }
 
 // longestDue keeps the limit sites due longest of those offered: a max-heap on resyncAt, so the

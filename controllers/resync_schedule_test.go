@@ -49,6 +49,38 @@ func TestResyncSchedule(t *testing.T) {
 	}
 }
 
+// TestResyncLateness: the pass that starts a resync the schedule took learns how late it starts,
+// from the tick the resync came due in; a pass that starts no resync learns nothing, and a resync
+// is counted once.
+func TestResyncLateness(t *testing.T) {
+	var s siteRecords
+	a, b := types.NamespacedName{Namespace: "ns", Name: "a"}, types.NamespacedName{Namespace: "ns", Name: "b"}
+	s.store(a, siteRecord{written: "1"})
+	s.store(b, siteRecord{written: "1"})
+	s.scheduleResync(a, 10*time.Second)
+	s.scheduleResync(b, time.Minute)
+	start := s.epoch
+	if _, ok := s.resyncStarted(a, start.Add(5*time.Second)); ok {
+		t.Fatal("a pass before the resync was taken counted as the resync")
+	}
+	if due := s.takeDue(start.Add(12*time.Second), 10); !slices.Equal(due, []types.NamespacedName{a}) {
+		t.Fatalf("due after 12s: %v, want [a]", due)
+	}
+	late, ok := s.resyncStarted(a, start.Add(15*time.Second))
+	if !ok || late < 5*time.Second || late > 5*time.Second+resyncTick {
+		t.Fatalf("a's resync, due after 10s and started after 15s, was %s late (%v), want 5s to 5s + a tick", late, ok)
+	}
+	if _, ok := s.resyncStarted(a, start.Add(16*time.Second)); ok {
+		t.Fatal("a's resync counted twice")
+	}
+	if _, ok := s.resyncStarted(b, start.Add(16*time.Second)); ok {
+		t.Fatal("b's pass, before its resync came due, counted as its resync")
+	}
+	if due := s.takeDue(start.Add(20*time.Second), 10); len(due) != 0 {
+		t.Fatalf("a started resync was taken again: %v", due)
+	}
+}
+
 // TestResyncTakesLongestDueFirst: a batch of due resyncs is taken a few at a time, the longest
 // due first; the sites left over stay due and are taken next, before any site that comes due later.
 func TestResyncTakesLongestDueFirst(t *testing.T) {

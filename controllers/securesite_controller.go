@@ -151,6 +151,7 @@ func (r *SecureSiteReconciler) phases() []phase {
 
 // Reconcile is plumbing: fetch, finalizer, phases, status.
 func (r *SecureSiteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r.observeResyncStart(req.NamespacedName)
 	site, err := r.fetch(ctx, req.NamespacedName)
 	if site == nil || err != nil {
 		return ctrl.Result{}, err

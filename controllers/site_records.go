@@ -23,7 +23,8 @@ type siteRecord struct {
 	notAfter       int64
 	ready, stalled conditionState
 	// resyncAt is when the site's next resync is due, in resync ticks since the records' epoch
-	// (0: none scheduled). Four bytes in the padding of the record: the record stays 32 bytes.
+	// (0: none scheduled; with resyncTaken set: added to the queue, not yet started). Four bytes in
+	// the padding of the record: the record stays 32 bytes.
 	resyncAt uint32
 }
 

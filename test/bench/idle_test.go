@@ -37,8 +37,12 @@ const idleZone = "idle.test"
 // the window and its cost shows), then hand edits of owned records and the time until they are
 // undone. SECURESITE_IDLE_AWS=moto runs it on moto. Both page ListResourceRecordSets at 300 record
 // sets as AWS does (kumo through the test world's proxy, which pages kumo's one-page answer).
+// SECURESITE_IDLE_RESYNC sets another --resync-period (2,500 sites at 30s need the resync rate of
+// 10,000 at 2m) and SECURESITE_IDLE_WORKERS another --max-concurrent-reconciles than 8;
+// SECURESITE_IDLE_SETTLE the wait between all Ready and the window (30s); SECURESITE_IDLE_WINDOW_ONLY=1 stops after the idle window and logs its table
+// without writing docs/benchmarks.md.
 //
-//	SECURESITE_IDLE_N=1000 [SECURESITE_IDLE_AWS=moto] [SECURESITE_IDLE_FOR=5m] go test -count=1 -timeout 60m -run TestIdleSteadyState -v ./test/bench/
+//	SECURESITE_IDLE_N=1000 [SECURESITE_IDLE_AWS=moto] [SECURESITE_IDLE_FOR=5m] [SECURESITE_IDLE_RESYNC=2m] go test -count=1 -timeout 60m -run TestIdleSteadyState -v ./test/bench/
 func TestIdleSteadyState(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_N"))
 	if n <= 0 {
@@ -53,6 +57,10 @@ func TestIdleSteadyState(t *testing.T) {
 	}
 	pages := iw.convergeSites(t, r, run)
 	iw.measureIdleWindow(t, r, run, pages)
+	if run.windowOnly {
+		t.Logf("idle window, N=%d on %s, --resync-period=%s:\n%s", n, run.emulator, run.resync, r.table())
+		return
+	}
 	iw.measureDriftRepair(t, r, run)
 	// The drift waits above scrape the metrics endpoint four times a second, far more often than
 	// a Prometheus does (every 15–60 s), and a scrape at 10,000 sites holds ~11 MB while it runs.
@@ -77,6 +85,13 @@ type idleRun struct {
 	n        int
 	emulator string
 	idleFor  time.Duration
+	// resync is the manager's --resync-period; windowOnly ends the run after the idle window.
+	resync     time.Duration
+	windowOnly bool
+	// workers is the manager's --max-concurrent-reconciles.
+	workers int
+	// settle is the wait between all sites Ready and the idle window.
+	settle time.Duration
 	// The 10,000-site run of the issue: every staticEvery-th site with a static site, noise
 	// unrelated Secrets in the cluster.
 	staticEvery, noise int
@@ -88,9 +103,19 @@ func idleRunFromEnv(t *testing.T, n int) idleRun {
 	if err != nil {
 		t.Fatal(err)
 	}
+	resync, err := time.ParseDuration(cmp.Or(os.Getenv("SECURESITE_IDLE_RESYNC"), idleResync.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers, _ := strconv.Atoi(cmp.Or(os.Getenv("SECURESITE_IDLE_WORKERS"), "8"))
+	settle, err := time.ParseDuration(cmp.Or(os.Getenv("SECURESITE_IDLE_SETTLE"), "30s"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	staticEvery, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_STATIC_EVERY"))
 	noise, _ := strconv.Atoi(os.Getenv("SECURESITE_IDLE_NOISE"))
-	return idleRun{n: n, emulator: cmp.Or(os.Getenv("SECURESITE_IDLE_AWS"), "kumo"), idleFor: idleFor, staticEvery: staticEvery, noise: noise}
+	return idleRun{n: n, emulator: cmp.Or(os.Getenv("SECURESITE_IDLE_AWS"), "kumo"), idleFor: idleFor, resync: resync,
+		windowOnly: os.Getenv("SECURESITE_IDLE_WINDOW_ONLY") == "1", workers: workers, settle: settle, staticEvery: staticEvery, noise: noise}
 }
 
 // report is the run's empty report, with the command that reproduces it.
@@ -104,6 +129,17 @@ func (run idleRun) report() *report {
 	if run.staticEvery > 0 || run.noise > 0 {
 		r.key = fmt.Sprintf("idle %s N=%d static every %d, %d unrelated Secrets", emulator, n, run.staticEvery, run.noise)
 		r.title += fmt.Sprintf(", every %dth site with S3 + CloudFront (ACME certificate), %d unrelated Secrets", run.staticEvery, run.noise)
+	}
+	if run.resync != idleResync {
+		// Its own section: the figures of another period are not those of the runs at 2m.
+		r.key += fmt.Sprintf(" resync %s", run.resync)
+		r.title += fmt.Sprintf(", --resync-period=%s", run.resync)
+		r.cmd = "SECURESITE_IDLE_RESYNC=" + run.resync.String() + " " + r.cmd
+	}
+	if run.workers != 8 {
+		r.key += fmt.Sprintf(" workers %d", run.workers)
+		r.title += fmt.Sprintf(", --max-concurrent-reconciles=%d", run.workers)
+		r.cmd = fmt.Sprintf("SECURESITE_IDLE_WORKERS=%d %s", run.workers, r.cmd)
 	}
 	return r
 }
@@ -148,7 +184,7 @@ func startIdleWorld(t *testing.T, run idleRun) *idleWorld {
 		t.Fatal(err)
 	}
 	iw.m = &manager{ManagerProcess: w.StartManager(t, testworld.ManagerOptions{Args: []string{
-		"--aws-endpoint-url=" + awsURL, "--resync-period=2m", "--max-concurrent-reconciles=8",
+		"--aws-endpoint-url=" + awsURL, "--resync-period=" + run.resync.String(), fmt.Sprintf("--max-concurrent-reconciles=%d", run.workers),
 		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", iw.pprofPort),
 	}})}
 	iw.hw = startHeapWatch(iw.pprofPort, iw.m.Cmd.Process.Pid, w.LogDir, 2*time.Second)
@@ -193,7 +229,7 @@ func (iw *idleWorld) convergeSites(t *testing.T, r *report, run idleRun) int {
 func (iw *idleWorld) measureIdleWindow(t *testing.T, r *report, run idleRun, pages int) {
 	t.Helper()
 	m := iw.m
-	time.Sleep(30 * time.Second) // let the last writes' INSYNC polls and requeues pass
+	time.Sleep(run.settle) // let the last writes' INSYNC polls and requeues pass
 	iw.hw.mark("idle window")
 	before, cpuBefore := m.scrape(t), m.cpu(t)
 	time.Sleep(run.idleFor)
@@ -206,8 +242,11 @@ func (iw *idleWorld) measureIdleWindow(t *testing.T, r *report, run idleRun, pag
 	perHour := 60 / run.idleFor.Minutes()
 	lists := calls["ListResourceRecordSets"]
 	_, writes := readsWrites(calls)
-	r.add("idle window (no pokes), --resync-period=2m, default --drift-check-interval=1m", run.idleFor.String(), "")
+	r.add(fmt.Sprintf("idle window (no pokes), --resync-period=%s, default --drift-check-interval=1m", shortDuration(run.resync)), run.idleFor.String(), "")
 	r.add("… reconciles in the window (every site's own resync)", fmt.Sprintf("%g", reconciles), "")
+	addResyncLateness(r, run, before, after)
+	addWorkerLoad(r, run, before, after)
+	addPassSources(r, before, after)
 	r.add("… drift checks in the window", fmt.Sprintf("%g", checks), "")
 	checkSecs := after.sum("securesite_dns_drift_check_duration_seconds_sum", nil) - before.sum("securesite_dns_drift_check_duration_seconds_sum", nil)
 	if checks > 0 {
@@ -221,6 +260,114 @@ func (iw *idleWorld) measureIdleWindow(t *testing.T, r *report, run idleRun, pag
 		verdict(fmt.Sprintf("≤ 60 × %d pages = %d", pages, 60*pages), lists*perHour <= float64(60*pages)*1.05))
 	r.add("… Route53 calls per hour, all operations", fmt.Sprintf("%.0f", total(calls)*perHour), "")
 	r.add("… Route53 writes in the window", fmt.Sprintf("%g", writes), verdict("0", writes == 0))
+}
+
+// idleResync is the benchmark's --resync-period unless SECURESITE_IDLE_RESYNC says otherwise: every
+// site's own resync runs at least twice in a 5-minute window.
+const idleResync = 2 * time.Minute
+
+// resyncLatenessMetric is the manager's histogram of how late each scheduled resync started.
+const resyncLatenessMetric = "securesite_resync_lateness_seconds"
+
+// addResyncLateness adds how many resyncs started in the window, against the N × window ÷ period
+// that keep every site to its period, and how late they started after they came due: the
+// quantiles are the upper bounds of the histogram buckets they fall in.
+func addResyncLateness(r *report, run idleRun, before, after scrape) {
+	started := after.sum(resyncLatenessMetric+"_count", nil) - before.sum(resyncLatenessMetric+"_count", nil)
+	onTime := float64(run.n) * run.idleFor.Seconds() / run.resync.Seconds()
+	r.add("… resyncs started in the window / N × window ÷ period (every site on time)", fmt.Sprintf("%g / %.0f", started, onTime), "")
+	buckets := latenessBuckets(before, after)
+	if started == 0 || len(buckets) == 0 {
+		return
+	}
+	median, p99, most := latenessQuantile(buckets, 0.5), latenessQuantile(buckets, 0.99), latenessQuantile(buckets, 1)
+	r.add("… resync lateness (due → pass start): median / p99 / max, as histogram bucket bounds",
+		fmt.Sprintf("%s / %s / %s", latenessBound(buckets, median), latenessBound(buckets, p99), latenessBound(buckets, most)),
+		verdict("p99 ≤ 2 s", buckets[p99].le <= 2))
+}
+
+// addWorkerLoad adds what the reconcile workers could do in the window: the mean pass, the passes
+// a second the workers have time for at that mean, and the mean wait in the work queue.
+func addWorkerLoad(r *report, run idleRun, before, after scrape) {
+	delta := func(name string) float64 {
+		match := map[string]string{"controller": "securesite"}
+		if strings.HasPrefix(name, "workqueue_") {
+			match = map[string]string{"name": "securesite"}
+		}
+		return after.sum(name, match) - before.sum(name, match)
+	}
+	passes, passSecs := delta("controller_runtime_reconcile_time_seconds_count"), delta("controller_runtime_reconcile_time_seconds_sum")
+	queued, queueSecs := delta("workqueue_queue_duration_seconds_count"), delta("workqueue_queue_duration_seconds_sum")
+	if passes == 0 || queued == 0 {
+		return
+	}
+	mean := passSecs / passes
+	r.add(fmt.Sprintf("… mean pass / passes a second %d workers have time for / needed (N ÷ period) / mean wait in the work queue", run.workers),
+		fmt.Sprintf("%s / %.0f / %.0f / %s", time.Duration(mean*float64(time.Second)).Round(time.Millisecond), float64(run.workers)/mean,
+			float64(run.n)/run.resync.Seconds(), time.Duration(queueSecs/queued*float64(time.Second)).Round(time.Millisecond)), "")
+}
+
+// addPassSources adds what else the window's passes came from, when fewer than all were resyncs:
+// passes by result (a requeue_after is a short wait a phase asked for), the sites the drift check
+// woke, and the backlog waiting for admission at the end.
+func addPassSources(r *report, before, after scrape) {
+	byResult := map[string]float64{}
+	for _, x := range after {
+		if x.name == "controller_runtime_reconcile_total" && x.labels["controller"] == "securesite" {
+			byResult[x.labels["result"]] += x.value - before.sum(x.name, x.labels)
+		}
+	}
+	drifted := after.sum("securesite_dns_drifted_sites_total", nil) - before.sum("securesite_dns_drifted_sites_total", nil)
+	r.add("… passes in the window by result; sites the drift check woke; backlog at the end", fmt.Sprintf("%s; %g; %g",
+		ops(byResult), drifted, after.sum("securesite_workqueue_backlog", nil)), "")
+}
+
+// latenessBucket is one cumulative bucket of the lateness histogram's increase over the window.
+type latenessBucket struct {
+	le    float64
+	count float64
+}
+
+func latenessBuckets(before, after scrape) []latenessBucket {
+	var out []latenessBucket
+	for _, x := range after {
+		if x.name != resyncLatenessMetric+"_bucket" {
+			continue
+		}
+		le, err := strconv.ParseFloat(x.labels["le"], 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, latenessBucket{le, x.value - before.sum(x.name, map[string]string{"le": x.labels["le"]})})
+	}
+	slices.SortFunc(out, func(a, b latenessBucket) int { return cmp.Compare(a.le, b.le) })
+	return out
+}
+
+// latenessQuantile is the index of the first bucket holding the q-quantile.
+func latenessQuantile(buckets []latenessBucket, q float64) int {
+	total := buckets[len(buckets)-1].count
+	return slices.IndexFunc(buckets, func(b latenessBucket) bool { return b.count >= q*total })
+}
+
+// latenessBound reads bucket i as "≤ 0.5 s", or "> 600 s" past the last bound.
+func latenessBound(buckets []latenessBucket, i int) string {
+	if math.IsInf(buckets[i].le, 1) {
+		return fmt.Sprintf("> %g s", buckets[i-1].le)
+	}
+	return fmt.Sprintf("≤ %g s", buckets[i].le)
+}
+
+// shortDuration writes 2m for 2m0s, as the flag is usually given.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // measureDriftRepair: an owned record changed by hand, and one deleted by hand, at a random moment
