@@ -109,23 +109,34 @@ func passed(t *testing.T, e *env, ns string) int {
 	return n
 }
 
-// queueDepth is the securesite work queue's workqueue_depth, over all priorities.
-func queueDepth(t *testing.T) float64 {
+// siteMetric sums a counter or gauge of the securesite controller over its series: those whose
+// label (controller-runtime names the controller in "controller" or, for the queue, "name") is
+// "securesite".
+func siteMetric(t *testing.T, name, label string) float64 {
+	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
-		t.Error(err)
-		return 0
+		t.Fatal(err)
 	}
-	var depth float64
+	var v float64
 	for _, f := range families {
-		if f.GetName() != "workqueue_depth" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if hasLabel(m, "name", "securesite") {
-				depth += m.GetGauge().GetValue()
+			if hasLabel(m, label, "securesite") {
+				v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}
-	return depth
+	return v
+}
+
+// queueDepth is the securesite work queue's workqueue_depth, over all priorities.
+func queueDepth(t *testing.T) float64 { return siteMetric(t, "workqueue_depth", "name") }
+
+// sitePasses is how many passes the securesite controller has ended in this process
+// (controller_runtime_reconcile_total, over all results).
+func sitePasses(t *testing.T) float64 {
+	return siteMetric(t, "controller_runtime_reconcile_total", "controller")
 }

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/certs"
@@ -108,26 +107,4 @@ func (e *env) passesUntilQuiet(before float64) int {
 		}
 	}
 	return int(last - before)
-}
-
-// sitePasses is how many passes the securesite controller has ended in this process
-// (controller_runtime_reconcile_total, over all results).
-func sitePasses(t *testing.T) float64 {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n float64
-	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabel(m, "controller", "securesite") {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return n
 }

@@ -14,7 +14,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/manager"
@@ -68,32 +67,11 @@ func TestPassThatChangesNothingSendsNoStatusPatch(t *testing.T) {
 func (e *env) waitIdle(timeout time.Duration) {
 	e.t.Helper()
 	e.eventually(timeout, "the site controller idle", func() string {
-		if d, w := queueDepth(e.t), siteGauge(e.t, "controller_runtime_active_workers", "controller"); d != 0 || w != 0 {
+		if d, w := queueDepth(e.t), siteMetric(e.t, "controller_runtime_active_workers", "controller"); d != 0 || w != 0 {
 			return fmt.Sprintf("queue depth %g, busy workers %g", d, w)
 		}
 		return ""
 	})
-}
-
-// siteGauge is a gauge of the site controller, by the label that names the controller.
-func siteGauge(t *testing.T, name, label string) float64 {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v float64
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabel(m, label, "securesite") {
-				v += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return v
 }
 
 var statusPatchSeries = regexp.MustCompile(`^apiserver_request_total\{[^}]*\}\s+(\S+)$`)

@@ -52,27 +52,7 @@ func cpuProfile(t *testing.T, m *manager, d time.Duration) func() {
 	if path == "" || m.pprofAddr == "" {
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", m.pprofAddr, int(d.Seconds())))
-		if err != nil {
-			t.Logf("CPU profile: %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		f, err := os.Create(path)
-		if err != nil {
-			t.Logf("CPU profile: %v", err)
-			return
-		}
-		defer f.Close()
-		if _, err := io.Copy(f, resp.Body); err != nil {
-			t.Logf("CPU profile: %v", err)
-		}
-		t.Logf("CPU profile of the manager over %s written to %s", d, path)
-	}()
-	return func() { <-done }
+	return saveProfile(t, http.DefaultClient, fmt.Sprintf("http://%s", m.pprofAddr), "the manager", path, d)
 }
 
 // apiServerProfile writes a CPU profile of the world's API server over d, from now on, to
@@ -88,25 +68,31 @@ func apiServerProfile(t *testing.T, w *testworld.World, d time.Duration) func() 
 		t.Logf("API server CPU profile: %v", err)
 		return func() {}
 	}
+	return saveProfile(t, hc, strings.TrimSuffix(w.RESTConfig.Host, "/"), "the API server", path, d)
+}
+
+// saveProfile fetches base's /debug/pprof/profile over d into path in the background; the
+// returned func waits for it. A failure is logged, not fatal: the profile is an extra.
+func saveProfile(t *testing.T, hc *http.Client, base, what, path string, d time.Duration) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := hc.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(w.RESTConfig.Host, "/"), int(d.Seconds())))
+		resp, err := hc.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
 		if err != nil {
-			t.Logf("API server CPU profile: %v", err)
+			t.Logf("CPU profile of %s: %v", what, err)
 			return
 		}
 		defer resp.Body.Close()
 		f, err := os.Create(path)
 		if err != nil {
-			t.Logf("API server CPU profile: %v", err)
+			t.Logf("CPU profile of %s: %v", what, err)
 			return
 		}
 		defer f.Close()
 		if _, err := io.Copy(f, resp.Body); err != nil {
-			t.Logf("API server CPU profile: %v", err)
+			t.Logf("CPU profile of %s: %v", what, err)
 		}
-		t.Logf("CPU profile of the API server over %s written to %s", d, path)
+		t.Logf("CPU profile of %s over %s written to %s", what, d, path)
 	}()
 	return func() { <-done }
 }

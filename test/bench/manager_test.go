@@ -126,16 +126,7 @@ var labelPair = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"
 // prometheus/common, which the module only has as an indirect dependency.
 func (m *manager) scrape(t *testing.T) scrape {
 	t.Helper()
-	resp, err := http.Get(m.MetricsURL)
-	if err != nil {
-		t.Fatalf("scraping manager metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parseScrape(body)
+	return scrapeURL(t, http.DefaultClient, m.MetricsURL, "the manager")
 }
 
 // apiServerScrape reads the world's API server's metrics endpoint.
@@ -145,9 +136,14 @@ func apiServerScrape(t *testing.T, w *testworld.World) scrape {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := hc.Get(strings.TrimSuffix(w.RESTConfig.Host, "/") + "/metrics")
+	return scrapeURL(t, hc, strings.TrimSuffix(w.RESTConfig.Host, "/")+"/metrics", "the API server")
+}
+
+func scrapeURL(t *testing.T, hc *http.Client, url, what string) scrape {
+	t.Helper()
+	resp, err := hc.Get(url)
 	if err != nil {
-		t.Fatalf("scraping the API server's metrics: %v", err)
+		t.Fatalf("scraping the metrics of %s: %v", what, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
