@@ -11,7 +11,6 @@ import (
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
 	"github.com/securesite-io/securesite/internal/certs"
-	"github.com/securesite-io/securesite/internal/manager"
 )
 
 // TestSiteNotWokenByItsOwnSecretWrite: the watch event of the Secret a pass has just written
@@ -21,10 +20,7 @@ import (
 // after our write gets a pass of its own. No resync and no drift check run to cover for a missed
 // wake-up; passes are counted with controller-runtime's reconcile counter.
 func TestSiteNotWokenByItsOwnSecretWrite(t *testing.T) {
-	e := startEnvWith(t, func(_ *env, o *manager.Options) {
-		o.ResyncPeriod = time.Hour
-		o.DriftCheckInterval = -1
-	})
+	e := startEnvWithoutTimedWakes(t)
 	ctx := context.Background()
 	e.w.CreateHostedZone(ctx, "ownwrite.test")
 	ns := e.namespace("ownwrite")

@@ -246,10 +246,7 @@ func (e *env) informerStore(kind schema.GroupVersionKind) toolscache.Store {
 // selects it, an annotation edit (the record changed by hand is written again), and a deletion
 // (the API server bumps the generation when it sets the deletionTimestamp, which is what wakes it).
 func TestSiteWakesOnAnnotationAndGrantChanges(t *testing.T) {
-	e := startEnvWith(t, func(_ *env, o *manager.Options) {
-		o.ResyncPeriod = time.Hour
-		o.DriftCheckInterval = -1
-	})
+	e := startEnvWithoutTimedWakes(t)
 	ctx := context.Background()
 	zoneID := e.w.CreateHostedZone(ctx, "wake.test")
 	granted, later := e.namespace("wake"), e.namespace("wake")

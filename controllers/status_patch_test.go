@@ -16,17 +16,13 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/securesite-io/securesite/api/v1alpha1"
-	"github.com/securesite-io/securesite/internal/manager"
 )
 
 // TestPassThatChangesNothingSendsNoStatusPatch: a pass whose status comes out as it was read
 // sends no status patch (an empty one still costs the API server a whole status update), and a
 // pass that changes status still writes it.
 func TestPassThatChangesNothingSendsNoStatusPatch(t *testing.T) {
-	e := startEnvWith(t, func(_ *env, o *manager.Options) {
-		o.ResyncPeriod = time.Hour
-		o.DriftCheckInterval = -1
-	})
+	e := startEnvWithoutTimedWakes(t)
 	ctx := context.Background()
 	e.w.CreateHostedZone(ctx, "quiet.test")
 	ns := e.namespace("quiet")

@@ -85,6 +85,17 @@ func startEnvWith(t *testing.T, tune func(*env, *manager.Options)) *env {
 	return startTenancyEnv(t, defaultTenancy, tune)
 }
 
+// startEnvWithoutTimedWakes is startEnv with a 1 h resync and no drift check: nothing wakes a
+// site on a timer during a test, so a pass the test counts or relies on came from the event under
+// test.
+func startEnvWithoutTimedWakes(t *testing.T) *env {
+	t.Helper()
+	return startEnvWith(t, func(_ *env, o *manager.Options) {
+		o.ResyncPeriod = time.Hour
+		o.DriftCheckInterval = -1
+	})
+}
+
 // startTenancyEnv is startEnvWith with the manager's sharing settings and test world options.
 func startTenancyEnv(t *testing.T, tenancy manager.TenancyOptions, tune func(*env, *manager.Options), opts ...testworld.WorldOption) *env {
 	t.Helper()
